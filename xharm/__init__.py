@@ -1,0 +1,6 @@
+"""xharm: harmonize dense satellite time series held as xarray datacubes."""
+
+from .exceptions import XharmError
+
+__version__ = "0.1.0"
+__all__ = ["XharmError", "__version__"]
