@@ -1,0 +1,58 @@
+"""The ``.harmonize`` accessor: binds xharm's public functions to xarray objects.
+
+It holds no state and no logic: each method calls the public function with the
+object as first argument, and carries that function's docstring.
+
+Examples
+--------
+>>> import xharm  # registers the accessor
+>>> cube = s2.harmonize.canonical("sentinel-2b")              # doctest: +SKIP
+>>> l8like = cube.harmonize.to_landsat(method="hls")          # doctest: +SKIP
+>>> scores = l8like.harmonize.metrics(l8_reference)           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import xarray as xr
+
+__all__ = ["HarmonizeAccessor", "HarmonizeDatasetAccessor"]
+
+
+def _bind(path: str) -> property:
+    """A property returning ``module:function`` with the accessor's object bound first.
+
+    The module is imported on first use (so ``import xharm`` stays light), and the
+    returned callable carries the function's own name and docstring.
+    """
+    module_name, func_name = path.split(":")
+
+    def getter(self: _Base) -> Callable[..., Any]:
+        func = getattr(importlib.import_module(module_name), func_name)
+        return functools.wraps(func)(functools.partial(func, self._obj))
+
+    return property(getter, doc=f"Bound :func:`{module_name}.{func_name}`, the object passed first.")
+
+
+class _Base:
+    def __init__(self, obj: xr.DataArray | xr.Dataset) -> None:
+        self._obj = obj
+
+    canonical = _bind("xharm.cube:to_canonical")
+
+
+@xr.register_dataarray_accessor("harmonize")
+class HarmonizeAccessor(_Base):
+    """``DataArray.harmonize``: xharm's functions bound to a cube."""
+
+    validate = _bind("xharm.cube:validate")
+    to_dataset = _bind("xharm.cube:from_canonical")
+
+
+@xr.register_dataset_accessor("harmonize")
+class HarmonizeDatasetAccessor(_Base):
+    """``Dataset.harmonize``: xharm's functions bound to an odc-stac style Dataset."""
