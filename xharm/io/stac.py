@@ -1,0 +1,245 @@
+"""Load STAC items (a catalog on disk, an ItemCollection, a list of Items) through ``odc-stac``.
+
+Assets are matched to the requested bands by their key (``"B04"``, ``"red"``, ``"SR_B4"``)
+or by the ``eo:bands`` common name they carry. Values are decoded per item with the
+asset's ``raster:bands`` scale/offset/nodata when present, otherwise with the sensor's
+rule (for Sentinel-2 the DN offset follows the item's ``s2:processing_baseline``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pystac
+import xarray as xr
+
+from ..cube import to_canonical
+from ..exceptions import CatalogError, MissingDependencyError, ProductNotFoundError, describe
+from ..sensors import Sensor, get_sensor, s2_boa_offset
+from ._raster import DEFAULT_CHUNKS, Chunks, _spatial_chunks
+
+__all__ = ["load_stac", "stac_items"]
+
+StacSource = str | Path | pystac.Catalog | pystac.ItemCollection | pystac.Item | Iterable[pystac.Item]
+
+
+def stac_items(source: StacSource) -> list[pystac.Item]:
+    """All items of a catalog (path to ``catalog.json``/``collection.json``, or object), recursively.
+
+    Raises
+    ------
+    ProductNotFoundError
+        A catalog path that does not exist.
+    CatalogError
+        The catalog cannot be read, or holds no items.
+    """
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise ProductNotFoundError(
+                describe(
+                    f"STAC catalog {str(path)!r} does not exist", expected="a catalog.json/collection.json"
+                )
+            )
+        try:
+            obj = pystac.read_file(str(path))
+        except Exception as err:  # pystac raises many kinds on bad JSON / unknown types
+            raise CatalogError(
+                describe(f"{path.name} cannot be read as STAC", found=f"{type(err).__name__}: {err}"[:200])
+            ) from err
+        source = obj  # type: ignore[assignment]
+    if isinstance(source, pystac.Item):
+        items = [source]
+    elif isinstance(source, pystac.Catalog):
+        items = list(source.get_items(recursive=True))
+    elif isinstance(source, pystac.ItemCollection):
+        items = list(source.items)
+    else:
+        items = list(source)  # type: ignore[arg-type]
+    if not items:
+        raise CatalogError(
+            describe(
+                "the STAC catalog holds no items",
+                expected="at least one item",
+                found="0 items",
+                fix="check the catalog (or the search that built it) returned items",
+            )
+        )
+    return items
+
+
+def load_stac(
+    source: StacSource,
+    *,
+    bands: Sequence[str],
+    sensor: str | Sensor,
+    chunks: Chunks = None,
+    crs: Any = None,
+    resolution: float | None = None,
+    groupby: str | None = "time",
+    **odc_kwargs: Any,
+) -> xr.DataArray:
+    """Load STAC items lazily with ``odc.stac.load`` into a canonical cube.
+
+    Parameters
+    ----------
+    source
+        A catalog / collection (object or path to its JSON), an ItemCollection, an Item or
+        a list of Items.
+    bands
+        Bands to load, as ids or common names of ``sensor``.
+    sensor
+        The sensor the items come from (``"sentinel-2b"``, ``"landsat-8"``, ``"hls-s30"``).
+    chunks
+        Spatial chunk size in pixels.
+    crs, resolution, groupby, odc_kwargs
+        Passed to :func:`odc.stac.load` (by default the items' own CRS and resolution).
+
+    Returns
+    -------
+    xarray.DataArray
+        Canonical float32 ``(time, band, y, x)`` cube, decoded per item, fill -> NaN.
+
+    Raises
+    ------
+    ProductNotFoundError, CatalogError, UnknownBandError, SensorError
+
+    Examples
+    --------
+    >>> cube = load_stac("catalog/catalog.json", bands=["red", "nir"], sensor="sentinel-2b")  # doctest: +SKIP
+    >>> cube.dims
+    ('time', 'band', 'y', 'x')
+    """
+    try:
+        import odc.stac
+    except ImportError as err:  # pragma: no cover - odc-stac is a dependency
+        raise MissingDependencyError("load_stac needs odc-stac: pip install odc-stac") from err
+    s = get_sensor(sensor)
+    items = stac_items(source)
+    wanted = s.resolve(bands)
+    keys = _asset_keys(items, wanted)
+    rules = [_rules(item, keys, s) for item in items]
+    cy, cx = _spatial_chunks(chunks)
+    kwargs = dict(odc_kwargs)
+    if crs is not None:
+        kwargs["crs"] = crs
+    if resolution is not None:
+        kwargs["resolution"] = resolution
+    ds = odc.stac.load(
+        items,
+        bands=[keys[b.id] for b in wanted],
+        chunks={"x": cx or DEFAULT_CHUNKS, "y": cy or DEFAULT_CHUNKS},  # type: ignore[dict-item]
+        groupby=groupby,
+        **kwargs,
+    )
+    times = ds["time"].values
+    decoded = {}
+    for band in wanted:
+        raw = ds[keys[band.id]]
+        scale, offset, fill = _per_time(items, rules, band.id, times)
+        value = raw.astype("float64") * scale + offset
+        decoded[band.id] = value.where(raw != fill).astype("float32")
+    out = xr.Dataset(decoded, coords={k: v for k, v in ds.coords.items()})
+    out = out.assign_coords(time=np.asarray(times, dtype="datetime64[ns]"))
+    cube = to_canonical(out, s)
+    cube.attrs.update(product=",".join(sorted({i.id for i in items})), source="stac")
+    return cube
+
+
+def _asset_keys(items: Sequence[pystac.Item], wanted: Sequence[Any]) -> dict[str, str]:
+    """Map band ids to the asset key that holds them in every item."""
+    sensor_bands = {b.id: b for b in wanted}
+    out: dict[str, str] = {}
+    for band_id, band in sensor_bands.items():
+        for item in items:
+            key = _find_asset(item, band)
+            if key is None:
+                raise CatalogError(
+                    describe(
+                        f"item {item.id!r} has no asset for band {band_id} ({band.common_name})",
+                        expected=f"an asset keyed {band_id!r}/{band.common_name!r} or with that eo:band",
+                        found=sorted(item.assets),
+                        fix="load only the bands every item has, or fix the item's asset keys",
+                    )
+                )
+            if out.setdefault(band_id, key) != key:
+                raise CatalogError(
+                    describe(
+                        f"band {band_id} is stored under different asset keys",
+                        expected=out[band_id],
+                        found=f"{key} in item {item.id!r}",
+                    )
+                )
+    return out
+
+
+def _find_asset(item: pystac.Item, band: Any) -> str | None:
+    from ..sensors import _normalize_band_name
+
+    for key, asset in item.assets.items():
+        norm = _normalize_band_name(key)
+        if norm in (_normalize_band_name(band.id), band.common_name.upper()):
+            return key
+        for eo in asset.extra_fields.get("eo:bands", []) + asset.extra_fields.get("bands", []):
+            if str(eo.get("common_name", "")).lower() == band.common_name or (
+                _normalize_band_name(str(eo.get("name", ""))) == _normalize_band_name(band.id)
+            ):
+                return key
+    return None
+
+
+def _rules(item: pystac.Item, keys: Mapping[str, str], s: Sensor) -> dict[str, tuple[float, float, float]]:
+    """Per band (scale, offset, fill) of one item, in physical units."""
+    out = {}
+    sc = s.scaling
+    dn_offset = 0.0
+    if s.family == "sentinel-2":
+        dn_offset = s2_boa_offset(item.properties.get("s2:processing_baseline"))
+    for band_id, key in keys.items():
+        asset = item.assets[key]
+        rb = (asset.extra_fields.get("raster:bands") or [{}])[0]
+        scale = float(rb.get("scale", sc.scale))
+        if "offset" in rb:
+            offset = float(rb["offset"])
+        else:
+            offset = sc.offset + dn_offset * scale
+        fill = rb.get("nodata", sc.fill)
+        out[band_id] = (scale, offset, np.nan if fill is None else float(fill))
+    return out
+
+
+def _per_time(
+    items: Sequence[pystac.Item],
+    rules: Sequence[Mapping[str, tuple[float, float, float]]],
+    band: str,
+    times: Any,
+) -> tuple[Any, Any, Any]:
+    """Scale, offset and fill of one band for every time step (scalars when all items agree)."""
+    distinct = {rule[band] for rule in rules}
+    if len(distinct) == 1:
+        return distinct.pop()
+    by_time: dict[Any, set[tuple[float, float, float]]] = {}
+    for item, rule in zip(items, rules):
+        if item.datetime is not None:
+            stamp = np.datetime64(item.datetime.replace(tzinfo=None), "ns")
+            by_time.setdefault(stamp, set()).add(rule[band])
+    values = []
+    for t in times:
+        found = by_time.get(np.datetime64(t, "ns"), set())
+        if len(found) != 1:
+            raise CatalogError(
+                describe(
+                    f"cannot tell how to decode band {band} at {t}: its items use different scale/offset",
+                    expected="one scale/offset/nodata per time step",
+                    found=sorted(found) or "no item with exactly this time",
+                    fix="load with groupby='time' (the default), or load items of one processing baseline",
+                )
+            )
+        values.append(found.pop())
+    arr = np.asarray(values, dtype="float64")
+    return tuple(  # type: ignore[return-value]
+        xr.DataArray(arr[:, i].astype("float32"), dims=("time",), coords={"time": times}) for i in range(3)
+    )
