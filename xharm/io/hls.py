@@ -91,7 +91,7 @@ def read_hls(
     Examples
     --------
     >>> ds = read_hls(sorted(Path("hls").glob("HLS.S30.T13RCN.*.tif")))  # doctest: +SKIP
-    >>> ds.fmask.dims
+    >>> ds.fmask.dims  # doctest: +SKIP
     ('time', 'y', 'x')
     """
     granules = _collect(as_paths(paths))

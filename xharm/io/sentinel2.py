@@ -590,7 +590,7 @@ def read_scl(
     Examples
     --------
     >>> scl = read_scl(["T32UPC_20220615T101559_SCL_20m.jp2"])  # doctest: +SKIP
-    >>> scl.dims
+    >>> scl.dims  # doctest: +SKIP
     ('time', 'y', 'x')
     """
     files = as_paths(paths)

@@ -110,7 +110,7 @@ def load_stac(
     Examples
     --------
     >>> cube = load_stac("catalog/catalog.json", bands=["red", "nir"], sensor="sentinel-2b")  # doctest: +SKIP
-    >>> cube.dims
+    >>> cube.dims  # doctest: +SKIP
     ('time', 'band', 'y', 'x')
     """
     try:
