@@ -1,0 +1,364 @@
+"""Public entry points: :func:`pair_series`, :func:`scene`, :func:`to_zarr`.
+
+A pair series is ``n_dates`` same-day Sentinel-2 / Landsat-8 acquisitions of one
+synthetic landscape on nested UTM grids (10, 20, 30 m; origin on a 60 m multiple).
+Everything is drawn from ``numpy`` generators seeded by ``seed``: the same arguments
+give the same arrays, lazily (Dask, one task per date) or eagerly.
+
+Angles travel as non-index coordinates on ``time`` of each cube (degrees):
+``sun_zenith``, ``sun_azimuth``, ``view_zenith``, ``view_azimuth``, ``relative_azimuth``.
+``attrs['nbar_sun_zenith']`` is the solar zenith of the nadir reference geometry the
+surface truth is defined at (BRDF-normalised reflectance, as HLS NBAR).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from functools import lru_cache
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import pandas as pd
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from odc.geo.xr import xr_coords
+
+from ..cube import make_cube
+from ..exceptions import GridError, describe
+from .clouds import SCL_INVALID, draw_weather
+from .landscape import CLASSES, Landscape, make_landscape
+from .render import L8_BANDS, S2_10M, S2_20M, DateSpec, Geometry, RenderConfig, render_date
+from .sensors import solar_zenith
+from .spectra import REFERENCE_SUN_ZENITH
+
+__all__ = ["DEFAULT_CRS", "DEFAULT_ORIGIN", "PairSeries", "grids", "pair_series", "scene", "to_zarr"]
+
+#: Upper-left corner (x, y) of the default grid, a multiple of 60 m (UTM 32N, ~48.7 N 9 E).
+DEFAULT_ORIGIN = (499980.0, 5400000.0)
+DEFAULT_CRS = "EPSG:32632"
+#: Local solar time of the descending-node crossing: S2 10:30, L8 10:11 (SENSORS.md A.3).
+_S2_SOLAR_HOUR, _L8_SOLAR_HOUR = 10.5, 10.18333
+#: Half field of view (deg): MSI 290 km swath, OLI 185 km swath.
+_S2_MAX_VZA, _L8_MAX_VZA = 10.3, 7.5
+#: Scenes with more 10 m pixels than this are built lazily by default.
+_LAZY_PIXELS = 1000 * 1000
+
+
+@dataclass(frozen=True)
+class PairSeries:
+    """A simulated paired Sentinel-2 / Landsat-8 series (all xarray objects).
+
+    Attributes
+    ----------
+    s2_10m, s2_20m
+        Canonical S2 L2A-like cubes: B02, B03, B04, B08 at 10 m; B05-B07, B8A, B11, B12 at 20 m.
+    l8
+        Canonical Landsat-8 C2 L2-like cube, B1-B7 at 30 m, same footprint.
+    l8_truth
+        Landsat bands of the clear, nadir-normalised surface at the S2 date with the Landsat
+        PSF, without misregistration, noise, clouds or AC residual: the ideal harmonisation target.
+    scl
+        ``(time, y, x)`` uint8 Sentinel-2 scene classification at 20 m.
+    qa_pixel
+        ``(time, y, x)`` uint16 Landsat QA_PIXEL at 30 m.
+    s2_valid, l8_valid
+        Boolean ``(time, y, x)``: SCL not in {0, 1, 3, 8, 9, 10} (20 m);
+        ``QA_PIXEL & 0b11111 == 0`` (30 m).
+    labels
+        ``(y, x)`` uint8 land-cover / crop-type codes at 10 m; ``attrs['classes']`` maps
+        ``"code"`` -> name.
+    """
+
+    s2_10m: xr.DataArray
+    s2_20m: xr.DataArray
+    l8: xr.DataArray
+    l8_truth: xr.DataArray
+    scl: xr.DataArray
+    qa_pixel: xr.DataArray
+    s2_valid: xr.DataArray
+    l8_valid: xr.DataArray
+    labels: xr.DataArray
+
+    def __iter__(self):
+        return ((f.name, getattr(self, f.name)) for f in fields(self))
+
+    def compute(self) -> PairSeries:
+        """Load every layer into memory in one Dask pass (renders each date once)."""
+        names = [f.name for f in fields(self)]
+        values = dask.compute(*[getattr(self, n) for n in names])
+        return PairSeries(**dict(zip(names, values, strict=True)))
+
+
+def grids(
+    size_km: float, origin: tuple[float, float] = DEFAULT_ORIGIN, crs: str = DEFAULT_CRS
+) -> dict[int, GeoBox]:
+    """Nested 10/20/30 m GeoBoxes of a square scene (side rounded to a multiple of 60 m).
+
+    Examples
+    --------
+    >>> g = grids(3.0)
+    >>> g[10].shape, g[20].shape, g[30].shape
+    (Shape2d(x=300, y=300), Shape2d(x=150, y=150), Shape2d(x=100, y=100))
+    """
+    if origin[0] % 60 or origin[1] % 60:
+        raise GridError(
+            describe(
+                "the grid origin must be a multiple of 60 m so 10/20/30 m pixels nest",
+                expected="x and y divisible by 60",
+                found=origin,
+                fix="round the origin, e.g. (499980, 5400000)",
+            )
+        )
+    n60 = max(1, round(size_km * 1000.0 / 60.0))
+    side = n60 * 60.0
+    x0, y1 = origin
+    bbox = (x0, y1 - side, x0 + side, y1)
+    return {r: GeoBox.from_bbox(bbox, crs, resolution=r) for r in (10, 20, 30)}
+
+
+def _sun_azimuth(lat: float, doy: int, hour: float, sza: float) -> float:
+    g = 2 * np.pi * (doy - 1) / 365.0
+    dec = 0.006918 - 0.399912 * np.cos(g) + 0.070257 * np.sin(g) - 0.006758 * np.cos(2 * g)
+    phi, z = np.radians(lat), np.radians(sza)
+    cos_a = (np.sin(dec) - np.sin(phi) * np.cos(z)) / (np.cos(phi) * np.sin(z))
+    a = float(np.degrees(np.arccos(np.clip(cos_a, -1, 1))))
+    return a if hour < 12 else 360.0 - a
+
+
+def _geometry(lat: float, doy: int, hour: float, rng: np.random.Generator, max_vza: float) -> Geometry:
+    sza = solar_zenith(lat, doy, hour)
+    u = float(rng.uniform(-1, 1))  # cross-track position: east of track looks west and vice versa
+    return Geometry(sza, _sun_azimuth(lat, doy, hour, sza), abs(u) * max_vza, 105.0 if u > 0 else 285.0)
+
+
+def _dates(n_dates: int, start: str, end: str, dates: Sequence[Any] | None) -> pd.DatetimeIndex:
+    if dates is not None:
+        return pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
+    return pd.date_range(start, end, periods=n_dates).normalize()
+
+
+@lru_cache(maxsize=2)
+def _landscape(shape: tuple[int, int], seed: int) -> Landscape:
+    return make_landscape(shape, seed=seed)
+
+
+def _render(shape: tuple[int, int], seed: int, spec: DateSpec, cfg: RenderConfig) -> dict[str, np.ndarray]:
+    return render_date(_landscape(shape, seed), spec, cfg)
+
+
+def _labels(shape: tuple[int, int], seed: int) -> np.ndarray:
+    return _landscape(shape, seed).labels
+
+
+def _angle_coords(geoms: list[Geometry]) -> dict[str, tuple[str, np.ndarray]]:
+    return {
+        "sun_zenith": ("time", np.array([g.sun_zenith for g in geoms])),
+        "sun_azimuth": ("time", np.array([g.sun_azimuth for g in geoms])),
+        "view_zenith": ("time", np.array([g.view_zenith for g in geoms])),
+        "view_azimuth": ("time", np.array([g.view_azimuth for g in geoms])),
+        "relative_azimuth": ("time", np.array([g.relative_azimuth for g in geoms])),
+    }
+
+
+def _mask(data: Any, gbox: GeoBox, times: pd.DatetimeIndex, name: str, attrs: dict[str, Any]) -> xr.DataArray:
+    coords: dict[Any, Any] = dict(xr_coords(gbox))
+    coords["time"] = times.values.astype("datetime64[ns]")
+    return xr.DataArray(data, dims=("time", "y", "x"), coords=coords, name=name, attrs=attrs)
+
+
+def pair_series(
+    n_dates: int = 6,
+    size_km: float = 3.0,
+    seed: int = 0,
+    *,
+    start: str = "2021-04-01",
+    end: str = "2021-10-15",
+    dates: Sequence[Any] | None = None,
+    origin: tuple[float, float] = DEFAULT_ORIGIN,
+    crs: str = DEFAULT_CRS,
+    cloud_cover: float | None = None,
+    lazy: bool | None = None,
+    **options: Any,
+) -> PairSeries:
+    """Simulate a series of same-day Sentinel-2 / Landsat-8 pairs over one landscape.
+
+    Parameters
+    ----------
+    n_dates
+        Number of dates, evenly spread from ``start`` to ``end`` (ignored with ``dates``).
+    size_km
+        Side of the square scene (rounded to a multiple of 60 m).
+    seed
+        Seed of every random draw; same seed, same output.
+    dates
+        Explicit acquisition dates.
+    origin, crs
+        Upper-left grid corner (multiple of 60 m) and UTM CRS.
+    cloud_cover
+        Fix the thick-cloud fraction of every date (``0`` for clear skies); ``None`` draws it.
+    lazy
+        Build Dask arrays (one task per date); default: lazy above 10 km x 10 km.
+    **options
+        Fields of :class:`~xharm.simulate.render.RenderConfig`: ``s2_platform``,
+        ``l8_platform``, ``misregistration_m``, ``gap_minutes``, ``tau_minutes``, ``noise``,
+        ``brdf``, ``atmosphere``, ``clouds``, ``quantize``, ``mtf_s2_10``, ``mtf_s2_20``, ``mtf_l8``.
+
+    Returns
+    -------
+    PairSeries
+
+    Examples
+    --------
+    >>> ps = pair_series(n_dates=2, size_km=0.6, seed=1)
+    >>> ps.s2_10m.shape, ps.s2_20m.shape, ps.l8.shape, ps.scl.dtype.name
+    ((2, 4, 60, 60), (2, 6, 30, 30), (2, 7, 20, 20), 'uint8')
+    """
+    cfg = replace(RenderConfig(seed=int(seed)), **options)
+    g = grids(size_km, origin, crs)
+    shape = tuple(g[10].shape)
+    times = _dates(n_dates, start, end, dates)
+    lat = float(g[10].extent.centroid.to_crs("EPSG:4326").coords[0][1])
+    lon = float(g[10].extent.centroid.to_crs("EPSG:4326").coords[0][0])
+    specs = []
+    for i, t in enumerate(times):
+        rng = np.random.default_rng([cfg.seed, i, 3])
+        doy = int(t.day_of_year)
+        specs.append(
+            DateSpec(
+                i,
+                doy,
+                draw_weather(cfg.seed, i, cloud_cover),
+                _geometry(lat, doy, _S2_SOLAR_HOUR, rng, _S2_MAX_VZA),
+                _geometry(lat, doy, _L8_SOLAR_HOUR, rng, _L8_MAX_VZA),
+            )
+        )
+    utc = lambda h: pd.to_timedelta((h - lon / 15.0) * 3600.0, unit="s").round("s")  # noqa: E731
+    t_s2 = times + utc(_S2_SOLAR_HOUR)
+    t_l8 = t_s2 - pd.to_timedelta(cfg.gap_minutes, unit="min")
+
+    token = dask.base.tokenize(shape, cfg, specs)
+    renders = [
+        dask.delayed(_render, pure=True)(shape, cfg.seed, s, cfg, dask_key_name=f"xharm-simulate-{token}-{i}")
+        for i, s in enumerate(specs)
+    ]
+
+    def stack(key: str, shp: tuple[int, ...], dtype: str) -> da.Array:
+        parts = [
+            da.from_delayed(
+                dask.delayed(operator.getitem)(r, key, dask_key_name=f"{key}-{token}-{i}"), shp, dtype=dtype
+            )
+            for i, r in enumerate(renders)
+        ]
+        return da.stack(parts)
+
+    ny, nx = shape
+    common = {"nbar_sun_zenith": REFERENCE_SUN_ZENITH, "simulated": "xharm.simulate", "seed": int(seed)}
+    s2_attrs = {**common, "product": "simulated S2 L2A", "processing_baseline": "05.00"}
+    l8_attrs = {**common, "product": "simulated L8 C2 L2"}
+    s2a = _angle_coords([s.s2 for s in specs])
+    l8a = _angle_coords([s.l8 for s in specs])
+
+    def cube(
+        data: da.Array, gbox: GeoBox, bands: tuple[str, ...], sensor: str, tt: Any, attrs: dict, angles: dict
+    ) -> xr.DataArray:
+        c = make_cube(data, geobox=gbox, bands=bands, sensor=sensor, time=tt, attrs=attrs)
+        return c.assign_coords(angles)
+
+    s2_10 = cube(stack("s2_10m", (4, ny, nx), "float32"), g[10], S2_10M, cfg.s2_platform, t_s2, s2_attrs, s2a)
+    s2_20 = cube(
+        stack("s2_20m", (6, ny // 2, nx // 2), "float32"), g[20], S2_20M, cfg.s2_platform, t_s2, s2_attrs, s2a
+    )
+    l8 = cube(
+        stack("l8", (7, ny // 3, nx // 3), "float32"), g[30], L8_BANDS, cfg.l8_platform, t_l8, l8_attrs, l8a
+    )
+    truth = cube(stack("l8_truth", (7, ny // 3, nx // 3), "float32"), g[30], L8_BANDS, cfg.l8_platform, t_s2,
+                 {**common, "product": "simulated L8 truth (clear, NBAR, registered)"}, s2a)  # fmt: skip
+    scl_d = stack("scl", (ny // 2, nx // 2), "uint8")
+    qa_d = stack("qa_pixel", (ny // 3, nx // 3), "uint16")
+    scl = _mask(
+        scl_d, g[20], t_s2, "scl", {"platform": cfg.s2_platform, "invalid_classes": list(SCL_INVALID)}
+    )
+    qa = _mask(qa_d, g[30], t_l8, "qa_pixel", {"platform": cfg.l8_platform})
+    s2_valid = _mask(
+        ~da.isin(scl_d, list(SCL_INVALID)), g[20], t_s2, "s2_valid", {"rule": "SCL not in (0,1,3,8,9,10)"}
+    )
+    l8_valid = _mask((qa_d & 0b11111) == 0, g[30], t_l8, "l8_valid", {"rule": "QA_PIXEL & 0b11111 == 0"})
+    lab = da.from_delayed(
+        dask.delayed(_labels)(shape, cfg.seed, dask_key_name=f"labels-{token}"), shape, "uint8"
+    )
+    labels = xr.DataArray(
+        lab, dims=("y", "x"), coords=dict(xr_coords(g[10])), name="labels",
+        attrs={"classes": {str(k): v for k, v in CLASSES.items()}},
+    )  # fmt: skip
+    out = PairSeries(s2_10, s2_20, l8, truth, scl, qa, s2_valid, l8_valid, labels)
+    if lazy is None:
+        lazy = ny * nx > _LAZY_PIXELS
+    return out if lazy else out.compute()
+
+
+def scene(date: Any = "2021-07-01", size_km: float = 3.0, seed: int = 0, **kwargs: Any) -> PairSeries:
+    """One same-day pair (a :class:`PairSeries` with a single date).
+
+    Examples
+    --------
+    >>> sc = scene("2021-06-15", size_km=0.6, seed=2, cloud_cover=0.0)
+    >>> sc.s2_10m.sizes["time"], bool(sc.l8_valid.all())
+    (1, True)
+    """
+    return pair_series(dates=[date], size_km=size_km, seed=seed, **kwargs)
+
+
+def _plain(cube: xr.DataArray) -> xr.DataArray:
+    """Drop the per-time angle coordinates (they differ between sensors in one group)."""
+    return cube.drop_vars(
+        [
+            c
+            for c in ("sun_zenith", "sun_azimuth", "view_zenith", "view_azimuth", "relative_azimuth")
+            if c in cube.coords
+        ]
+    )
+
+
+def to_zarr(path: str, n_dates: int = 6, size_km: float = 3.0, seed: int = 0, **kwargs: Any) -> PairSeries:
+    """Simulate a pair series and write it to a Zarr store, one group per grid.
+
+    Groups: ``s2_10m`` (``reflectance``), ``s2_20m`` (``reflectance``, ``scl``,
+    ``s2_valid``), ``l8`` (``reflectance``, ``truth``, ``qa_pixel``, ``l8_valid``),
+    ``labels`` (``labels`` at 10 m). Each keeps its ``spatial_ref`` (CRS) coordinate;
+    metadata is consolidated at the root. Rendering runs once per date.
+
+    Returns
+    -------
+    PairSeries
+        The lazy series that was written.
+
+    Examples
+    --------
+    >>> import tempfile, os, xarray as xr
+    >>> d = tempfile.mkdtemp()
+    >>> _ = to_zarr(os.path.join(d, "sim.zarr"), n_dates=1, size_km=0.6)
+    >>> xr.open_zarr(os.path.join(d, "sim.zarr"), group="l8")["reflectance"].shape
+    (1, 7, 20, 20)
+    """
+    import zarr
+
+    ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=True, **kwargs)
+    groups = {
+        "s2_10m": xr.Dataset({"reflectance": ps.s2_10m}),
+        "s2_20m": xr.Dataset({"reflectance": ps.s2_20m, "scl": ps.scl, "s2_valid": ps.s2_valid}),
+        "l8": xr.Dataset({"reflectance": ps.l8, "truth": _plain(ps.l8_truth).assign_coords(time=ps.l8.time),
+                          "qa_pixel": ps.qa_pixel, "l8_valid": ps.l8_valid}),
+        "labels": xr.Dataset({"labels": ps.labels}),
+    }  # fmt: skip
+    zarr.open_group(str(path), mode="w", attributes={"simulated": "xharm.simulate", "seed": int(seed)})
+    writes = []
+    for name, ds in groups.items():
+        ds.attrs = {"simulated": "xharm.simulate", "seed": int(seed), "group": name}
+        writes.append(ds.to_zarr(str(path), group=name, mode="w", consolidated=False, compute=False))
+    dask.compute(*writes)
+    zarr.consolidate_metadata(path)
+    return ps
