@@ -1,0 +1,80 @@
+"""Zarr cubes: round trip, and resumable region-by-region writes."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+from affine import Affine
+from odc.geo.geobox import GeoBox
+
+from xharm.cube import make_cube
+from xharm.exceptions import ProductNotFoundError
+from xharm.io.zarr import RegionWriter, finished_regions, open_cube, write_cube
+
+GBOX = GeoBox((12, 10), Affine(30.0, 0.0, 600000.0, 0.0, -30.0, 5000010.0), "EPSG:32632")
+TIMES = ["2021-06-01", "2021-06-11", "2021-06-21"]
+
+
+def _cube(lazy: bool = True):
+    data = np.arange(3 * 2 * 12 * 10, dtype=np.float32).reshape(3, 2, 12, 10) / 100
+    data[1, 0, 3, 4] = np.nan
+    if lazy:
+        data = da.from_array(data, chunks=(1, 2, 4, 5))
+    return make_cube(
+        data, geobox=GBOX, bands=["B2", "B3"], sensor="landsat-8", time=TIMES, attrs={"note": "x"}
+    )
+
+
+def test_round_trip(tmp_path):
+    cube = _cube()
+    write_cube(cube, tmp_path / "s.zarr", group="l8")
+    back = open_cube(tmp_path / "s.zarr", group="l8")
+    assert back.chunks is not None  # lazy
+    np.testing.assert_array_equal(back.values, cube.values)
+    assert back.odc.geobox == GBOX
+    assert back["band"].values.tolist() == ["B2", "B3"]
+    assert back["common_name"].values.tolist() == ["blue", "green"]
+    np.testing.assert_array_equal(back["time"].values, cube["time"].values)
+    assert back.attrs["note"] == "x" and back.attrs["sensor"] == cube.attrs["sensor"]
+
+
+def test_missing_store(tmp_path):
+    with pytest.raises(ProductNotFoundError):
+        open_cube(tmp_path / "nope.zarr")
+
+
+def test_regions_cover_the_cube_once():
+    w = RegionWriter(_cube(), "unused", fingerprint="f", region={"time": 1, "y": 8, "x": 10})
+    # y chunks of 4 -> regions of 2 chunks: [0, 8), [8, 12); x: whole
+    assert len(w.regions) == 3 * 2
+    cover = np.zeros((3, 12, 10), int)
+    for r in w.regions:
+        cover[r["time"], r["y"], r["x"]] += 1
+    assert (cover == 1).all()
+
+
+def test_partial_write_then_resume(tmp_path):
+    cube = _cube()
+    path = tmp_path / "o.zarr"
+    w = RegionWriter(cube, path, fingerprint="job1", region={"time": 1, "y": 4})
+    w.init()
+    for i in (0, 4):
+        w.write(i)
+    assert finished_regions(path).tolist() == [0, 4]
+    w2 = RegionWriter(cube, path, fingerprint="job1", region={"time": 1, "y": 4})
+    todo = [i for i in range(9) if i not in (0, 4)]
+    assert w2.pending() == todo
+    assert list(w2.run()) == todo
+    assert w2.pending() == []
+    np.testing.assert_array_equal(open_cube(path).values, cube.values)
+
+
+def test_other_job_is_refused_unless_overwrite(tmp_path):
+    path = tmp_path / "o.zarr"
+    list(RegionWriter(_cube(), path, fingerprint="a").run())
+    other = RegionWriter(_cube() * 2, path, fingerprint="b")
+    with pytest.raises(FileExistsError, match="another job"):
+        other.init()
+    list(other.run(overwrite=True))
+    np.testing.assert_array_equal(open_cube(path).values, _cube().values * 2)

@@ -1,0 +1,327 @@
+"""Run any patch model lazily over chunked cubes: the bridge between Dask and a ``PredictFn``.
+
+:func:`apply_model` takes one canonical cube per input group of a
+:class:`~xharm.spec.ModelSpec` (on nested grids: 10 m, 20 m, ... under the output grid),
+and returns the lazy output cube on the output grid. Per output chunk, one task:
+
+1. receives each input's chunk with the halo that input needs *at its own resolution*
+   (``buffer`` output px = ``buffer * factor`` input px; outside the image: NaN),
+2. normalizes it (``spec.norm``), fills NaN with ``fill`` (0 = the band mean),
+3. cuts the patches of the global patch grid, calls the model on batches of
+   ``batch_size``, keeps each patch's centre (skipping ``buffer`` on every side, as in
+   the MGAN paper), denormalizes, and
+4. sets output pixels to NaN where any input band is NaN under them.
+
+Patches are anchored on the global grid (see :mod:`xharm.tiling`), so the result does
+not depend on the chunking and has no seams. Output dtype and chunks are stated up
+front: Dask never calls the model on empty arrays.
+
+Weights: pass a :class:`~xharm.spec.ModelHandle` (small, frozen, tokenizable) instead of
+a function; each process loads it once (:func:`load_predict_fn`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+from dask.base import tokenize
+from odc.geo.geobox import GeoBox
+
+from .cube import make_cube, validate
+from .exceptions import DimensionError, GridError, MissingBandError, describe
+from .spec import ModelHandle, ModelSpec, NormStats, PredictFn
+from .tiling import TileSpec, cut_patches, default_output_geobox, nest_offset, stitch, window
+
+__all__ = ["FunctionHandle", "apply_model", "load_predict_fn", "predict_block"]
+
+_CACHE: dict[Any, PredictFn] = {}
+_LOCK = threading.Lock()
+
+
+def load_predict_fn(handle: ModelHandle) -> PredictFn:
+    """``handle.load()``, cached per process and handle (thread-safe; loads once)."""
+    fn = _CACHE.get(handle)
+    if fn is None:
+        with _LOCK:
+            fn = _CACHE.get(handle)
+            if fn is None:
+                fn = _CACHE[handle] = handle.load()
+    return fn
+
+
+@dataclass(frozen=True)
+class FunctionHandle:
+    """A :class:`~xharm.spec.ModelHandle` naming a factory ``"package.module:function"``.
+
+    ``load()`` imports the module and calls ``function(**dict(kwargs))``, which must
+    return a ``PredictFn``. Tasks carry only the two strings.
+
+    Examples
+    --------
+    >>> h = FunctionHandle("numpy:asarray")
+    >>> h == FunctionHandle("numpy:asarray") and hash(h) == hash(FunctionHandle("numpy:asarray"))
+    True
+    """
+
+    target: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def load(self) -> PredictFn:
+        module, _, attr = self.target.partition(":")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj(**dict(self.kwargs))
+
+    def __dask_tokenize__(self) -> tuple[Any, ...]:
+        return ("xharm.FunctionHandle", self.target, self.kwargs)
+
+
+def _is_handle(obj: Any) -> bool:
+    return hasattr(obj, "load") and callable(obj.load) and not callable(obj)
+
+
+def _footprint_invalid(nan: np.ndarray, factor: Fraction, start: int, n_out: tuple[int, int]) -> np.ndarray:
+    """``(T, Y, X)`` NaN flags -> ``(T, n_out, n_out_x)``: any NaN under each output pixel."""
+    out = nan
+    for axis, n in ((1, n_out[0]), (2, n_out[1])):
+        i = np.arange(n)
+        lo = start + (i * factor.numerator) // factor.denominator
+        hi = start + -((-(i + 1) * factor.numerator) // factor.denominator)
+        width = int((hi - lo).max())
+        idx = np.minimum(lo[:, None] + np.arange(width)[None], hi[:, None] - 1)
+        out = np.take(out, idx, axis=axis).any(axis=axis + 1)
+    return out
+
+
+def predict_block(
+    *blocks: np.ndarray,
+    spec: ModelSpec,
+    tile: TileSpec,
+    predict: PredictFn | ModelHandle,
+    batch_size: int = 16,
+    fill: float = 0.0,
+    mask: bool = True,
+) -> np.ndarray:
+    """The per-chunk kernel: haloed ``(T, C_g, Y_g, X_g)`` blocks in input-group order -> output.
+
+    Each block covers ``[-buffer, n + buffer)`` output px of its chunk (``n`` a multiple of
+    ``tile.keep``), converted to the group's pixels. Returns ``(T, C_out, n_y, n_x)`` float32.
+    """
+    fn: Any = load_predict_fn(predict) if _is_handle(predict) else predict  # type: ignore[arg-type]
+    b, keep = tile.buffer, tile.keep
+    g0 = spec.inputs[0].name
+    f0 = tile.factor(g0)
+    t = blocks[0].shape[0]
+    n_y = int(Fraction(blocks[0].shape[2]) / f0) - 2 * b
+    n_x = int(Fraction(blocks[0].shape[3]) / f0) - 2 * b
+    ny, nx = n_y // keep, n_x // keep
+    patches, invalid = {}, np.zeros((t, n_y, n_x), dtype=bool)
+    for group, blk in zip(spec.inputs, blocks, strict=True):
+        img = np.moveaxis(np.asarray(blk, dtype=np.float32), 1, -1)  # (T, Y, X, C)
+        nan = np.isnan(img)
+        if mask:
+            invalid |= _footprint_invalid(
+                np.asarray(nan.any(-1)), tile.factor(group.name), tile.buffer_px(group.name), (n_y, n_x)
+            )
+        stats = spec.norm_for(group.name)
+        if stats is not None:
+            img = stats.normalize(img, axis=-1).astype(np.float32, copy=False)
+        if nan.any():
+            img = np.where(nan, np.float32(fill), img)
+        patches[group.name] = cut_patches(img, tile.patch_px(group.name), tile.stride_px(group.name))
+    n = t * ny * nx
+    c_out = spec.output.n_bands
+    kept = np.empty((n, keep, keep, c_out), dtype=np.float32)
+    expected = (spec.output.patch, spec.output.patch, c_out)
+    for i in range(0, n, batch_size):
+        batch = {k: v[i : i + batch_size] for k, v in patches.items()}
+        res = np.asarray(fn(batch))
+        m = len(batch[g0])
+        if res.shape != (m, *expected):
+            raise DimensionError(
+                describe(
+                    f"model {spec.name!r} returned a batch of the wrong shape",
+                    expected=f"(N, H, W, C) = {(m, *expected)}",
+                    found=res.shape,
+                    fix="check that the PredictFn matches the ModelSpec's output group",
+                )
+            )
+        kept[i : i + m] = res[:, b : b + keep, b : b + keep, :]
+    out = stitch(kept, (t, ny, nx), buffer=0)  # (T, n_y, n_x, C)
+    stats_out = spec.norm_for(spec.output.name)
+    if stats_out is not None:
+        out = stats_out.denormalize(out, axis=-1)
+    out = np.moveaxis(out, -1, 1).astype(np.float32, copy=False)
+    if mask and invalid.any():
+        out = np.where(invalid[:, None], np.float32(np.nan), out)
+    return np.ascontiguousarray(out)
+
+
+def _chunk_list(n_padded: int, size: int) -> tuple[int, ...]:
+    full, rest = divmod(n_padded, size)
+    return (size,) * full + ((rest,) if rest else ())
+
+
+def apply_model(
+    cubes: Mapping[str, xr.DataArray],
+    spec: ModelSpec,
+    predict: PredictFn | ModelHandle,
+    *,
+    geobox: GeoBox | None = None,
+    chunks: Mapping[str, int] | None = None,
+    batch_size: int = 16,
+    fill: float = 0.0,
+    mask: bool = True,
+    token: str | None = None,
+) -> xr.DataArray:
+    """Apply a patch model lazily over cubes; returns the canonical output cube.
+
+    Parameters
+    ----------
+    cubes
+        One canonical cube per input group of ``spec`` (keys = group names), NumPy or Dask,
+        on grids that nest in the output grid; extra bands are ignored.
+    spec
+        The model's :class:`~xharm.spec.ModelSpec` (patch sizes, buffer, normalization).
+    predict
+        A ``PredictFn`` or a :class:`~xharm.spec.ModelHandle` (preferred on clusters).
+    geobox
+        Output grid; default: the grid at ``spec.output.resolution`` anchored at the first
+        input's corner and inside every input.
+    chunks
+        Output chunk sizes ``{"time": 1, "y": 512, "x": 512}`` (y/x in output px; rounded to
+        whole kept patch centres).
+    batch_size
+        Patches per model call.
+    fill
+        Value for NaN (and outside-image) input pixels after normalization.
+    mask
+        Set output pixels to NaN where any input band is NaN under them.
+    token
+        Dask token for ``predict`` when it is a plain function (default: Dask's).
+
+    Returns
+    -------
+    xarray.DataArray
+        Lazy ``(time, band, y, x)`` float32 cube on the output grid, bands
+        ``spec.output.bands``, ``attrs["xharm_model"] = spec.to_json()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from odc.geo.geobox import GeoBox
+    >>> from xharm.cube import make_cube
+    >>> from xharm.spec import InputGroup, ModelSpec, OutputGroup
+    >>> spec = ModelSpec("copy", "0", (InputGroup("a", ("B2",), 30, 8),), OutputGroup("o", ("B2",), 30, 8),
+    ...                  sensor_in="landsat-8", sensor_out="landsat-8")
+    >>> g = GeoBox.from_bbox((0, 0, 300, 300), "EPSG:32632", resolution=30)
+    >>> cube = make_cube(np.random.rand(1, 1, 10, 10), geobox=g, bands=["B2"], sensor="landsat-8")
+    >>> out = apply_model({"a": cube}, spec, lambda b: b["a"])
+    >>> bool((out.values == cube.values).all())
+    True
+    """
+    tile = TileSpec.from_spec(spec)
+    sel: dict[str, xr.DataArray] = {}
+    for g in spec.inputs:
+        if g.name not in cubes:
+            raise MissingBandError(
+                describe(
+                    f"no cube for input group {g.name!r} of model {spec.name!r}",
+                    expected=f"keys {[x.name for x in spec.inputs]}",
+                    found=f"keys {list(cubes)}",
+                    fix=f"pass {{'{g.name}': cube of {', '.join(g.bands)} at {g.resolution:g} m, ...}}",
+                )
+            )
+        gb = validate(cubes[g.name], bands=g.bands, what=f"{g.name} cube")
+        if abs(abs(gb.resolution.x) - g.resolution) > 1e-6 * g.resolution:
+            raise GridError(
+                describe(
+                    f"the {g.name} cube is not at the model's resolution",
+                    expected=f"{g.resolution:g} m",
+                    found=f"{abs(gb.resolution.x):g} m",
+                    fix="pass the cube of the right resolution (S2 10 m and 20 m bands are separate cubes)",
+                )
+            )
+        sel[g.name] = cubes[g.name].sel(band=list(g.bands))
+    first = sel[spec.inputs[0].name]
+    for name, c in sel.items():
+        if c.sizes["time"] != first.sizes["time"] or not np.array_equal(
+            c["time"].values.astype("int64"), first["time"].values.astype("int64")
+        ):
+            raise DimensionError(
+                describe(
+                    f"input {name!r} has other time stamps than {spec.inputs[0].name!r}",
+                    expected=f"{first.sizes['time']} identical time stamps",
+                    found=f"{c.sizes['time']} time stamps",
+                    fix="select the common dates (cube.sel(time=...)) first",
+                )
+            )
+    gboxes = {k: v.odc.geobox for k, v in sel.items()}
+    out_gbox = geobox if geobox is not None else default_output_geobox(gboxes, spec.output.resolution)
+    h, w = out_gbox.shape.y, out_gbox.shape.x
+    chunks = {"time": 1, "y": 512, "x": 512, **(chunks or {})}
+    cy, cx = tile.chunk(chunks["y"]), tile.chunk(chunks["x"])
+    hp, wp = tile.padded(h), tile.padded(w)
+    ychunks, xchunks = _chunk_list(hp, cy), _chunk_list(wp, cx)
+    tchunks = _chunk_list(first.sizes["time"], max(1, int(chunks["time"])))
+    b = tile.buffer
+
+    args: list[Any] = []
+    for g in spec.inputs:
+        oy, ox = nest_offset(out_gbox, gboxes[g.name], tile.factor(g.name), name=f"{g.name} grid")
+        arr = da.asarray(sel[g.name].data)
+        to = lambda n, g=g: tile.to_input(g.name, n)  # noqa: E731
+        arr = window(arr, 2, oy - to(b), oy + to(hp + b))
+        arr = window(arr, 3, ox - to(b), ox + to(wp + b))
+        yc = list(map(to, ychunks))
+        xc = list(map(to, xchunks))
+        yc[0] += to(b)
+        yc[-1] += to(b)
+        xc[0] += to(b)
+        xc[-1] += to(b)
+        arr = arr.rechunk((tchunks, -1, tuple(yc), tuple(xc)))
+        if b and (len(yc) > 1 or len(xc) > 1):
+            depth = {0: 0, 1: 0, 2: to(b) if len(yc) > 1 else 0, 3: to(b) if len(xc) > 1 else 0}
+            arr = da.overlap.overlap(arr, depth=depth, boundary="none", allow_rechunk=False)
+        args.extend([arr, f"t{'abdefghijklmnopqrs'[len(args) // 2]}yx"])  # own band index per group
+    ptoken = token or tokenize(predict)
+    name = "xharm-apply-" + tokenize(spec, tile, ptoken, batch_size, fill, mask, *args[::2])
+    out = da.blockwise(
+        predict_block,
+        "tcyx",
+        *args,
+        name=name,
+        new_axes={"c": spec.output.n_bands},
+        adjust_chunks={"y": ychunks, "x": xchunks},
+        concatenate=True,
+        align_arrays=False,
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0, 0), dtype=np.float32),
+        spec=spec,
+        tile=tile,
+        predict=predict,
+        batch_size=batch_size,
+        fill=fill,
+        mask=mask,
+    )
+    out = out[:, :, :h, :w]
+    attrs = {"xharm_model": spec.to_json(), "xharm_input_sensor": str(first.attrs.get("sensor", ""))}
+    res = make_cube(
+        out, geobox=out_gbox, bands=spec.output.bands, sensor=spec.sensor_out, time=list(first["time"].values)
+    )
+    res.attrs.update(attrs)
+    return res
+
+
+def norm_stats_of(spec: ModelSpec) -> dict[str, NormStats]:
+    """The normalization stats of every group of ``spec`` that has them."""
+    return {g.name: s for g in spec.groups if (s := spec.norm_for(g.name)) is not None}
