@@ -1,0 +1,200 @@
+"""MGAN generator / discriminator: shapes, parameter counts, head geometry, dropout."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from xharm.models.mgan import (
+    ConfigError,
+    Discriminator,
+    Generator,
+    MGANConfig,
+    condition_30m,
+    count_params,
+    sample_dropout,
+)
+
+KEY = jax.random.key(0, impl="rbg")
+
+
+def _inputs(cfg: MGANConfig, n: int = 1):
+    s = cfg.input_shapes()
+    return (jnp.zeros((n, *s["s2_10m"])), jnp.zeros((n, *s["s2_20m"])), jnp.zeros((n, *s["l8"])))
+
+
+def _conv(k: int, cin: int, cout: int, bias: bool = True) -> int:
+    return k * k * cin * cout + (cout if bias else 0)
+
+
+def expected_counts(cfg: MGANConfig) -> tuple[int, int]:
+    """Parameter counts from the architecture description, by hand arithmetic."""
+    f = [min(cfg.features * 2**i, cfg.max_features) for i in range(cfg.depth)]
+    h = cfg.head_features
+    g = _conv(5, cfg.bands_10m, h) + _conv(6, cfg.bands_20m, h)
+    cin = 2 * h
+    for fi in f:
+        g += _conv(4, cin, fi)
+        cin = fi
+    for i in range(cfg.depth - 2, -1, -1):  # decoder: input = previous output (+ skip)
+        g += _conv(4, cin, f[i])
+        cin = 2 * f[i]
+    g += _conv(4, cin, cfg.out_bands)
+    fd = [min(cfg.disc_features * 2**i, cfg.disc_max_features) for i in range(cfg.disc_layers + 1)]
+    d = _conv(4, 2 * cfg.out_bands, fd[0])
+    for i in range(1, cfg.disc_layers + 1):
+        d += _conv(4, fd[i - 1], fd[i], bias=False) + 2 * fd[i]  # SN conv + instance norm scale/bias
+    d += _conv(4, fd[-1], 1, bias=False)
+    return g, d
+
+
+@pytest.mark.parametrize("name", ["full", "small", "tiny"])
+def test_shapes_and_parameter_counts(name):
+    cfg = MGANConfig.preset(name)
+    x10, x20, y = _inputs(cfg)
+    gv = jax.eval_shape(lambda: Generator(cfg).init(KEY, x10, x20))
+    dv = jax.eval_shape(lambda: Discriminator(cfg).init(KEY, y, y))
+    out = jax.eval_shape(lambda v: Generator(cfg).apply(v, x10, x20), gv)
+    logits = jax.eval_shape(lambda v: Discriminator(cfg).apply(v, y, y), dv)
+    p = cfg.patch30
+    assert out.shape == (1, p, p, 6)
+    side = p // 2**cfg.disc_layers
+    assert logits.shape == (1, side, side, 1)
+    g, d = expected_counts(cfg)
+    assert count_params(gv["params"]) == g
+    assert count_params(dv["params"]) == d
+    if name == "full":  # pix2pix size: tens of millions
+        assert g == 41_899_846 and d == 2_774_848
+    if name == "small":
+        assert g == 2_622_934 and d == 177_616
+
+
+def test_tiny_forward_runs_and_is_finite():
+    cfg = MGANConfig.tiny()
+    rng = np.random.default_rng(0)
+    s = cfg.input_shapes()
+    x10 = jnp.asarray(rng.normal(size=(2, *s["s2_10m"])), jnp.float32)
+    x20 = jnp.asarray(rng.normal(size=(2, *s["s2_20m"])), jnp.float32)
+    gen = Generator(cfg)
+    params = gen.init(KEY, x10, x20)["params"]
+    y = gen.apply({"params": params}, x10, x20)
+    assert y.shape == (2, 32, 32, 6)
+    assert bool(jnp.all(jnp.abs(y) <= 1.0))  # tanh output
+    # no dropout without keys: deterministic
+    np.testing.assert_array_equal(y, gen.apply({"params": params}, x10, x20))
+    keys = jax.random.split(jax.random.key(1), 2)
+    y1 = gen.apply({"params": params}, x10, x20, keys)
+    y2 = gen.apply({"params": params}, x10, x20, keys)
+    np.testing.assert_array_equal(y1, y2)
+    assert not np.allclose(y1, y)
+    # each patch's output depends only on its own key and input
+    y_first = gen.apply({"params": params}, x10[:1], x20[:1], keys[:1])
+    np.testing.assert_allclose(y_first[0], y1[0], atol=1e-6)
+
+
+def _support(cfg, head: str, i: int) -> np.ndarray:
+    """Rows of the input that influence row ``i`` of a head's output (via the gradient)."""
+    x10, x20, _ = _inputs(cfg)
+    gen = Generator(cfg)
+    params = gen.init(KEY, x10, x20)["params"]
+
+    def f(a, b):
+        _, state = gen.apply(
+            {"params": params},
+            a,
+            b,
+            capture_intermediates=lambda m, _: m.name == head,
+            mutable=["intermediates"],
+        )
+        return state["intermediates"][head]["__call__"][0][0, i, 5, :].sum()
+
+    g10, g20 = jax.grad(f, argnums=(0, 1))(x10, x20)
+    g = g10 if head == "head_10m" else g20
+    return np.flatnonzero(np.abs(np.asarray(g[0])).sum(axis=(1, 2)) > 0)
+
+
+def test_head_receptive_fields_sit_on_the_30m_footprint():
+    cfg = MGANConfig.tiny()
+    for i in (0, 4, 7):
+        rows = _support(cfg, "head_10m", i)  # 3i..3i+2 plus one neighbour each side
+        assert rows.tolist() == [r for r in range(3 * i - 1, 3 * i + 4) if r >= 0]
+    for i in (4, 7):
+        m = i // 2
+        rows = _support(cfg, "head_20m", i)
+        expected = [3 * m, 3 * m + 1, 3 * m + 2] if i % 2 == 0 else [3 * m + 1, 3 * m + 2, 3 * m + 3]
+        assert rows.tolist() == expected
+
+
+def test_condition_30m_is_the_area_average():
+    x10 = np.arange(6 * 6, dtype=np.float32).reshape(1, 6, 6, 1)
+    x20 = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]], np.float32).reshape(1, 3, 3, 1)
+    c = np.asarray(condition_30m(jnp.asarray(x10), jnp.asarray(x20)))
+    assert c.shape == (1, 2, 2, 2)
+    assert c[0, 0, 0, 0] == pytest.approx(np.mean([0, 1, 2, 6, 7, 8, 12, 13, 14]))
+    # 30 m pixel (0, 0) covers 20 m pixel (0,0) fully, (0,1),(1,0) half, (1,1) a quarter: weights 4,2,2,1 / 9
+    assert c[0, 0, 0, 1] == pytest.approx((4 * 1 + 2 * 2 + 2 * 4 + 1 * 5) / 9)
+    assert c[0, 1, 1, 1] == pytest.approx((1 * 5 + 2 * 6 + 2 * 8 + 4 * 9) / 9)
+
+
+def test_sample_dropout_rate_and_scale():
+    keys = jax.random.split(jax.random.key(3), 4)
+    x = jnp.ones((4, 64, 64, 8))
+    y = np.asarray(sample_dropout(x, keys, 0.5, tag=0))
+    assert set(np.unique(y)) == {0.0, 2.0}
+    assert abs(y.mean() - 1.0) < 0.02
+    other = np.asarray(sample_dropout(x, keys, 0.5, tag=1))
+    assert (other != y).mean() > 0.3  # another tag, another mask
+    np.testing.assert_array_equal(sample_dropout(x, keys, 0.0, tag=0), x)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"patch30": 33}, {"patch30": 32, "depth": 6}, {"dropout": 1.0}, {"output_activation": "relu"}]
+)
+def test_bad_config_raises(kwargs):
+    with pytest.raises(ConfigError):
+        MGANConfig(**kwargs)
+
+
+def test_config_dict_round_trip():
+    cfg = MGANConfig.small()
+    assert MGANConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="unknown"):
+        MGANConfig.from_dict({"widht": 3})
+    with pytest.raises(ConfigError):
+        MGANConfig.preset("huge")
+
+
+def test_model_train_zoo_never_import_xarray_or_dask():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "xharm"
+    for pkg in ("models", "train", "zoo"):
+        for path in (root / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                elif isinstance(node, ast.ImportFrom) and node.level:
+                    names = [node.module or ""]
+                    assert not (
+                        node.level >= 2
+                        and (node.module or "").split(".")[0]
+                        in {
+                            "cube",
+                            "pipeline",
+                            "apply",
+                            "tiling",
+                            "pairs",
+                            "accessor",
+                            "preprocess",
+                            "grid",
+                            "qa",
+                        }
+                    ), f"{path}: imports the xarray layer ({node.module})"
+                bad = [n for n in names if n.split(".")[0] in {"xarray", "dask", "distributed"}]
+                assert not bad, f"{path} imports {bad}"

@@ -1,0 +1,39 @@
+"""TrainConfig: paper defaults, presets, overrides, JSON."""
+
+from __future__ import annotations
+
+import pytest
+
+from xharm.models.mgan import ConfigError, MGANConfig
+from xharm.train.config import TrainConfig
+
+
+def test_paper_defaults():
+    cfg = TrainConfig()
+    assert cfg.learning_rate == 1e-4 and cfg.local_batch == 16 and cfg.epochs == 100
+    assert cfg.model == MGANConfig.full() and cfg.augment.enabled
+    assert cfg.learning_rate_for(8) == pytest.approx(8e-4)  # scaled linearly with devices
+    assert TrainConfig(scale_lr_with_devices=False).learning_rate_for(8) == pytest.approx(1e-4)
+
+
+def test_presets_and_round_trip():
+    for name in ("full", "small", "tiny"):
+        cfg = TrainConfig.preset(name)
+        assert TrainConfig.from_json(cfg.to_json()) == cfg
+        hash(cfg)
+    assert TrainConfig.preset("small").model.features == 16
+
+
+def test_overrides():
+    cfg = TrainConfig.preset("tiny").with_overrides(
+        ["epochs=3", "model.features=4", 'augment.policy=["cutout"]', "prng=threefry2x32"]
+    )
+    assert (cfg.epochs, cfg.model.features, cfg.augment.policy, cfg.prng) == (
+        3,
+        4,
+        ("cutout",),
+        "threefry2x32",
+    )
+    for bad in (["epochs"], ["nope=1"], ["model.nope=1"], ["local_batch=0"], ["prng=mt"]):
+        with pytest.raises(ConfigError):
+            TrainConfig.preset("tiny").with_overrides(bad)

@@ -1,0 +1,94 @@
+"""Patch sets: stores without pickle, seeded order, batches, normalization stats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xharm.exceptions import DimensionError, EmptyDataError, MissingBandError, ProductNotFoundError
+from xharm.spec import mgan_spec
+from xharm.train.data import (
+    PatchSet,
+    batch_at,
+    epoch_order,
+    load_patches,
+    norm_stats_from_patches,
+    save_patches,
+    steps_per_epoch,
+)
+
+
+def arrays(n: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "s2_10m": rng.uniform(0, 0.5, (n, 12, 12, 4)).astype(np.float32),
+        "s2_20m": rng.uniform(0, 0.5, (n, 6, 6, 2)).astype(np.float32),
+        "l8": rng.uniform(0, 0.5, (n, 4, 4, 6)).astype(np.float32),
+    }
+
+
+@pytest.mark.parametrize("fmt", ["npy", "zarr"])
+def test_store_round_trip(tmp_path, fmt):
+    a = arrays()
+    spec = mgan_spec(8)
+    norm = norm_stats_from_patches(PatchSet(a), spec)
+    save_patches(tmp_path / "p", PatchSet(a, norm), fmt=fmt)
+    ps = load_patches(tmp_path / "p")
+    for g in a:
+        np.testing.assert_array_equal(np.asarray(ps.arrays[g]), a[g])
+    assert ps.norm == norm and not ps.normalized
+
+
+def test_store_errors(tmp_path):
+    with pytest.raises(ProductNotFoundError):
+        load_patches(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ProductNotFoundError):
+        load_patches(tmp_path / "empty")
+    a = arrays()
+    del a["l8"]
+    with pytest.raises(MissingBandError, match="l8"):
+        PatchSet(a)
+    a = arrays()
+    a["l8"] = a["l8"][:3]
+    with pytest.raises(DimensionError):
+        PatchSet(a)
+
+
+def test_epoch_order_and_batches():
+    ps = PatchSet(arrays(10))
+    assert steps_per_epoch(10, 4) == 2
+    with pytest.raises(EmptyDataError):
+        steps_per_epoch(3, 4)
+    np.testing.assert_array_equal(epoch_order(10, 1, 2), epoch_order(10, 1, 2))
+    assert not np.array_equal(epoch_order(10, 1, 2), epoch_order(10, 1, 3))
+    ids = [batch_at(ps, s, 4, seed=1)["id"] for s in range(2)]
+    assert len(set(np.concatenate(ids))) == 8  # no repeats within an epoch
+    b = batch_at(ps, 3, 4, seed=1)  # epoch 1, second batch
+    np.testing.assert_array_equal(np.sort(epoch_order(10, 1, 1)[4:8]), b["id"])
+    np.testing.assert_array_equal(b["l8"], ps.arrays["l8"][b["id"]])
+
+
+def test_norm_stats_follow_the_paper():
+    a = arrays(20)
+    a["l8"][0, 0, 0, 0] = np.nan
+    stats = norm_stats_from_patches(PatchSet(a), mgan_spec(8))
+    x = a["s2_10m"][..., 1].astype(np.float64).ravel()
+    lo, hi = np.percentile(x, [1, 99])
+    s = stats["s2_10m"]
+    assert s.bands == ("B02", "B03", "B04", "B08")
+    assert s.low[1] == pytest.approx(lo) and s.high[1] == pytest.approx(hi)
+    assert s.mean[1] == pytest.approx(np.clip(x, lo, hi).mean())
+    assert s.scale[1] == pytest.approx(hi)  # the max of the clipped values
+    normed = PatchSet(a, stats).normalize()
+    assert normed.normalized and np.isfinite(normed.arrays["l8"]).all()
+    assert np.abs(normed.arrays["s2_10m"]).max() <= 1.0 + 1e-6
+
+
+def test_split_is_seeded_and_disjoint():
+    ps = PatchSet(arrays(10))
+    tr, va = ps.split(0.3, seed=4)
+    assert len(tr) == 7 and len(va) == 3
+    tr2, _ = ps.split(0.3, seed=4)
+    np.testing.assert_array_equal(tr.arrays["l8"], tr2.arrays["l8"])
+    assert ps.split(0.0, 0)[1] is None

@@ -1,0 +1,101 @@
+"""Model files: msgpack weights + JSON ModelSpec with a verified SHA-256; PredictFn."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from xharm import zoo
+from xharm.exceptions import CorruptProductError, DimensionError, ProductNotFoundError
+from xharm.models.mgan import Generator, MGANConfig
+from xharm.spec import ModelSpec, NormStats, PredictFn
+
+CFG = MGANConfig.tiny()
+S = CFG.input_shapes()
+
+
+@pytest.fixture(scope="module")
+def params():
+    x10, x20 = np.zeros((1, *S["s2_10m"]), np.float32), np.zeros((1, *S["s2_20m"]), np.float32)
+    return Generator(CFG).init(jax.random.key(5, impl="rbg"), x10, x20)["params"]
+
+
+def inputs(n: int = 3):
+    rng = np.random.default_rng(1)
+    return {g: rng.normal(size=(n, *S[g])).astype(np.float32) for g in ("s2_10m", "s2_20m")}
+
+
+def test_save_load_predict(tmp_path, params):
+    norm = {"l8": NormStats(("B2", "B3", "B4", "B5", "B6", "B7"), (0,) * 6, (1,) * 6, (0.1,) * 6, (0.5,) * 6)}
+    spec = zoo.save_model(tmp_path / "m", params, CFG, norm=norm, meta={"training_data": "synthetic"})
+    raw = (tmp_path / "m" / "weights.msgpack").read_bytes()
+    assert spec.checksum == "sha256:" + hashlib.sha256(raw).hexdigest()
+    on_disk = json.loads((tmp_path / "m" / "spec.json").read_text())
+    assert ModelSpec.from_dict(on_disk) == spec
+    assert [g.patch for g in spec.groups] == [96, 48, 32] and spec.buffer == 0.25
+    loaded, predict = zoo.load(tmp_path / "m")
+    assert loaded == spec and isinstance(predict, PredictFn)
+    assert dict(loaded.meta)["training_data"] == "synthetic"
+    b = inputs()
+    expected = Generator(CFG).apply({"params": params}, b["s2_10m"], b["s2_20m"])
+    out = predict(b)
+    assert out.dtype == np.float32 and out.shape == (3, 32, 32, 6)
+    np.testing.assert_allclose(out, np.asarray(expected), atol=1e-6)
+
+
+def test_checksum_and_missing_files(tmp_path, params):
+    zoo.save_model(tmp_path / "m", params, CFG)
+    w = tmp_path / "m" / "weights.msgpack"
+    data = bytearray(w.read_bytes())
+    data[-1] ^= 0xFF
+    w.write_bytes(bytes(data))
+    with pytest.raises(CorruptProductError, match="checksum"):
+        zoo.load(tmp_path / "m")
+    w.unlink()
+    with pytest.raises(ProductNotFoundError):
+        zoo.load_model(tmp_path / "m")
+    with pytest.raises(ProductNotFoundError, match="no model called"):
+        zoo.load("no-such-model")
+
+
+def test_weights_must_fit_the_config(tmp_path, params):
+    spec = zoo.save_model(tmp_path / "m", params, CFG)
+    meta = dict(spec.meta)
+    meta["mgan_config"] = json.dumps(
+        MGANConfig.tiny().__class__(**{**CFG.to_dict(), "features": 4}).to_dict()
+    )
+    text = json.loads((tmp_path / "m" / "spec.json").read_text())
+    text["meta"] = [[k, v] for k, v in sorted(meta.items())]
+    (tmp_path / "m" / "spec.json").write_text(json.dumps(text))
+    with pytest.raises(CorruptProductError, match="do not fit"):
+        zoo.load(tmp_path / "m")
+
+
+def test_predict_checks_inputs_and_mc_dropout(tmp_path, params):
+    zoo.save_model(tmp_path / "m", params, CFG)
+    _, predict = zoo.load(tmp_path / "m", mc_dropout=True, seed=3)
+    b = inputs(2)
+    a1, a2 = predict(b), predict(b)
+    assert not np.allclose(a1, a2)  # new masks per call
+    k = jax.random.key(9)
+    np.testing.assert_array_equal(predict(b, key=k), predict(b, key=k))
+    with pytest.raises(DimensionError, match="s2_20m"):
+        predict({"s2_10m": b["s2_10m"]})
+    with pytest.raises(DimensionError, match="wrong shape"):
+        predict({"s2_10m": b["s2_10m"][:, :90], "s2_20m": b["s2_20m"]})
+
+
+def test_handle_is_hashable_and_loads(tmp_path, params):
+    from dask.base import tokenize
+
+    zoo.save_model(tmp_path / "m", params, CFG)
+    h = zoo.ZooHandle.of(tmp_path / "m")
+    assert h == zoo.ZooHandle.of(tmp_path / "m") and hash(h) == hash(zoo.ZooHandle.of(tmp_path / "m"))
+    assert tokenize(h) == tokenize(zoo.ZooHandle.of(tmp_path / "m"))
+    assert h.load()(inputs(1)).shape == (1, 32, 32, 6)
+    assert zoo.resolve(tmp_path / "m" / "spec.json") == tmp_path / "m"
+    assert isinstance(zoo.available(), list)

@@ -1,0 +1,312 @@
+"""The multispectral adaptation GAN (MGAN) of Sedona et al. (2021) in Flax.
+
+The generator reads Sentinel-2 at its native resolutions: a 10 m group (B02, B03,
+B04, B08) of ``3 * P`` px and a 20 m group (B11, B12) of ``1.5 * P`` px. One
+convolution per group brings each to the ``P`` px 30 m grid; the two are
+concatenated and enter a pix2pix U-Net (skip connections, dropout, no
+normalization) that writes the six Landsat-8 bands B2-B7 at 30 m.
+
+The discriminator is a conditional PatchGAN on (condition, target) at 30 m. The
+condition is the Sentinel-2 input block-averaged onto the 30 m grid (no
+parameters). Its downsampling blocks use spectrally normalized convolutions
+followed by instance normalization.
+
+Geometry of the heads (``P`` = 30 m patch side, even):
+
+* 10 m: kernel 5, stride 3, padding 1 -> output pixel ``i`` sees 10 m pixels
+  ``3i-1 .. 3i+3``, centred on its 3 x 3 footprint.
+* 20 m: kernel 6, stride 3 over the input dilated by 2 (a stride of 1.5),
+  padding (1, 3) -> output pixel ``i`` sees three 20 m pixels around its
+  1.5 x 1.5 footprint.
+
+Nothing here imports xarray or Dask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ..exceptions import XharmError, describe
+from ._rng import uniform
+
+__all__ = [
+    "ConfigError",
+    "Discriminator",
+    "Generator",
+    "MGANConfig",
+    "condition_30m",
+    "count_params",
+    "sample_dropout",
+]
+
+_INIT = nn.initializers.glorot_uniform()  # the paper: Keras' default Glorot uniform
+_ZEROS = nn.initializers.zeros
+_Conv = functools.partial(nn.Conv, kernel_init=_INIT, bias_init=_ZEROS)
+_ConvT = functools.partial(nn.ConvTranspose, kernel_init=_INIT, bias_init=_ZEROS)
+
+
+class ConfigError(XharmError, ValueError):
+    """A model or training configuration is inconsistent."""
+
+
+@dataclass(frozen=True)
+class MGANConfig:
+    """Widths and depths of the MGAN generator and discriminator.
+
+    Examples
+    --------
+    >>> cfg = MGANConfig.tiny()
+    >>> cfg.input_shapes()["s2_10m"]
+    (96, 96, 4)
+    """
+
+    patch30: int = 128  # output patch side at 30 m (px); inputs are 3x (10 m) and 1.5x (20 m)
+    bands_10m: int = 4  # S2 B02, B03, B04, B08
+    bands_20m: int = 2  # S2 B11, B12
+    out_bands: int = 6  # L8 B2..B7
+    head_features: int = 32  # features of each input head (10 m and 20 m)
+    features: int = 64  # features of the first U-Net encoder block (pix2pix ngf)
+    max_features: int = 512  # cap on U-Net features per block
+    depth: int = 7  # U-Net encoder blocks (stride 2 each); patch30 / 2**depth >= 1
+    dropout: float = 0.5  # dropout rate in the innermost decoder blocks
+    dropout_blocks: int = 3  # how many innermost decoder blocks use dropout (pix2pix: 3)
+    output_activation: str = "tanh"  # "tanh" (pix2pix) or "linear"
+    disc_features: int = 64  # features of the first PatchGAN block (pix2pix ndf)
+    disc_max_features: int = 512  # cap on PatchGAN features per block
+    disc_layers: int = 3  # stride-2 blocks of the PatchGAN (pix2pix 70 x 70: 3)
+
+    def __post_init__(self) -> None:
+        problems: list[tuple[str, object]] = []
+        if self.patch30 % 2:
+            problems.append(("patch30 must be even (20 m input is 1.5 x patch30)", self.patch30))
+        if self.depth < 1 or self.patch30 % (2**self.depth):
+            problems.append((f"patch30 must be a multiple of 2**depth = {2**self.depth}", self.patch30))
+        if self.disc_layers < 1 or self.patch30 % (2**self.disc_layers):
+            problems.append(
+                (f"patch30 must be a multiple of 2**disc_layers = {2**self.disc_layers}", self.patch30)
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(("dropout must be in [0, 1)", self.dropout))
+        if self.output_activation not in ("tanh", "linear"):
+            problems.append(("output_activation must be 'tanh' or 'linear'", self.output_activation))
+        if problems:
+            what, found = problems[0]
+            raise ConfigError(describe(f"MGANConfig: {what}", found=found, fix="change the config"))
+
+    @classmethod
+    def full(cls) -> MGANConfig:
+        """The paper's size: pix2pix widths, 128 px at 30 m."""
+        return cls()
+
+    @classmethod
+    def small(cls) -> MGANConfig:
+        """A quarter of the paper's widths, same depth; trains on CPU (the starter model)."""
+        return cls(head_features=8, features=16, max_features=128, disc_features=16, disc_max_features=128)
+
+    @classmethod
+    def tiny(cls) -> MGANConfig:
+        """For tests: 32 px at 30 m, a few thousand parameters."""
+        return cls(
+            patch30=32,
+            head_features=4,
+            features=8,
+            max_features=16,
+            depth=3,
+            dropout_blocks=1,
+            disc_features=8,
+            disc_max_features=16,
+            disc_layers=2,
+        )
+
+    @classmethod
+    def preset(cls, name: str) -> MGANConfig:
+        """``"full"``, ``"small"`` or ``"tiny"``."""
+        presets = {"full": cls.full, "small": cls.small, "tiny": cls.tiny}
+        if name not in presets:
+            raise ConfigError(describe(f"unknown MGAN preset {name!r}", expected=sorted(presets), found=name))
+        return presets[name]()
+
+    def input_shapes(self) -> dict[str, tuple[int, int, int]]:
+        """Per-sample (H, W, C) of each input group and of the output ``"l8"``."""
+        p = self.patch30
+        return {
+            "s2_10m": (3 * p, 3 * p, self.bands_10m),
+            "s2_20m": (3 * p // 2, 3 * p // 2, self.bands_20m),
+            "l8": (p, p, self.out_bands),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-able)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MGANConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(describe("unknown MGANConfig fields", expected=sorted(names), found=unknown))
+        return cls(**dict(d))
+
+
+def sample_dropout(x: jax.Array, keys: jax.Array, rate: float, tag: int) -> jax.Array:
+    """Inverted dropout with one PRNG key per sample.
+
+    Drawing the mask per sample (key ``fold_in(keys[n], tag)``, see
+    :func:`xharm.models._rng.uniform`) makes it independent of how a batch is split
+    over devices, so a data-parallel step equals the single-device step on the same
+    global batch.
+
+    Examples
+    --------
+    >>> keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    >>> sample_dropout(jnp.ones((2, 4)), keys, 0.5, tag=0).shape
+    (2, 4)
+    """
+    if rate == 0.0:
+        return x
+
+    def one(key: jax.Array, xi: jax.Array) -> jax.Array:
+        keep = uniform(jax.random.fold_in(key, tag), xi.shape) < 1.0 - rate
+        return jnp.where(keep, xi / (1.0 - rate), 0.0).astype(xi.dtype)
+
+    return jax.vmap(one)(keys, x)
+
+
+def _block_mean(x: jax.Array, k: int) -> jax.Array:
+    n, h, w, c = x.shape
+    return x.reshape(n, h // k, k, w // k, k, c).mean(axis=(2, 4))
+
+
+def condition_30m(x10: jax.Array, x20: jax.Array) -> jax.Array:
+    """Sentinel-2 inputs area-averaged onto the 30 m grid, concatenated (10 m bands first).
+
+    10 m: mean of 3 x 3 blocks. 20 m: each pixel split into 2 x 2 10 m pixels, then
+    3 x 3 block means (the exact area average over a 30 m pixel).
+
+    Examples
+    --------
+    >>> condition_30m(jnp.ones((1, 6, 6, 4)), jnp.ones((1, 3, 3, 2))).shape
+    (1, 2, 2, 6)
+    """
+    c10 = _block_mean(x10, 3)
+    x20_10m = jnp.repeat(jnp.repeat(x20, 2, axis=1), 2, axis=2)
+    c20 = _block_mean(x20_10m, 3)
+    return jnp.concatenate([c10, c20], axis=-1)
+
+
+def _features(base: int, cap: int, i: int) -> int:
+    return min(base * 2**i, cap)
+
+
+class Generator(nn.Module):
+    """Two input heads, then a pix2pix U-Net without normalization.
+
+    ``dropout_keys`` (one PRNG key per sample) switches dropout on: pass them for
+    training and for Monte-Carlo dropout; leave ``None`` for deterministic inference.
+
+    Examples
+    --------
+    >>> cfg = MGANConfig.tiny()
+    >>> g = Generator(cfg)
+    >>> x10, x20 = jnp.zeros((1, 96, 96, 4)), jnp.zeros((1, 48, 48, 2))
+    >>> params = g.init(jax.random.PRNGKey(0), x10, x20)["params"]
+    >>> g.apply({"params": params}, x10, x20).shape
+    (1, 32, 32, 6)
+    """
+
+    config: MGANConfig
+
+    @nn.compact
+    def __call__(self, x10: jax.Array, x20: jax.Array, dropout_keys: jax.Array | None = None) -> jax.Array:
+        cfg = self.config
+        h10 = _Conv(cfg.head_features, (5, 5), strides=3, padding=((1, 1), (1, 1)), name="head_10m")(x10)
+        h20 = _Conv(
+            cfg.head_features,
+            (6, 6),
+            strides=3,
+            padding=((1, 3), (1, 3)),
+            input_dilation=2,
+            name="head_20m",
+        )(x20)
+        x = nn.leaky_relu(jnp.concatenate([h10, h20], axis=-1), 0.2)
+
+        skips = []
+        for i in range(cfg.depth):
+            f = _features(cfg.features, cfg.max_features, i)
+            x = _Conv(f, (4, 4), strides=2, padding="SAME", name=f"down_{i}")(x)
+            x = nn.leaky_relu(x, 0.2)
+            skips.append(x)
+
+        for j, i in enumerate(range(cfg.depth - 2, -1, -1)):
+            f = _features(cfg.features, cfg.max_features, i)
+            x = _ConvT(f, (4, 4), strides=(2, 2), padding="SAME", name=f"up_{i}")(x)
+            if dropout_keys is not None and j < cfg.dropout_blocks:
+                x = sample_dropout(x, dropout_keys, cfg.dropout, tag=j)
+            x = nn.relu(x)
+            x = jnp.concatenate([x, skips[i]], axis=-1)
+
+        x = _ConvT(cfg.out_bands, (4, 4), strides=(2, 2), padding="SAME", name="out")(x)
+        return jnp.tanh(x) if cfg.output_activation == "tanh" else x
+
+
+class Discriminator(nn.Module):
+    """Conditional PatchGAN on the (condition, target) pair at 30 m; returns logits.
+
+    Blocks: a stride-2 convolution without normalization (pix2pix), then
+    ``disc_layers - 1`` stride-2 and one stride-1 block of spectrally normalized
+    convolution + instance norm + LeakyReLU, then a 1-channel convolution without
+    bias (the relativistic losses are blind to a constant logit offset). The
+    spectral-norm power-iteration state lives in the ``batch_stats`` collection;
+    ``update_stats=True`` advances it (training).
+
+    Examples
+    --------
+    >>> cfg = MGANConfig.tiny()
+    >>> d = Discriminator(cfg)
+    >>> c = y = jnp.zeros((1, 32, 32, 6))
+    >>> v = d.init(jax.random.PRNGKey(0), c, y, update_stats=False)
+    >>> d.apply(v, c, y, update_stats=False).shape
+    (1, 8, 8, 1)
+    """
+
+    config: MGANConfig
+
+    @nn.compact
+    def __call__(self, condition: jax.Array, target: jax.Array, update_stats: bool = False) -> jax.Array:
+        cfg = self.config
+        x = jnp.concatenate([condition, target], axis=-1)
+        x = nn.Conv(cfg.disc_features, (4, 4), strides=2, padding="SAME", kernel_init=_INIT, name="block_0")(
+            x
+        )
+        x = nn.leaky_relu(x, 0.2)
+        for i in range(1, cfg.disc_layers + 1):
+            f = _features(cfg.disc_features, cfg.disc_max_features, i)
+            stride = 2 if i < cfg.disc_layers else 1
+            conv = nn.Conv(f, (4, 4), strides=stride, padding="SAME", use_bias=False, kernel_init=_INIT)
+            x = nn.SpectralNorm(conv, name=f"block_{i}_sn")(x, update_stats=update_stats)
+            x = nn.InstanceNorm(epsilon=1e-5, name=f"block_{i}_in")(x)
+            x = nn.leaky_relu(x, 0.2)
+        # no bias: the relativistic losses only see logit differences, so a bias gets no gradient
+        return nn.Conv(
+            1, (4, 4), strides=1, padding="SAME", use_bias=False, kernel_init=_INIT, name="logits"
+        )(x)
+
+
+def count_params(tree: Any) -> int:
+    """Number of scalars in a parameter pytree.
+
+    Examples
+    --------
+    >>> count_params({"a": jnp.zeros((2, 3)), "b": jnp.zeros(4)})
+    10
+    """
+    return int(sum(x.size for x in jax.tree_util.tree_leaves(tree)))

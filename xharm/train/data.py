@@ -1,0 +1,287 @@
+"""Training patches: load, split, normalize, and iterate in a seeded order.
+
+A patch set is a dict of NumPy arrays ``(N, H, W, C)``, one per group: ``"s2_10m"``,
+``"s2_20m"`` (inputs) and ``"l8"`` (target), in physical units (reflectance) unless
+the store says otherwise. It is read from
+
+* a Zarr store (group) with one array per group name, as written by the patch
+  engine or :func:`save_patches` (``fmt="zarr"``), or
+* a directory of ``<group>.npy`` files (read with ``allow_pickle=False``),
+
+optionally with per-group :class:`~xharm.spec.NormStats` (``norm.json`` beside the
+``.npy`` files, or the Zarr group's ``norm`` attribute). No pickle anywhere. The
+order of batches depends only on the seed and the epoch, so a resumed run sees
+exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import DimensionError, EmptyDataError, MissingBandError, ProductNotFoundError, describe
+from ..spec import ModelSpec, NormStats
+
+__all__ = [
+    "GROUPS",
+    "PatchSet",
+    "batch_at",
+    "epoch_order",
+    "iterate_batches",
+    "load_patches",
+    "norm_stats_from_patches",
+    "patchset_from_stream",
+    "save_patches",
+    "steps_per_epoch",
+]
+
+GROUPS: tuple[str, ...] = ("s2_10m", "s2_20m", "l8")
+
+
+@dataclass(frozen=True, eq=False)
+class PatchSet:
+    """Paired patches: ``arrays[group]`` is ``(N, H, W, C)``; ``norm`` maps group -> NormStats.
+
+    Examples
+    --------
+    >>> z = lambda s: np.zeros((5, s, s, 1), np.float32)
+    >>> ps = PatchSet({"s2_10m": z(6), "s2_20m": z(3), "l8": z(2)})
+    >>> len(ps), len(ps.subset(np.arange(2)))
+    (5, 2)
+    """
+
+    arrays: Mapping[str, np.ndarray]
+    norm: Mapping[str, NormStats] | None = None
+    normalized: bool = False  # True once :meth:`normalize` has run (or the store says so)
+
+    def __post_init__(self) -> None:
+        missing = [g for g in GROUPS if g not in self.arrays]
+        if missing:
+            raise MissingBandError(
+                describe(
+                    f"patch set lacks group(s) {', '.join(missing)}",
+                    expected=", ".join(GROUPS),
+                    found=", ".join(self.arrays) or "nothing",
+                    fix="write the patches with tiling.extract_pairs or save_patches",
+                )
+            )
+        sizes = {g: np.shape(self.arrays[g]) for g in GROUPS}
+        if any(len(s) != 4 for s in sizes.values()) or len({s[0] for s in sizes.values()}) != 1:
+            raise DimensionError(
+                describe(
+                    "patch arrays must be (N, H, W, C) with the same N",
+                    expected="e.g. s2_10m (N, 384, 384, 4), s2_20m (N, 192, 192, 2), l8 (N, 128, 128, 6)",
+                    found=sizes,
+                )
+            )
+
+    def __len__(self) -> int:
+        return int(np.shape(self.arrays["l8"])[0])
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-sample shape of every group."""
+        return {g: tuple(np.shape(self.arrays[g])[1:]) for g in GROUPS}
+
+    def subset(self, index: np.ndarray) -> PatchSet:
+        """The patches at ``index`` (loaded into memory)."""
+        index = np.asarray(index)
+        return PatchSet({g: np.asarray(self.arrays[g][index]) for g in GROUPS}, self.norm, self.normalized)
+
+    def split(self, val_fraction: float, seed: int) -> tuple[PatchSet, PatchSet | None]:
+        """Seeded random split into (train, validation); validation is None when empty."""
+        n = len(self)
+        n_val = round(n * val_fraction)
+        if n_val == 0:
+            return self, None
+        order = np.random.default_rng([seed, 2**31 - 1]).permutation(n)
+        return self.subset(np.sort(order[n_val:])), self.subset(np.sort(order[:n_val]))
+
+    def with_norm(self, norm: Mapping[str, NormStats]) -> PatchSet:
+        """A copy carrying other normalization stats (values untouched)."""
+        return PatchSet(self.arrays, dict(norm), self.normalized)
+
+    def normalize(self) -> PatchSet:
+        """Clip and normalize every group with ``self.norm``; NaN (no data) becomes 0 (the mean)."""
+        if self.normalized:
+            return self
+        if self.norm is None:
+            raise EmptyDataError(
+                describe("patch set has no normalization stats", fix="use norm_stats_from_patches")
+            )
+        out = {}
+        for g in GROUPS:
+            x = np.asarray(self.arrays[g], dtype=np.float32)
+            x = self.norm[g].normalize(x, axis=-1).astype(np.float32)
+            out[g] = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        return PatchSet(out, self.norm, True)
+
+
+def patchset_from_stream(stream: Any) -> PatchSet:
+    """Materialize a pair stream (``xharm.pairs.extract_pairs``; duck-typed) into a :class:`PatchSet`.
+
+    Reads every batch of epoch 0 once. Patches carry the stream's normalization:
+    when it normalized with ``spec.norm`` the set is marked normalized and keeps those stats.
+    """
+    parts: dict[str, list[np.ndarray]] = {g: [] for g in GROUPS}
+    for batch in stream.iter_epoch(0):
+        for g in GROUPS:
+            parts[g].append(np.asarray(batch[g], dtype=np.float32))
+    if not parts["l8"]:
+        raise EmptyDataError(describe("the pair stream yielded no patches", fix="relax max_invalid"))
+    spec = getattr(stream, "spec", None)
+    norm = None
+    if spec is not None and spec.norm is not None:
+        norm = {g: s for g in GROUPS if (s := spec.norm_for(g)) is not None}
+    normalized = bool(getattr(stream, "normalize", False)) and norm is not None and len(norm) == len(GROUPS)
+    return PatchSet({g: np.concatenate(parts[g]) for g in GROUPS}, norm, normalized)
+
+
+def norm_stats_from_patches(
+    ps: PatchSet, spec: ModelSpec, percentiles: tuple[float, float] = (1.0, 99.0)
+) -> dict[str, NormStats]:
+    """Per-band stats as in the paper: clip at the 1st/99th percentile, subtract the mean, divide by the max.
+
+    ``low``/``high`` are the percentiles of each band (NaN ignored), ``mean`` the mean of
+    the clipped values and ``scale`` the largest clipped absolute value.
+    """
+    out = {}
+    for g in GROUPS:
+        x = np.asarray(ps.arrays[g], dtype=np.float64)
+        bands = spec.group(g).bands
+        if x.shape[-1] != len(bands):
+            raise DimensionError(
+                describe(f"group {g!r} has the wrong number of bands", expected=bands, found=x.shape[-1])
+            )
+        flat = x.reshape(-1, x.shape[-1])
+        low, high = np.nanpercentile(flat, percentiles, axis=0)
+        clipped = np.clip(flat, low, high)
+        mean = np.nanmean(clipped, axis=0)
+        scale = np.nanmax(np.abs(clipped), axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        out[g] = NormStats(bands, tuple(low), tuple(high), tuple(mean), tuple(scale))
+    return out
+
+
+def save_patches(path: str | Path, ps: PatchSet | Mapping[str, np.ndarray], fmt: str = "npy") -> Path:
+    """Write a patch set as ``<group>.npy`` files (``fmt="npy"``) or a Zarr group (``fmt="zarr"``)."""
+    if not isinstance(ps, PatchSet):
+        ps = PatchSet(dict(ps))
+    path = Path(path)
+    if fmt == "npy":
+        path.mkdir(parents=True, exist_ok=True)
+        for g in GROUPS:
+            np.save(path / f"{g}.npy", np.asarray(ps.arrays[g]), allow_pickle=False)
+    elif fmt == "zarr":
+        import zarr
+
+        root = zarr.open_group(str(path), mode="w")
+        for g in GROUPS:
+            a = np.asarray(ps.arrays[g])
+            arr = root.create_array(g, shape=a.shape, dtype=a.dtype, chunks=(min(64, len(a)), *a.shape[1:]))
+            arr[...] = a
+        root.attrs["normalized"] = ps.normalized
+        if ps.norm is not None:
+            root.attrs["norm"] = {g: s.to_dict() for g, s in ps.norm.items()}
+        return path
+    else:
+        raise ValueError(f"fmt must be 'npy' or 'zarr', not {fmt!r}")
+    if ps.norm is not None:
+        (path / "norm.json").write_text(json.dumps({g: s.to_dict() for g, s in ps.norm.items()}, indent=1))
+    return path
+
+
+def load_patches(path: str | Path) -> PatchSet:
+    """Read a patch set written by :func:`save_patches` or the patch engine (Zarr or ``.npy``)."""
+    path = Path(path)
+    if not path.exists():
+        raise ProductNotFoundError(
+            describe(f"no patch store at {path}", fix="write one with tiling.extract_pairs / save_patches")
+        )
+    normalized = False
+    norm = None
+    if all((path / f"{g}.npy").is_file() for g in GROUPS):
+        arrays: dict[str, Any] = {
+            g: np.load(path / f"{g}.npy", allow_pickle=False, mmap_mode="r") for g in GROUPS
+        }
+    else:
+        import zarr
+
+        try:
+            root = zarr.open_group(str(path), mode="r")
+        except Exception as err:  # zarr raises several types for "not a group"
+            raise ProductNotFoundError(
+                describe(
+                    f"{path} is neither a Zarr group nor a directory of <group>.npy files",
+                    expected=", ".join(f"{g}.npy" for g in GROUPS) + " or a Zarr group",
+                    found=sorted(p.name for p in path.iterdir()) if path.is_dir() else path.name,
+                )
+            ) from err
+        members = set(root.array_keys())
+        missing = [g for g in GROUPS if g not in members]
+        if missing:
+            raise MissingBandError(
+                describe(
+                    f"Zarr store {path} lacks array(s) {missing}", expected=GROUPS, found=sorted(members)
+                )
+            )
+        arrays = {g: np.asarray(root[g][...]) for g in GROUPS}  # type: ignore[index]
+        normalized = bool(root.attrs.get("normalized", False))
+        if "norm" in root.attrs:
+            norm = {g: NormStats.from_dict(d) for g, d in dict(root.attrs["norm"]).items()}  # type: ignore
+    if norm is None and (path / "norm.json").is_file():
+        norm = {g: NormStats.from_dict(d) for g, d in json.loads((path / "norm.json").read_text()).items()}
+    return PatchSet(arrays, norm, normalized)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The permutation of ``n`` patches used in ``epoch`` (depends only on seed and epoch).
+
+    Examples
+    --------
+    >>> bool((epoch_order(10, 0, 3) == epoch_order(10, 0, 3)).all())
+    True
+    """
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def steps_per_epoch(n: int, global_batch: int) -> int:
+    """Full global batches in an epoch (the remainder is dropped); raises when there is none."""
+    if n < global_batch:
+        raise EmptyDataError(
+            describe(
+                "too few training patches for one global batch",
+                expected=f">= {global_batch} patches (devices x local_batch)",
+                found=n,
+                fix="lower local_batch or devices, or extract more patches",
+            )
+        )
+    return n // global_batch
+
+
+def batch_at(ps: PatchSet, step: int, global_batch: int, seed: int) -> dict[str, np.ndarray]:
+    """The global batch of training step ``step``: arrays per group plus ``"id"`` (patch indices).
+
+    Epoch ``step // steps_per_epoch`` in the order :func:`epoch_order`; the patch index
+    ``"id"`` seeds per-patch dropout and augmentation.
+    """
+    spe = steps_per_epoch(len(ps), global_batch)
+    epoch, k = divmod(step, spe)
+    idx = np.sort(epoch_order(len(ps), seed, epoch)[k * global_batch : (k + 1) * global_batch])
+    batch = {g: np.asarray(ps.arrays[g][idx], dtype=np.float32) for g in GROUPS}
+    batch["id"] = idx.astype(np.int32)
+    return batch
+
+
+def iterate_batches(
+    ps: PatchSet, global_batch: int, seed: int, start_step: int = 0, stop_step: int | None = None
+) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """``(step, batch)`` from ``start_step`` to ``stop_step`` (exclusive; None: forever)."""
+    step = start_step
+    while stop_step is None or step < stop_step:
+        yield step, batch_at(ps, step, global_batch, seed)
+        step += 1

@@ -1,0 +1,214 @@
+"""One MGAN training step and one evaluation step, as pure functions.
+
+``train_step(state, batch) -> (state, metrics)`` updates the generator and the
+discriminator simultaneously from one generator forward pass:
+
+* G: ``l1_weight * L1(G(x), y) + L_G^Ra`` (eqs. 2 and 4), D held fixed;
+* D: ``L_D^Ra`` (eq. 3) on ``G(x)`` with the gradient stopped;
+
+both through DiffAugment with the same per-patch transform for real and fake.
+Random numbers (dropout, augmentation) derive from ``(state.key, step, patch id)``,
+so they do not depend on how the batch is split over devices. With ``axis_name``
+(inside ``pmap``, see :mod:`xharm.train.parallel`) gradients and metrics are
+averaged over devices with ``lax.pmean`` and the relativistic means are global.
+
+A batch is a dict: ``"s2_10m"`` (N, 3P, 3P, 4), ``"s2_20m"`` (N, 1.5P, 1.5P, 2),
+``"l8"`` (N, P, P, 6), normalized float32, and ``"id"`` (N,) int32 patch indices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from ..models.augment import diff_augment
+from ..models.losses import l1_loss, relativistic_d_loss, relativistic_g_loss
+from ..models.mgan import condition_30m
+from .config import TrainConfig
+from .state import STREAM_PRNG, GANState, make_models, make_optimizers
+
+__all__ = [
+    "Batch",
+    "Metrics",
+    "jit_eval_step",
+    "jit_train_step",
+    "make_eval_step",
+    "make_train_step",
+    "patch_keys",
+]
+
+Batch = dict[str, jax.Array]
+Metrics = dict[str, jax.Array]
+
+
+def patch_keys(key_data: jax.Array, step: jax.Array, ids: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per-patch (dropout keys, augmentation keys) for ``step``: threefry keys folded with the patch ids."""
+    step_key = jax.random.fold_in(jax.random.wrap_key_data(key_data, impl=STREAM_PRNG), step)
+    keys = jax.vmap(lambda i: jax.random.fold_in(step_key, i))(ids)
+    drop = jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys)
+    aug = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
+    return drop, aug
+
+
+def make_train_step(
+    cfg: TrainConfig, devices: int = 1, axis_name: str | None = None
+) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
+    """Build the pure ``train_step(state, batch) -> (state, metrics)`` for ``cfg``.
+
+    ``devices`` sets the learning rate (scaled linearly, see
+    :meth:`TrainConfig.learning_rate_for`); ``axis_name`` is the ``pmap`` axis, or None
+    on one device.
+
+    Examples
+    --------
+    >>> from xharm.train.config import TrainConfig
+    >>> from xharm.train.state import create_state
+    >>> step = jax.jit(make_train_step(TrainConfig.preset("tiny")))
+    """
+    gen, disc = make_models(cfg)
+    g_tx, d_tx = make_optimizers(cfg, devices)
+
+    def _mean(tree):  # type: ignore[no-untyped-def]
+        return lax.pmean(tree, axis_name) if axis_name is not None else tree
+
+    def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
+        x10, x20, y = batch["s2_10m"], batch["s2_20m"], batch["l8"]
+        drop_keys, aug_keys = patch_keys(state.key, state.step, batch["id"])
+
+        def aug(a: jax.Array) -> jax.Array:
+            return diff_augment(a, aug_keys, cfg.augment)
+
+        cond = aug(condition_30m(x10, x20))
+        real = aug(y)
+        n = y.shape[0]
+
+        def d_logits(d_params, d_stats, fake, update_stats):  # type: ignore[no-untyped-def]
+            both_c = jnp.concatenate([cond, cond])
+            both_y = jnp.concatenate([real, aug(fake)])
+            out = disc.apply(
+                {"params": d_params, "batch_stats": d_stats},
+                both_c,
+                both_y,
+                update_stats=update_stats,
+                mutable=["batch_stats"],
+            )
+            logits, new_vars = out
+            return logits[:n], logits[n:], new_vars["batch_stats"]
+
+        def g_loss_fn(g_params):  # type: ignore[no-untyped-def]
+            fake = gen.apply({"params": g_params}, x10, x20, drop_keys)
+            real_logits, fake_logits, _ = d_logits(state.d_params, state.d_stats, fake, False)
+            l1 = l1_loss(fake, y)
+            adv = relativistic_g_loss(real_logits, fake_logits, axis_name)
+            return cfg.l1_weight * l1 + adv, (fake, l1, adv)
+
+        (g_loss, (fake, l1, g_adv)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
+        fake = lax.stop_gradient(fake)
+
+        def d_loss_fn(d_params):  # type: ignore[no-untyped-def]
+            real_logits, fake_logits, stats = d_logits(d_params, state.d_stats, fake, True)
+            loss = relativistic_d_loss(real_logits, fake_logits, axis_name)
+            return loss, (stats, jnp.mean(real_logits), jnp.mean(fake_logits))
+
+        (d_loss, (d_stats, d_real, d_fake)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+            state.d_params
+        )
+        g_grads, d_grads = _mean((g_grads, d_grads))
+        g_upd, g_opt = g_tx.update(g_grads, state.g_opt, state.g_params)
+        d_upd, d_opt = d_tx.update(d_grads, state.d_opt, state.d_params)
+        new_state = state.replace(  # type: ignore[attr-defined]
+            step=state.step + 1,
+            g_params=optax.apply_updates(state.g_params, g_upd),
+            d_params=optax.apply_updates(state.d_params, d_upd),
+            d_stats=d_stats,
+            g_opt=g_opt,
+            d_opt=d_opt,
+        )
+        metrics = {
+            "g_loss": g_loss,
+            "g_l1": l1,
+            "g_adv": g_adv,
+            "d_loss": d_loss,
+            "d_real": d_real,
+            "d_fake": d_fake,
+        }
+        return new_state, _mean(metrics)
+
+    return train_step
+
+
+def make_eval_step(cfg: TrainConfig) -> Callable[..., Metrics]:
+    """``eval_step(g_params, batch, scale, offset, weight) -> sums`` for validation metrics.
+
+    The generator runs without dropout; prediction and target are brought back to
+    physical units with ``x * scale + offset`` (per output band) before the metrics.
+    ``weight`` (N,) is 1 for real patches and 0 for padding. Returns weighted sums:
+    ``abs`` (|err|), ``sq`` (err^2), ``sam`` (spectral angle in radians, per pixel),
+    ``pixels`` and ``values`` counts; :func:`xharm.train.loop.evaluate` turns them into
+    mean L1, RMSE and SAM.
+    """
+    gen, _ = make_models(cfg)
+
+    def eval_step(g_params, batch: Batch, scale, offset, weight) -> Metrics:  # type: ignore[no-untyped-def]
+        pred = gen.apply({"params": g_params}, batch["s2_10m"], batch["s2_20m"])
+        pred = pred * scale + offset
+        y = batch["l8"] * scale + offset
+        err = pred - y
+        dot = jnp.sum(pred * y, axis=-1)
+        norms = jnp.linalg.norm(pred, axis=-1) * jnp.linalg.norm(y, axis=-1)
+        angle = jnp.arccos(jnp.clip(dot / jnp.maximum(norms, 1e-12), -1.0, 1.0))
+        w = weight[:, None, None]
+        pixels_per_patch = angle.shape[1] * angle.shape[2]
+        return {
+            "abs": jnp.sum(jnp.abs(err) * w[..., None]),
+            "sq": jnp.sum(err**2 * w[..., None]),
+            "sam": jnp.sum(angle * w),
+            "pixels": jnp.sum(weight) * pixels_per_patch,
+            "values": jnp.sum(weight) * pixels_per_patch * err.shape[-1],
+        }
+
+    return eval_step
+
+
+def _step_config(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with the fields the steps do not read reset, so compiled steps are shared."""
+    return dataclasses.replace(
+        cfg,
+        epochs=1,
+        max_steps=None,
+        devices=None,
+        seed=0,
+        prng="rbg",
+        val_fraction=0.0,
+        checkpoint_every=1,
+        keep_checkpoints=1,
+        progress=False,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _jit_train_step(cfg: TrainConfig, devices: int) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
+    return jax.jit(make_train_step(cfg, devices=devices))
+
+
+def jit_train_step(
+    cfg: TrainConfig, devices: int = 1
+) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
+    """``jax.jit`` of :func:`make_train_step` on one device, cached per step-relevant config."""
+    return _jit_train_step(_step_config(cfg), devices)
+
+
+@functools.lru_cache(maxsize=8)
+def _jit_eval_step(cfg: TrainConfig) -> Callable[..., Metrics]:
+    return jax.jit(make_eval_step(cfg))
+
+
+def jit_eval_step(cfg: TrainConfig) -> Callable[..., Metrics]:
+    """``jax.jit`` of :func:`make_eval_step`, cached per step-relevant config."""
+    return _jit_eval_step(_step_config(cfg))

@@ -1,0 +1,76 @@
+"""Model zoo: save, find and load trained generators as ``PredictFn`` s.
+
+Examples
+--------
+>>> from xharm import zoo
+>>> spec, predict = zoo.load("runs/tiny/model")  # doctest: +SKIP
+>>> predict({"s2_10m": x10, "s2_20m": x20}).shape  # doctest: +SKIP
+(16, 128, 128, 6)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..spec import ModelSpec
+from .io import Predictor, load_model, save_model, sha256_file
+from .registry import DEFAULT_MODEL, WEIGHTS_DIR, available, resolve
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "WEIGHTS_DIR",
+    "Predictor",
+    "ZooHandle",
+    "available",
+    "load",
+    "load_model",
+    "resolve",
+    "save_model",
+    "sha256_file",
+]
+
+
+def load(name_or_path: str | Path, *, mc_dropout: bool = False, seed: int = 0) -> tuple[ModelSpec, Predictor]:
+    """``(spec, predict_fn)`` of a bundled model name or a model folder; the checksum is verified.
+
+    ``predict_fn`` maps ``{"s2_10m": (N, 3P, 3P, 4), "s2_20m": (N, 1.5P, 1.5P, 2)}``
+    (normalized float32) to normalized ``(N, P, P, 6)`` L8 bands, jitted. With
+    ``mc_dropout=True`` every call samples dropout masks (Monte-Carlo dropout).
+    """
+    spec, params, config = load_model(resolve(name_or_path))
+    return spec, Predictor(spec, params, config, mc_dropout=mc_dropout, seed=seed)
+
+
+@dataclass(frozen=True)
+class ZooHandle:
+    """A :class:`~xharm.spec.ModelHandle` for Dask graphs: a model name/path and its checksum.
+
+    ``load()`` returns the ``PredictFn``; the checksum pins the exact weights, so the
+    handle's hash and Dask token change when the file does.
+    """
+
+    name_or_path: str
+    checksum: str | None = None
+    mc_dropout: bool = False
+    seed: int = 0
+
+    @classmethod
+    def of(cls, name_or_path: str | Path, **kwargs: object) -> ZooHandle:
+        """A handle with the checksum read from the model's spec."""
+        folder = resolve(name_or_path)
+        spec = ModelSpec.from_json((folder / "spec.json").read_text())
+        return cls(str(folder), spec.checksum, **kwargs)  # type: ignore[arg-type]
+
+    def load(self) -> Predictor:
+        spec, predict = load(self.name_or_path, mc_dropout=self.mc_dropout, seed=self.seed)
+        if self.checksum is not None and spec.checksum != self.checksum:
+            from ..exceptions import CorruptProductError, describe
+
+            raise CorruptProductError(
+                describe(f"model {self.name_or_path} changed", expected=self.checksum, found=spec.checksum)
+            )
+        return predict
+
+    def __dask_tokenize__(self) -> tuple[object, ...]:
+        return ("xharm.ZooHandle", self.name_or_path, self.checksum, self.mc_dropout, self.seed)

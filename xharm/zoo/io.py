@@ -1,0 +1,205 @@
+"""Model files: generator weights (msgpack) + ``spec.json`` (:class:`~xharm.spec.ModelSpec`).
+
+A model directory holds
+
+* ``weights.msgpack`` - the generator parameters, Flax msgpack (no pickle);
+* ``spec.json`` - the ``ModelSpec`` (bands, resolutions, patch sizes, buffer,
+  normalization stats), whose ``checksum`` is ``"sha256:<hex>"`` of the weights file
+  and whose ``meta`` holds the ``MGANConfig`` (``"mgan_config"``), the training
+  config, a description of the training data and validation metrics.
+
+:func:`load_model` verifies the checksum before decoding anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..exceptions import CorruptProductError, DimensionError, ProductNotFoundError, describe
+from ..models.mgan import Generator, MGANConfig
+from ..spec import ModelSpec, NormStats, mgan_spec
+
+__all__ = ["SPEC_FILE", "WEIGHTS_FILE", "Predictor", "load_model", "save_model", "sha256_file"]
+
+SPEC_FILE = "spec.json"
+WEIGHTS_FILE = "weights.msgpack"
+
+
+def sha256_file(path: str | Path) -> str:
+    """``"sha256:<hex>"`` of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def save_model(
+    directory: str | Path,
+    g_params: Any,
+    config: MGANConfig,
+    *,
+    norm: Mapping[str, NormStats] | None = None,
+    version: str = "1",
+    meta: Mapping[str, str] | None = None,
+) -> ModelSpec:
+    """Write generator weights and their spec to ``directory``; returns the spec.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> cfg = MGANConfig.tiny()
+    >>> s = cfg.input_shapes()
+    >>> p = Generator(cfg).init(jax.random.key(0, impl="rbg"), jnp.zeros((1, *s["s2_10m"])),
+    ...                         jnp.zeros((1, *s["s2_20m"])))["params"]
+    >>> spec = save_model(tempfile.mkdtemp(), p, cfg)
+    >>> spec.checksum.startswith("sha256:")
+    True
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tree = jax.tree_util.tree_map(np.asarray, flax.serialization.to_state_dict(g_params))
+    weights = directory / WEIGHTS_FILE
+    weights.write_bytes(flax.serialization.msgpack_serialize(tree))
+    m = {"mgan_config": json.dumps(config.to_dict(), sort_keys=True), **dict(meta or {})}
+    spec = mgan_spec(config.patch30, version=version, norm=dict(norm) if norm else None)
+    spec = ModelSpec(**{**_fields(spec), "checksum": sha256_file(weights), "meta": m})
+    (directory / SPEC_FILE).write_text(json.dumps(spec.to_dict(), indent=1, sort_keys=True))
+    return spec
+
+
+def _fields(spec: ModelSpec) -> dict[str, Any]:
+    return {k: getattr(spec, k) for k in spec.__dataclass_fields__}
+
+
+def load_model(directory: str | Path) -> tuple[ModelSpec, Any, MGANConfig]:
+    """Read ``(spec, generator params, config)`` from a model directory, checksum verified."""
+    directory = Path(directory)
+    spec_path, weights = directory / SPEC_FILE, directory / WEIGHTS_FILE
+    for p in (spec_path, weights):
+        if not p.is_file():
+            raise ProductNotFoundError(
+                describe(
+                    f"model file {p} is missing", expected=f"{SPEC_FILE} and {WEIGHTS_FILE} in {directory}"
+                )
+            )
+    try:
+        spec = ModelSpec.from_json(spec_path.read_text())
+    except (ValueError, KeyError, TypeError) as err:
+        raise CorruptProductError(describe(f"cannot read the model spec {spec_path}: {err}")) from err
+    found = sha256_file(weights)
+    if spec.checksum != found:
+        raise CorruptProductError(
+            describe(
+                f"weights {weights} do not match the checksum in {spec_path}",
+                expected=spec.checksum,
+                found=found,
+                fix="re-download or re-export the model; the file is corrupt or was replaced",
+            )
+        )
+    meta = dict(spec.meta)
+    if "mgan_config" not in meta:
+        raise CorruptProductError(describe(f"{spec_path} lacks meta 'mgan_config'"))
+    config = MGANConfig.from_dict(json.loads(meta["mgan_config"]))
+    try:
+        raw = flax.serialization.msgpack_restore(weights.read_bytes())
+    except Exception as err:  # msgpack raises several types
+        raise CorruptProductError(describe(f"cannot decode {weights}: {err}")) from err
+    shapes = _param_shapes(config)
+    got = jax.tree_util.tree_map(np.shape, raw)
+    if str(jax.tree_util.tree_structure(shapes)) != str(
+        jax.tree_util.tree_structure(got)
+    ) or jax.tree_util.tree_leaves(shapes) != jax.tree_util.tree_leaves(got):
+        raise CorruptProductError(
+            describe(f"weights in {weights} do not fit the generator of its mgan_config")
+        )
+    params = jax.tree_util.tree_map(jnp.asarray, raw)
+    return spec, params, config
+
+
+def _param_shapes(config: MGANConfig) -> Any:
+    s = config.input_shapes()
+    abstract = jax.eval_shape(
+        lambda: Generator(config).init(
+            jax.random.key(0, impl="rbg"), jnp.zeros((1, *s["s2_10m"])), jnp.zeros((1, *s["s2_20m"]))
+        )["params"]
+    )
+    return jax.tree_util.tree_map(lambda a: tuple(a.shape), flax.serialization.to_state_dict(abstract))
+
+
+class Predictor:
+    """The generator as a :class:`~xharm.spec.PredictFn` (normalized groups in, normalized ``l8`` out).
+
+    Inputs and output are in the model's normalized units; ``xharm.apply`` normalizes
+    and denormalizes with ``spec.norm``. With ``mc_dropout=True`` each call samples
+    new dropout masks (keys from ``seed``, a call counter and the patch index), or
+    from an explicit ``key``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> cfg = MGANConfig.tiny()
+    >>> s = cfg.input_shapes()
+    >>> p = Generator(cfg).init(jax.random.key(0, impl="rbg"), jnp.zeros((1, *s["s2_10m"])),
+    ...                         jnp.zeros((1, *s["s2_20m"])))["params"]
+    >>> pred = Predictor(mgan_spec(32), p, cfg)
+    >>> pred({"s2_10m": np.zeros((2, 96, 96, 4), np.float32),
+    ...       "s2_20m": np.zeros((2, 48, 48, 2), np.float32)}).shape
+    (2, 32, 32, 6)
+    """
+
+    def __init__(
+        self, spec: ModelSpec, params: Any, config: MGANConfig, *, mc_dropout: bool = False, seed: int = 0
+    ) -> None:
+        self.spec, self.params, self.config = spec, params, config
+        self.mc_dropout = mc_dropout
+        self._key = jax.random.key(seed)
+        self._calls = 0
+        gen = Generator(config)
+        self._det = jax.jit(lambda p, a, b: gen.apply({"params": p}, a, b))
+        self._mc = jax.jit(lambda p, a, b, k: gen.apply({"params": p}, a, b, k))
+
+    def _check(self, batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        arrays = []
+        n = None
+        for g in self.spec.inputs:
+            if g.name not in batch:
+                raise DimensionError(
+                    describe(
+                        f"input group {g.name!r} missing",
+                        expected=[i.name for i in self.spec.inputs],
+                        found=sorted(batch),
+                    )
+                )
+            a = np.asarray(batch[g.name], dtype=np.float32)
+            want = (g.patch, g.patch, g.n_bands)
+            if a.ndim != 4 or a.shape[1:] != want or (n is not None and a.shape[0] != n):
+                raise DimensionError(
+                    describe(
+                        f"input group {g.name!r} has the wrong shape",
+                        expected=f"(N, {want[0]}, {want[1]}, {want[2]})",
+                        found=a.shape,
+                    )
+                )
+            n = a.shape[0]
+            arrays.append(a)
+        return arrays[0], arrays[1]
+
+    def __call__(self, batch: Mapping[str, np.ndarray], /, key: jax.Array | None = None) -> np.ndarray:
+        x10, x20 = self._check(batch)
+        if not self.mc_dropout and key is None:
+            return np.asarray(self._det(self.params, x10, x20), dtype=np.float32)
+        if key is None:
+            key = jax.random.fold_in(self._key, self._calls)
+            self._calls += 1
+        keys = jax.random.split(key, x10.shape[0])
+        return np.asarray(self._mc(self.params, x10, x20, keys), dtype=np.float32)
