@@ -51,6 +51,9 @@ class HarmonizeAccessor(_Base):
 
     validate = _bind("xharm.cube:validate")
     to_dataset = _bind("xharm.cube:from_canonical")
+    to_landsat = _bind("xharm.pipeline:to_landsat")
+    metrics = _bind("xharm.metrics:metrics")
+    valid_mask = _bind("xharm.qa:valid_mask")
 
 
 @xr.register_dataset_accessor("harmonize")

@@ -19,7 +19,7 @@ from .apply import _is_handle, apply_model
 from .io.zarr import RegionWriter, open_cube
 from .spec import ModelHandle, ModelSpec, PredictFn
 
-__all__ = ["harmonize_zarr"]
+__all__ = ["METHODS", "harmonize_zarr", "to_landsat"]
 
 
 def _predict_identity(predict: Any) -> str:
@@ -99,3 +99,148 @@ def harmonize_zarr(
         if on_region is not None:
             on_region(i, n)
     return open_cube(dst, group=out_group)
+
+
+# --------------------------------------------------------------------------- to_landsat
+
+METHODS = ("mgan", "hls", "tra", "resample")
+
+
+def to_landsat(
+    s2: xr.DataArray | Mapping[Any, xr.DataArray],
+    s2_20m: xr.DataArray | None = None,
+    *,
+    method: str = "mgan",
+    model: Any = None,
+    valid: xr.DataArray | None = None,
+    chunks: Mapping[str, int] | None = None,
+    batch_size: int = 16,
+    **baseline_kwargs: Any,
+) -> xr.DataArray:
+    """Harmonize a Sentinel-2 time series to Landsat-8/9 OLI-like reflectance at 30 m.
+
+    Lazy: Dask input gives a Dask-backed cube and nothing runs until it is computed.
+
+    Parameters
+    ----------
+    s2
+        The Sentinel-2 10 m canonical cube (B02, B03, B04, B08), or a mapping
+        ``{10: cube10, 20: cube20}``.
+    s2_20m
+        The 20 m cube (B11, B12; B8A for the HLS methods) when ``s2`` is a single cube.
+    method
+        ``"mgan"`` (the model, default), ``"hls"`` (NASA HLS v2.0), ``"tra"`` (per-pixel
+        regression on Landsat dates) or ``"resample"`` (30 m regrid only); see
+        :func:`xharm.baselines.to_landsat` for the baselines' options.
+    model
+        ``"mgan"`` only: a bundled model name (default ``"mgan-starter"``), a model folder,
+        or a :class:`~xharm.zoo.ZooHandle`.
+    valid
+        Boolean clear mask of the S2 dates ``(time, y, x)`` on the 10, 20 or 30 m grid. It is
+        brought to 30 m (clear only where every sub-pixel is clear), attached as the
+        ``valid`` coordinate, and output pixels that are not clear are NaN: clouds stay
+        masked, no pixel is invented.
+    chunks
+        ``"mgan"`` only: output chunks in 30 m px, e.g. ``{"time": 1, "y": 512, "x": 512}``.
+    batch_size
+        ``"mgan"`` only: patches per model call.
+    **baseline_kwargs
+        Passed to :func:`xharm.baselines.to_landsat` for the other methods.
+
+    Returns
+    -------
+    xarray.DataArray
+        Canonical 30 m cube with Landsat band ids (B2..B7) and common names, CRS and
+        coordinates of the S2 footprint, and ``attrs`` recording the method and, for the
+        MGAN, the model name, version and weight checksum.
+
+    Examples
+    --------
+    >>> from xharm import simulate
+    >>> ps = simulate.scene("2021-06-15", size_km=2.4, seed=1, cloud_cover=0.0)
+    >>> l8like = to_landsat({10: ps.s2_10m, 20: ps.s2_20m}, method="hls")
+    >>> l8like.band.values.tolist(), l8like.attrs["harmonization_method"]
+    (['B2', 'B3', 'B4', 'B5', 'B6', 'B7'], 'hls')
+    """
+    if method not in METHODS:
+        from .exceptions import describe
+        from .exceptions import SensorError as _Err
+
+        raise _Err(describe(f"unknown method {method!r}", expected=", ".join(METHODS), found=method))
+    if method != "mgan":
+        from . import baselines
+
+        return baselines.to_landsat(s2, s2_20m, method=method, valid=valid, **baseline_kwargs)  # type: ignore[arg-type]
+    if baseline_kwargs:
+        from .exceptions import DimensionError, describe
+
+        raise DimensionError(
+            describe(
+                "options of the baselines were given to the MGAN",
+                found=sorted(baseline_kwargs),
+                fix="drop them, or choose method='hls' / 'tra'",
+            )  # fmt: skip
+        )
+    from .cube import validate
+    from .grid import mask_to_grid
+    from .zoo import DEFAULT_MODEL, ZooHandle
+
+    handle = model if isinstance(model, ZooHandle) else ZooHandle.of(model or DEFAULT_MODEL)
+    spec = ModelSpec.from_json(_spec_text(handle))
+    cubes = _s2_groups(s2, s2_20m)
+    for g in spec.inputs:
+        validate(cubes[g.name], bands=g.bands, what=f"Sentinel-2 {g.resolution:g} m cube")
+    out = apply_model(cubes, spec, handle, chunks=chunks, batch_size=batch_size)
+    first = cubes[spec.inputs[0].name]
+    attrs = {k: v for k, v in first.attrs.items() if k not in ("sensor", "platform")}
+    attrs.update(
+        sensor=spec.sensor_out,
+        platform=str(first.attrs.get("platform", first.attrs.get("sensor", ""))),
+        harmonization_method="mgan",
+        harmonized_from=str(first.attrs.get("sensor", "sentinel-2")),
+        model=_resolve_name(handle),
+        model_architecture=spec.name,
+        model_version=spec.version,
+        model_checksum=str(spec.checksum),
+        xharm_model=out.attrs.get("xharm_model", spec.to_json()),
+    )
+    if valid is not None:
+        v30 = mask_to_grid(valid, out.odc.geobox)
+        out = out.where(v30).assign_coords(valid=v30)
+    out.attrs = attrs
+    return out
+
+
+def _resolve_name(handle: Any) -> str:
+    from .zoo import resolve
+
+    return resolve(handle.name_or_path).name
+
+
+def _spec_text(handle: Any) -> str:
+    from .zoo import resolve
+
+    return (resolve(handle.name_or_path) / "spec.json").read_text()
+
+
+def _s2_groups(
+    s2: xr.DataArray | Mapping[Any, xr.DataArray], s2_20m: xr.DataArray | None
+) -> dict[str, xr.DataArray]:
+    from .exceptions import DimensionError, describe
+
+    if isinstance(s2, Mapping):
+        by_res = {float(k): v for k, v in s2.items()}
+    else:
+        by_res = {10.0: s2}
+        if s2_20m is not None:
+            by_res[20.0] = s2_20m
+    if 10.0 not in by_res or 20.0 not in by_res:
+        raise DimensionError(
+            describe(
+                "the MGAN needs both Sentinel-2 resolutions",
+                expected="a 10 m cube (B02, B03, B04, B08) and a 20 m cube (B11, B12)",
+                found=f"cubes at {sorted(by_res)} m",
+                fix="pass to_landsat(s2_10m, s2_20m) or to_landsat({10: s2_10m, 20: s2_20m})",
+            )
+        )
+    return {"s2_10m": by_res[10.0], "s2_20m": by_res[20.0]}

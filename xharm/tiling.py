@@ -356,4 +356,11 @@ def window(arr: Any, axis: int, start: int, stop: int, fill: float = np.nan) -> 
     return part
 
 
-from .pairs import extract_pairs  # noqa: E402  (re-export; pairs builds on TileSpec)
+def __getattr__(name: str) -> Any:
+    """``tiling.extract_pairs`` re-exports :func:`xharm.pairs.extract_pairs` (which builds on
+    :class:`TileSpec`), imported on first access so either module can be imported first."""
+    if name == "extract_pairs":
+        from .pairs import extract_pairs
+
+        return extract_pairs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
