@@ -16,6 +16,7 @@ import xarray as xr
 from dask.base import tokenize
 
 from .apply import _is_handle, apply_model
+from .exceptions import DimensionError, SensorError, describe
 from .io.zarr import RegionWriter, open_cube
 from .spec import ModelHandle, ModelSpec, PredictFn
 
@@ -163,23 +164,18 @@ def to_landsat(
     (['B2', 'B3', 'B4', 'B5', 'B6', 'B7'], 'hls')
     """
     if method not in METHODS:
-        from .exceptions import describe
-        from .exceptions import SensorError as _Err
-
-        raise _Err(describe(f"unknown method {method!r}", expected=", ".join(METHODS), found=method))
+        raise SensorError(describe(f"unknown method {method!r}", expected=", ".join(METHODS), found=method))
     if method != "mgan":
         from . import baselines
 
         return baselines.to_landsat(s2, s2_20m, method=method, valid=valid, **baseline_kwargs)  # type: ignore[arg-type]
     if baseline_kwargs:
-        from .exceptions import DimensionError, describe
-
         raise DimensionError(
             describe(
                 "options of the baselines were given to the MGAN",
                 found=sorted(baseline_kwargs),
                 fix="drop them, or choose method='hls' / 'tra'",
-            )  # fmt: skip
+            )
         )
     from .cube import validate
     from .grid import mask_to_grid
@@ -226,8 +222,6 @@ def _spec_text(handle: Any) -> str:
 def _s2_groups(
     s2: xr.DataArray | Mapping[Any, xr.DataArray], s2_20m: xr.DataArray | None
 ) -> dict[str, xr.DataArray]:
-    from .exceptions import DimensionError, describe
-
     if isinstance(s2, Mapping):
         by_res = {float(k): v for k, v in s2.items()}
     else:

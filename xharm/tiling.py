@@ -36,7 +36,6 @@ __all__ = [
     "TileSpec",
     "cut_patches",
     "default_output_geobox",
-    "extract_pairs",
     "nest_offset",
     "stitch",
     "window",
