@@ -54,6 +54,19 @@ def evaluate(
     return out
 
 
+def markdown(df: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (4 decimals), without extra dependencies."""
+    flat = df.copy()
+    flat.columns = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in flat.columns]
+    rows = [["/".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in flat.index]]
+    head = ["", *flat.columns]
+    body = [
+        [name, *(f"{v:.4f}" for v in values)] for name, values in zip(rows[0], flat.to_numpy(), strict=True)
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="mgan-starter")
@@ -77,8 +90,8 @@ def main() -> None:
             "l8": "against the simulated Landsat-8 observation (clear in both)",
             "truth": "against the Landsat-8 truth (S2-clear pixels)",
         }[ref]
-        lines += [f"### Overall, {title}", "", overall.to_markdown(floatfmt=".4f"), ""]
-        lines += [f"### Per band, {title}", "", per_band.unstack(0).to_markdown(floatfmt=".4f"), ""]
+        lines += [f"### Overall, {title}", "", markdown(overall), ""]
+        lines += [f"### Per band, {title}", "", markdown(per_band.unstack(0)), ""]
         hls, mgan = overall.loc["hls"], overall.loc["mgan"]
         better = [m for m in overall.columns if (mgan[m] > hls[m]) == (m in ("uiqi", "psnr", "ssim"))]
         lines += [f"MGAN better than HLS on: {', '.join(better) or 'none'}; "
