@@ -178,3 +178,22 @@ def test_summer_scene_is_realistic(real_data: Path) -> None:
             mean, _, p50, _ = _stats(toa)
             lo, hi = min(r[1] for r in env[b]), max(r[3] for r in env[b])
             assert lo <= mean <= hi and lo <= p50 <= hi, (b, lo, mean, p50, hi)
+
+
+def test_dry_season_landsat_matches_the_real_l8_sample(real_data: Path) -> None:
+    """Early-March (bare fields) simulated L8 SR: every band mean inside the real scene's p5-p95.
+
+    The real sample (India, 2023-02-13, dry season) is a bright, sparsely vegetated scene,
+    so it is compared with the simulated scene at the same point of the season, before
+    green-up; a July scene is much greener (see docs/simulate.md).
+    """
+    from xharm.io import read_landsat_c2l2
+
+    path = real_data / "deep_harmonization_l8_c2l2_india" / "sr"
+    real = read_landsat_c2l2(sorted(path.glob("*20230213*_SR.tif")))["reflectance"].isel(time=0)
+    sim = simulate.scene("2021-03-01", size_km=2.4, seed=0, cloud_cover=0.0).l8.isel(time=0)
+    for band in ("B2", "B3", "B4", "B5", "B6", "B7"):
+        r = real.sel(band=band).values
+        lo, hi = np.nanpercentile(r, [5, 95])
+        mean = float(np.nanmean(sim.sel(band=band).values))
+        assert lo <= mean <= hi, (band, mean, lo, hi)
