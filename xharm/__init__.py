@@ -24,6 +24,7 @@ _LAZY = {
     "to_canonical": "xharm.cube:to_canonical",
     "from_canonical": "xharm.cube:from_canonical",
     "valid_mask": "xharm.qa:valid_mask",
+    "dense_series": "xharm.dense:dense_series",
 }
 
 __all__ = ["XharmError", "__version__", *_LAZY]

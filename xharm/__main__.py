@@ -2,4 +2,5 @@
 
 from .cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # guard: dask worker processes re-import the main module
+    raise SystemExit(main())

@@ -54,6 +54,7 @@ class HarmonizeAccessor(_Base):
     to_landsat = _bind("xharm.pipeline:to_landsat")
     metrics = _bind("xharm.metrics:metrics")
     valid_mask = _bind("xharm.qa:valid_mask")
+    dense_series = _bind("xharm.dense:dense_series")
 
 
 @xr.register_dataset_accessor("harmonize")

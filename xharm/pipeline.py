@@ -116,6 +116,8 @@ def to_landsat(
     valid: xr.DataArray | None = None,
     chunks: Mapping[str, int] | None = None,
     batch_size: int = 16,
+    uncertainty: bool = False,
+    samples: int = 10,
     **baseline_kwargs: Any,
 ) -> xr.DataArray:
     """Harmonize a Sentinel-2 time series to Landsat-8/9 OLI-like reflectance at 30 m.
@@ -145,6 +147,15 @@ def to_landsat(
         ``"mgan"`` only: output chunks in 30 m px, e.g. ``{"time": 1, "y": 512, "x": 512}``.
     batch_size
         ``"mgan"`` only: patches per model call.
+    uncertainty
+        ``"mgan"`` only: also run the model ``samples`` times with Monte-Carlo dropout and
+        attach the per-pixel standard deviation of those samples (reflectance units,
+        ``(time, band, y, x)``, NaN where the output is NaN) as the non-index coordinate
+        ``uncertainty``; ``.sel``/``.isel``/``.where`` carry it along. The values are still
+        the deterministic (dropout off) prediction. See :mod:`xharm.uncertainty`.
+    samples
+        Number of Monte-Carlo dropout samples for ``uncertainty`` (>= 2; cost: that many
+        extra model runs).
     **baseline_kwargs
         Passed to :func:`xharm.baselines.to_landsat` for the other methods.
 
@@ -165,6 +176,15 @@ def to_landsat(
     """
     if method not in METHODS:
         raise SensorError(describe(f"unknown method {method!r}", expected=", ".join(METHODS), found=method))
+    if uncertainty and method != "mgan":
+        raise SensorError(
+            describe(
+                "uncertainty needs a model with dropout",
+                expected="method='mgan'",
+                found=method,
+                fix="drop uncertainty=True, or use method='mgan'",
+            )
+        )
     if method != "mgan":
         from . import baselines
 
@@ -200,9 +220,17 @@ def to_landsat(
         model_checksum=str(spec.checksum),
         xharm_model=out.attrs.get("xharm_model", spec.to_json()),
     )
+    if uncertainty:
+        from .uncertainty import mc_dropout_std
+
+        std = mc_dropout_std(cubes, spec, handle, samples=samples, chunks=chunks, batch_size=batch_size)
+        out = out.assign_coords(uncertainty=(out.dims, std.data))
+        attrs.update(uncertainty="std of Monte-Carlo dropout samples", uncertainty_samples=int(samples))
     if valid is not None:
         v30 = mask_to_grid(valid, out.odc.geobox)
         out = out.where(v30).assign_coords(valid=v30)
+        if uncertainty:
+            out = out.assign_coords(uncertainty=out["uncertainty"].where(v30))
     out.attrs = attrs
     return out
 

@@ -1,0 +1,164 @@
+"""``xharm harmonize`` / ``evaluate`` / ``train``: batch jobs over Zarr, on local and distributed Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import xharm
+from xharm import jobs, simulate
+from xharm.cli import main
+from xharm.io.zarr import finished_regions, open_cube
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    import jax
+    import jax.numpy as jnp
+
+    from xharm import zoo
+    from xharm.models.mgan import Generator, MGANConfig
+
+    cfg = MGANConfig.tiny()
+    s = cfg.input_shapes()
+    params = Generator(cfg).init(
+        jax.random.key(0, impl="rbg"), jnp.zeros((1, *s["s2_10m"])), jnp.zeros((1, *s["s2_20m"]))
+    )["params"]
+    path = tmp_path_factory.mktemp("zoo") / "tiny-mgan"
+    zoo.save_model(path, params, cfg, meta={"training_data": "none (random weights, tests only)"})
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sim") / "sim.zarr"
+    simulate.to_zarr(str(path), n_dates=2, size_km=1.2, seed=5)
+    return str(path)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(
+        [sys.executable, "-m", "xharm", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+    )
+
+
+def test_harmonize_on_a_distributed_cluster_equals_in_process(tiny_model, store, tmp_path):
+    from distributed import LocalCluster
+
+    dst = str(tmp_path / "l8like.zarr")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        res = _run("harmonize", store, dst, "--model", tiny_model, "--chunk", "16", "--valid",
+                   "s2_20m/s2_valid", "--scheduler", cluster.scheduler_address, "--quiet")  # fmt: skip
+        ran = set(cluster.scheduler.task_prefixes)
+    assert res.returncode == 0, res.stderr
+    assert any(p.startswith("xharm-apply") for p in ran), sorted(ran)  # the model ran on the cluster
+    assert "wrote" in res.stdout and "2 workers" in res.stdout
+    got = open_cube(dst)
+    c10, c20 = jobs.open_var(store, "s2_10m"), jobs.open_var(store, "s2_20m")
+    valid = jobs.open_mask(store, "s2_20m/s2_valid")
+    want = xharm.to_landsat({10: c10, 20: c20}, model=tiny_model, valid=valid).compute()
+    np.testing.assert_allclose(got.values, want.values, atol=1e-6)
+    assert np.isnan(got.values).any() and np.isfinite(got.values).any()  # clouds masked, land kept
+    assert got.odc.geobox == want.odc.geobox
+    assert got.attrs["harmonization_method"] == "mgan" and got.attrs["model"] == "tiny-mgan"
+    assert got.chunks is not None and max(got.chunks[2]) <= 16
+
+
+def test_local_workers_and_resume(store, tmp_path):
+    dst = str(tmp_path / "res.zarr")
+    crash_after = 1
+
+    def crash(done: int, total: int) -> None:
+        if done > crash_after:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        jobs.harmonize(store, dst, method="resample", chunk=16, on_region=crash)
+    assert len(finished_regions(dst)) == 2  # the crash came after the second region was marked done
+    assert main(["harmonize", store, dst, "--method", "resample", "--chunk", "16", "--quiet"]) == 2
+    # a different job (other chunks) does not resume the first one's store
+    assert main(["harmonize", store, dst, "--method", "resample", "--resume", "--quiet"]) == 2
+    args = ["--method", "resample", "--chunk", "16", "--resume", "--local-workers", "2", "--quiet"]
+    rc = main(["harmonize", store, dst, *args])
+    assert rc == 0
+    ref = str(tmp_path / "ref.zarr")
+    assert main(["harmonize", store, ref, "--method", "resample", "--chunk", "16", "--quiet"]) == 0
+    a, b = open_cube(dst), open_cube(ref)
+    assert len(finished_regions(dst)) == len(finished_regions(ref)) > 2
+    xr.testing.assert_identical(a.compute(), b.compute())
+    direct = xharm.to_landsat(
+        {10: jobs.open_var(store, "s2_10m"), 20: jobs.open_var(store, "s2_20m")}, method="resample"
+    )
+    np.testing.assert_array_equal(a.values, direct.values)
+    assert main(["harmonize", store, dst, "--method", "hls", "--overwrite", "--quiet"]) == 0
+    assert open_cube(dst).attrs["harmonization_method"] == "hls"
+
+
+def test_evaluate_tables(store, tmp_path, capsys):
+    pred = str(tmp_path / "hls.zarr")
+    assert main(["harmonize", store, pred, "--method", "hls", "--quiet"]) == 0
+    js, cs = tmp_path / "scores.json", tmp_path / "scores.csv"
+    rc = main(["evaluate", pred, store, "--ref-var", "truth", "--valid", "s2_20m/s2_valid",
+               "--json", str(js), "--csv", str(cs)])  # fmt: skip
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "2 date(s) scored" in out and "ssim" in out and "B7" in out
+    scores = json.loads(js.read_text())
+    # independent check: per-date RMSE over clear pixels, averaged over dates
+    p = open_cube(pred).values
+    t = jobs.open_var(store, "l8", "truth").sel(band=["B2", "B3", "B4", "B5", "B6", "B7"]).values
+    v20 = jobs.open_mask(store, "s2_20m/s2_valid").values  # (time, 2n, 2n) -> 30 m: all 9 sub-pixels
+    n = p.shape[-1]
+    v10 = v20.repeat(2, 1).repeat(2, 2)
+    v30 = v10.reshape(2, n, 3, n, 3).all(axis=(2, 4)) & np.isfinite(p).all(1) & np.isfinite(t).all(1)
+    for i, band in enumerate(["B2", "B3", "B4", "B5", "B6", "B7"]):
+        rmse = np.mean([np.sqrt(np.mean((p[d, i] - t[d, i])[v30[d]] ** 2)) for d in range(2)])
+        assert scores["per_band"]["hls"][band]["rmse"] == pytest.approx(rmse, rel=1e-5)
+    assert scores["n_dates"] == 2 and scores["valid_fraction"] == pytest.approx(v30.mean())
+    table = pd.read_csv(cs)
+    assert table["band"].tolist() == ["all", "B2", "B3", "B4", "B5", "B6", "B7"]
+    assert table.loc[0, "sam"] == pytest.approx(scores["overall"]["hls"]["sam"])
+
+
+def test_evaluate_errors(store, tmp_path, capsys):
+    pred = str(tmp_path / "res.zarr")
+    assert main(["harmonize", store, pred, "--method", "resample", "--quiet"]) == 0
+    # the L8 acquisitions are minutes from the S2 ones: a 1 s tolerance matches none
+    assert main(["evaluate", pred, store, "--tolerance", "1s"]) == 2
+    assert "no prediction date has a reference date" in capsys.readouterr().err
+    assert main(["evaluate", pred, str(tmp_path / "nope.zarr")]) == 2
+    assert main(["evaluate", pred, store, "--ref-var", "nope"]) == 2
+    assert "has no variable 'nope'" in capsys.readouterr().err
+    assert (
+        main(["harmonize", store, str(tmp_path / "x.zarr"), "--method", "hls", "--model", "m", "--quiet"])
+        == 2
+    )
+    assert "a model was named for a baseline method" in capsys.readouterr().err
+
+
+def test_gpu_needs_the_extra(store, tmp_path, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("dask_cuda") is not None:
+        pytest.skip("dask-cuda is installed here")
+    assert main(["harmonize", store, str(tmp_path / "g.zarr"), "--gpu", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "dask-cuda" in err and "xharm[gpu]" in err
+
+
+def test_train_delegates(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--help"])
+    assert exc.value.code == 0
+    assert "Train the MGAN" in capsys.readouterr().out

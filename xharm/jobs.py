@@ -1,0 +1,458 @@
+"""Batch jobs behind ``xharm harmonize`` and ``xharm evaluate``: Zarr in, Zarr/tables out.
+
+Input layout (what ``xharm simulate``, ``xharm demo`` and
+:func:`xharm.io.zarr.write_cube` write): one Zarr group per cube, the cube in the
+variable ``reflectance`` with ``time``/``band``/``y``/``x`` coordinates and the
+``spatial_ref`` CRS coordinate. Sentinel-2 10 m bands (B02, B03, B04, B08) in group
+``s2_10m``, 20 m bands (B8A, B11, B12, ...) in group ``s2_20m``; other names with
+``s2_10m=`` / ``s2_20m=``. Masks are boolean variables ``(time, y, x)`` of a group,
+named ``"GROUP/VAR"`` (e.g. ``"s2_20m/s2_valid"``).
+
+Every method writes region by region with :class:`xharm.io.zarr.RegionWriter`, so an
+interrupted job resumes (``resume=True``) without redoing finished regions. Runs on
+whatever Dask scheduler is active: see :func:`dask_client`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from dask.base import tokenize
+
+from .exceptions import (
+    DimensionError,
+    EmptyDataError,
+    MissingBandError,
+    MissingDependencyError,
+    ProductNotFoundError,
+    describe,
+)
+
+__all__ = ["Evaluation", "dask_client", "evaluate", "harmonize", "open_mask", "open_var"]
+
+VAR = "reflectance"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def open_var(store: str | os.PathLike[str], group: str | None, var: str = VAR) -> xr.DataArray:
+    """A canonical cube from variable ``var`` of ``group``, lazily; attrs of group and variable merged.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from xharm import simulate
+    >>> path = os.path.join(tempfile.mkdtemp(), "sim.zarr")
+    >>> _ = simulate.to_zarr(path, n_dates=1, size_km=0.6)
+    >>> truth = open_var(path, "l8", "truth")
+    >>> truth.dims, truth.attrs["sensor"]
+    (('time', 'band', 'y', 'x'), 'landsat-8')
+    """
+    ds = _open_group(store, group)
+    if var not in ds:
+        raise ProductNotFoundError(
+            describe(
+                f"{store} (group {group!r}) has no variable {var!r}",
+                expected=var,
+                found=sorted(map(str, ds.data_vars)),
+                fix="name one of the variables found",
+            )
+        )
+    cube = ds[var]
+    cube.attrs = {**ds.attrs, **cube.attrs}
+    for k in ("xharm_ready", "xharm_fingerprint"):
+        cube.attrs.pop(k, None)
+    cube.name = None
+    keep = set(cube.dims) | {"common_name", "spatial_ref"}
+    extra = [c for c in cube.coords if c not in keep and set(ds[c].dims) - {"time"}]
+    return cube.drop_vars(extra)
+
+
+def open_mask(store: str | os.PathLike[str], spec: str) -> xr.DataArray:
+    """The boolean mask ``"GROUP/VAR"`` (or ``"VAR"`` of the root group) of a store."""
+    group, _, var = spec.rpartition("/")
+    mask = open_var(store, group or None, var)
+    if mask.dtype != bool or set(mask.dims) != {"time", "y", "x"}:
+        raise DimensionError(
+            describe(
+                f"{spec} in {store} is not a clear mask",
+                expected="bool (time, y, x)",
+                found=f"{mask.dtype} {tuple(mask.dims)}",
+                fix="name a boolean mask such as s2_20m/s2_valid or l8/l8_valid",
+            )
+        )
+    return mask
+
+
+def _open_group(store: str | os.PathLike[str], group: str | None) -> xr.Dataset:
+    if not Path(store).exists():
+        raise ProductNotFoundError(
+            describe("Zarr store not found", expected="an existing store", found=str(store))
+        )
+    try:
+        return xr.open_zarr(store, group=group, chunks={}, consolidated=False)
+    except (FileNotFoundError, KeyError) as err:
+        raise ProductNotFoundError(
+            describe(f"{store} has no group {group!r}", found=str(err), fix="check the group name")
+        ) from err
+
+
+def _jsonable(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: v if isinstance(v, str | int | float | bool) else json.dumps(v, default=str)
+        for k, v in attrs.items()
+    }
+
+
+# --------------------------------------------------------------------------- harmonize
+
+
+def harmonize(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    method: str = "mgan",
+    model: str | None = None,
+    s2_10m: str = "s2_10m",
+    s2_20m: str = "s2_20m",
+    valid: str | None = None,
+    out_group: str | None = None,
+    chunk: int = 512,
+    time_chunk: int = 1,
+    region: Mapping[str, int] | None = None,
+    batch_size: int = 16,
+    resume: bool = False,
+    overwrite: bool = False,
+    on_region: Callable[[int, int], None] | None = None,
+    **baseline_kwargs: Any,
+) -> xr.DataArray:
+    """Harmonize the Sentinel-2 cubes of a Zarr store into a Landsat-like cube in another store.
+
+    Parameters
+    ----------
+    src
+        Input store (layout in the module docstring).
+    dst, out_group
+        Output store and group; the cube is written as ``reflectance`` (openable with
+        :func:`xharm.io.zarr.open_cube`), with :func:`xharm.to_landsat`'s ``attrs``.
+    method, model, batch_size
+        As for :func:`xharm.to_landsat`.
+    s2_10m, s2_20m
+        Groups of the 10 m and 20 m cubes in ``src``.
+    valid
+        ``"GROUP/VAR"``: an S2 clear mask in ``src``; output pixels that are not clear are NaN.
+    chunk, time_chunk
+        Output (and Zarr) chunk: ``chunk`` x ``chunk`` 30 m px, ``time_chunk`` dates.
+    region
+        Pixels per written region per dim (whole chunks); default one time chunk, whole scene.
+    resume
+        Continue a job that this same command (same arguments) started; finished regions
+        are kept. Without it an existing ``dst`` is an error.
+    overwrite
+        Replace whatever ``dst`` holds.
+    on_region
+        Called as ``on_region(done, total)`` after each region written (progress bars).
+
+    Returns
+    -------
+    xarray.DataArray
+        The written cube, opened lazily from ``dst``.
+    """
+    from .io.zarr import RegionWriter, finished_regions, open_cube
+    from .pipeline import to_landsat
+
+    if model is not None and method != "mgan":
+        raise DimensionError(
+            describe(
+                "a model was named for a baseline method",
+                expected="--method mgan",
+                found=method,
+                fix="drop --model, or use --method mgan",
+            )
+        )
+    c10, c20 = open_var(src, s2_10m), open_var(src, s2_20m)
+    mask = open_mask(src, valid) if valid is not None else None
+    kwargs: dict[str, Any] = dict(baseline_kwargs)
+    if method == "mgan":
+        from .zoo import DEFAULT_MODEL, ZooHandle
+
+        handle = ZooHandle.of(model or DEFAULT_MODEL)
+        kwargs.update(
+            model=handle, chunks={"time": time_chunk, "y": chunk, "x": chunk}, batch_size=batch_size
+        )
+        ident: Any = handle
+    else:
+        ident = None
+    out = to_landsat({10: c10, 20: c20}, method=method, valid=mask, **kwargs)
+    # Only the cube goes to the store: per-date angles and masks stay with the inputs.
+    out = out.drop_vars(
+        [c for c in out.coords if c not in ("time", "band", "y", "x", "common_name", "spatial_ref")]
+    )
+    out = out.chunk({"time": time_chunk, "band": -1, "y": chunk, "x": chunk})
+    out.attrs = _jsonable(out.attrs)
+    fingerprint = tokenize(
+        "xharm.jobs.harmonize/1",
+        os.path.abspath(os.fspath(src)),
+        method,
+        ident,
+        s2_10m,
+        s2_20m,
+        valid,
+        chunk,
+        time_chunk,
+        sorted((region or {}).items()),
+        batch_size,
+        sorted((k, repr(v)) for k, v in baseline_kwargs.items()),
+    )
+    writer = RegionWriter(
+        out, dst, fingerprint=fingerprint, group=out_group, region=region or {"time": time_chunk}
+    )
+    state = writer.state()
+    exists = Path(dst).exists()
+    if exists and not overwrite and not (resume and state == "ready"):
+        done = len(finished_regions(dst, group=out_group)) if state == "ready" else None
+        if done is not None:
+            what = f"an unfinished or finished run of this job ({done} of {len(writer.regions)} regions done)"
+        else:
+            what = (
+                "the output of another job" if state == "other" else "something that is not this job's output"
+            )
+        raise FileExistsError(
+            describe(
+                f"{dst} already exists: it holds {what}",
+                fix=("pass --resume to finish it, or " if state == "ready" else "")
+                + "--overwrite to replace it, or choose another output path",
+            )
+        )
+    n = len(writer.regions)
+    done = n - len(writer.pending()) if state == "ready" else 0
+    if on_region is not None:
+        on_region(done, n)
+    with warnings.catch_warnings():
+        # zarr 3 warns that fixed-width strings (band names) are not in the v3 spec yet; it reads them fine.
+        warnings.filterwarnings("ignore", message=".*(Zarr V3|Zarr format 3) specification.*")
+        for _ in writer.run(overwrite=overwrite):
+            done += 1
+            if on_region is not None:
+                on_region(done, n)
+    return open_cube(dst, group=out_group)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@dataclass
+class Evaluation:
+    """Scores of a prediction against a reference (Table IV of Sedona et al. 2021)."""
+
+    overall: pd.DataFrame
+    per_band: pd.DataFrame
+    n_dates: int
+    unmatched: list[str]
+    valid_fraction: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``overall`` {method: {metric: value}}, ``per_band`` {method: {band: {...}}}."""
+        per_band: dict[str, dict[str, dict[str, float]]] = {}
+        for (method, band), row in self.per_band.iterrows():
+            per_band.setdefault(str(method), {})[str(band)] = {k: float(v) for k, v in row.items()}
+        return {
+            "overall": {str(m): {k: float(v) for k, v in r.items()} for m, r in self.overall.iterrows()},
+            "per_band": per_band,
+            "n_dates": self.n_dates,
+            "unmatched_dates": self.unmatched,
+            "valid_fraction": self.valid_fraction,
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """One long table: a row per (method, band), ``band == "all"`` for the overall scores."""
+        overall = self.overall.reset_index(names="method").assign(band="all")
+        per_band = self.per_band.reset_index()
+        table = pd.concat([overall, per_band], ignore_index=True)
+        cols = ["method", "band", *self.overall.columns]
+        return table[cols]
+
+    def __str__(self) -> str:
+        fmt = lambda v: f"{v:.4f}"  # noqa: E731
+        return (
+            f"{self.n_dates} date(s) scored, {self.valid_fraction:.0%} of their pixels valid"
+            + (
+                f"; {len(self.unmatched)} prediction date(s) without a reference date"
+                if self.unmatched
+                else ""
+            )
+            + "\n\n"
+            + self.overall.to_string(float_format=fmt)
+            + "\n\nPer band:\n"
+            + self.per_band.to_string(float_format=fmt)
+        )
+
+
+def _match(times: np.ndarray, ref_times: np.ndarray, tolerance: pd.Timedelta) -> np.ndarray:
+    """Index of the nearest ``ref_times`` for each of ``times`` (-1: none within ``tolerance``)."""
+    t = times.astype("datetime64[ns]").astype("int64")
+    r = ref_times.astype("datetime64[ns]").astype("int64")
+    if len(r) == 0:
+        return np.full(len(t), -1)
+    d = np.abs(t[:, None] - r[None, :])
+    idx = d.argmin(axis=1)
+    return np.where(d[np.arange(len(t)), idx] <= tolerance.value, idx, -1)
+
+
+def _on_dates(obj: xr.DataArray, times: np.ndarray, tolerance: pd.Timedelta, what: str) -> xr.DataArray:
+    idx = _match(times, obj["time"].values, tolerance)
+    if (idx < 0).any():
+        raise EmptyDataError(
+            describe(
+                f"{what} has no date near {np.datetime_as_string(times[idx < 0][0], unit='m')}",
+                expected=f"a date within {tolerance}",
+                fix="pass a larger --tolerance",
+            )
+        )
+    return obj.isel(time=idx).assign_coords(time=times)
+
+
+def evaluate(
+    pred_store: str | os.PathLike[str],
+    ref_store: str | os.PathLike[str],
+    *,
+    pred_group: str | None = None,
+    pred_var: str = VAR,
+    ref_group: str | None = "l8",
+    ref_var: str = VAR,
+    valid: Sequence[str] = (),
+    valid_store: str | os.PathLike[str] | None = None,
+    tolerance: str | pd.Timedelta = "1D",
+    name: str | None = None,
+) -> Evaluation:
+    """Score a harmonized cube against a reference cube, both in Zarr stores.
+
+    Each prediction date is compared with the nearest reference date within
+    ``tolerance`` (prediction dates without one are skipped and listed); the reference
+    is cut to the prediction's bands. Pixels count where both are finite in every band
+    and every ``valid`` mask is True. Scores: :func:`xharm.demo.score_table`.
+
+    Parameters
+    ----------
+    pred_store, pred_group, pred_var
+        The prediction (e.g. the output of ``xharm harmonize``).
+    ref_store, ref_group, ref_var
+        The reference on the same 30 m grid; for ``xharm simulate`` stores use
+        ``ref_group="l8", ref_var="truth"`` (the registered clear-sky Landsat truth).
+    valid, valid_store
+        Masks ``"GROUP/VAR"`` read from ``valid_store`` (default ``ref_store``), on any
+        nested grid, matched to the prediction dates like the reference.
+    name
+        Row label of the tables; default the prediction's ``harmonization_method``.
+    """
+    from .cube import check_same_grid
+    from .demo import score_table
+    from .grid import mask_to_grid
+
+    tol = pd.Timedelta(tolerance)
+    pred, ref = open_var(pred_store, pred_group, pred_var), open_var(ref_store, ref_group, ref_var)
+    bands = [str(b) for b in pred["band"].values]
+    have = [str(b) for b in ref["band"].values]
+    if missing := [b for b in bands if b not in have]:
+        raise MissingBandError(
+            describe(f"the reference lacks band(s) {', '.join(missing)}", expected=bands, found=have)
+        )
+    check_same_grid(pred, ref, names=("the prediction", "the reference"))
+    idx = _match(pred["time"].values, ref["time"].values, tol)
+    unmatched = [str(np.datetime_as_string(t, unit="m")) for t in pred["time"].values[idx < 0]]
+    if (idx >= 0).sum() == 0:
+        raise EmptyDataError(
+            describe(
+                "no prediction date has a reference date",
+                expected=f"dates within {tol}",
+                found=f"{len(unmatched)} unmatched dates",
+                fix="check the stores, or pass a larger --tolerance",
+            )
+        )
+    pred = pred.isel(time=np.flatnonzero(idx >= 0))
+    times = pred["time"].values
+    ref = _on_dates(ref.sel(band=bands), times, tol, "the reference")
+    ok = pred.notnull().all("band") & ref.notnull().all("band")
+    gbox = pred.odc.geobox
+    for spec in valid:
+        m = _on_dates(open_mask(valid_store or ref_store, spec), times, tol, f"mask {spec}")
+        m = mask_to_grid(m.transpose("time", "y", "x"), gbox)
+        ok = ok & xr.DataArray(m.data, dims=("time", "y", "x"), coords={"time": times})
+    label = name or str(pred.attrs.get("harmonization_method", pred_group or "prediction"))
+    keep = ("time", "band", "y", "x", "common_name", "spatial_ref")
+    pred = pred.drop_vars([c for c in pred.coords if c not in keep])
+    ref = ref.drop_vars([c for c in ref.coords if c not in keep])
+    ok = ok.drop_vars([c for c in ok.coords if c not in keep])
+    overall, per_band = score_table({label: pred}, ref, ok)
+    return Evaluation(overall, per_band, len(times), unmatched, float(ok.mean().compute()))
+
+
+# --------------------------------------------------------------------------- schedulers
+
+
+@contextlib.contextmanager
+def dask_client(
+    scheduler: str | None = None, local_workers: int | None = None, gpu: bool = False
+) -> Iterator[Any]:
+    """Make a ``dask.distributed`` client the active scheduler for the block (None: threads).
+
+    Parameters
+    ----------
+    scheduler
+        Address of a running scheduler (``tcp://host:8786``) or a scheduler JSON file.
+    local_workers
+        Start a :class:`distributed.LocalCluster` of that many single-threaded worker processes.
+    gpu
+        Start a ``dask_cuda.LocalCUDACluster`` (one worker per GPU); needs ``xharm[gpu]``.
+
+    Examples
+    --------
+    >>> with dask_client() as client:   # no option: Dask's local threads
+    ...     client is None
+    True
+    """
+    if sum(bool(x) for x in (scheduler, local_workers, gpu)) > 1:
+        raise DimensionError(
+            describe("choose one scheduler", found="more than one of --scheduler, --local-workers, --gpu")
+        )
+    if not (scheduler or local_workers or gpu):
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    with contextlib.ExitStack() as stack:
+        if gpu:
+            if importlib.util.find_spec("dask_cuda") is None:
+                raise MissingDependencyError(
+                    describe(
+                        "--gpu needs dask-cuda, which is not installed",
+                        fix="pip install 'xharm[gpu]' (dask-cuda and jax[cuda12]), or drop --gpu",
+                    )
+                )
+            cuda = importlib.import_module("dask_cuda")
+            cluster: Any = stack.enter_context(cuda.LocalCUDACluster())
+            client = stack.enter_context(Client(cluster))
+        elif local_workers:
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=int(local_workers), threads_per_worker=1, processes=True, dashboard_address=None
+                )
+            )
+            client = stack.enter_context(Client(cluster))
+        else:
+            key = "scheduler_file" if str(scheduler).endswith(".json") else "address"
+            client = stack.enter_context(Client(**{key: scheduler}))
+        yield client
