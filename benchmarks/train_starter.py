@@ -60,6 +60,22 @@ def build_patches(seeds, size_km: float, n_dates: int, patch30: int, max_invalid
     return PatchSet({g: np.concatenate(v) for g, v in parts.items()})
 
 
+def install(model_dir: Path) -> None:
+    """Copy a trained model into the package as ``mgan-starter``, weights stored as float16."""
+    from xharm.zoo.io import load_model, save_model
+    from xharm.zoo.registry import WEIGHTS_DIR
+
+    spec, params, config = load_model(model_dir)
+    dst = WEIGHTS_DIR / "mgan-starter"
+    if dst.exists():
+        shutil.rmtree(dst)
+    norm = {g.name: spec.norm_for(g.name) for g in spec.groups if spec.norm_for(g.name) is not None}
+    meta = {k: v for k, v in spec.meta if k not in ("mgan_config", "weights_dtype")}
+    new = save_model(dst, params, config, norm=norm, version=spec.version, meta=meta, dtype="float16")
+    size = (dst / "weights.msgpack").stat().st_size / 2**20
+    print(f"installed {model_dir} -> {dst} ({size:.1f} MiB, {new.checksum})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/starter")
@@ -77,13 +93,7 @@ def main() -> None:
     out = Path(args.out)
 
     if args.install:
-        from xharm.zoo.registry import WEIGHTS_DIR
-
-        dst = WEIGHTS_DIR / "mgan-starter"
-        if dst.exists():
-            shutil.rmtree(dst)
-        shutil.copytree(out / "model", dst)
-        print(f"installed {out / 'model'} -> {dst}")
+        install(out / "model")
         return
 
     from xharm.train.config import TrainConfig

@@ -47,6 +47,24 @@ def test_save_load_predict(tmp_path, params):
     np.testing.assert_allclose(out, np.asarray(expected), atol=1e-6)
 
 
+def test_half_precision_weights(tmp_path, params):
+    full = zoo.save_model(tmp_path / "f32", params, CFG)
+    half = zoo.save_model(tmp_path / "f16", params, CFG, dtype="float16")
+    size = {k: (tmp_path / k / "weights.msgpack").stat().st_size for k in ("f32", "f16")}
+    assert size["f16"] < 0.6 * size["f32"]
+    assert dict(half.meta)["weights_dtype"] == "float16" and dict(full.meta)["weights_dtype"] == "float32"
+    _, p32 = zoo.load(tmp_path / "f32")
+    _, p16 = zoo.load(tmp_path / "f16")
+    b = inputs()
+    out16 = p16(b)
+    assert out16.dtype == np.float32
+    # float16 keeps ~3 significant digits of each weight: outputs move by far less than 1 %
+    np.testing.assert_allclose(out16, p32(b), atol=5e-3)
+    assert not np.array_equal(out16, p32(b))
+    with pytest.raises(ValueError, match="unsupported weights dtype"):
+        zoo.save_model(tmp_path / "bad", params, CFG, dtype="int8")
+
+
 def test_checksum_and_missing_files(tmp_path, params):
     zoo.save_model(tmp_path / "m", params, CFG)
     w = tmp_path / "m" / "weights.msgpack"

@@ -51,8 +51,13 @@ def save_model(
     norm: Mapping[str, NormStats] | None = None,
     version: str = "1",
     meta: Mapping[str, str] | None = None,
+    dtype: str = "float32",
 ) -> ModelSpec:
     """Write generator weights and their spec to ``directory``; returns the spec.
+
+    ``dtype="float16"`` stores the weights at half precision (half the file size, for
+    bundled models); they are loaded back as float32, and ``meta["weights_dtype"]``
+    records the choice.
 
     Examples
     --------
@@ -67,10 +72,20 @@ def save_model(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tree = jax.tree_util.tree_map(np.asarray, flax.serialization.to_state_dict(g_params))
+    if dtype not in ("float32", "float16"):
+        raise DimensionError(
+            describe("unsupported weights dtype", expected="float32 or float16", found=dtype)
+        )
+    tree = jax.tree_util.tree_map(
+        lambda a: np.asarray(a, dtype=dtype), flax.serialization.to_state_dict(g_params)
+    )
     weights = directory / WEIGHTS_FILE
     weights.write_bytes(flax.serialization.msgpack_serialize(tree))
-    m = {"mgan_config": json.dumps(config.to_dict(), sort_keys=True), **dict(meta or {})}
+    m = {
+        "mgan_config": json.dumps(config.to_dict(), sort_keys=True),
+        "weights_dtype": dtype,
+        **dict(meta or {}),
+    }
     spec = mgan_spec(config.patch30, version=version, norm=dict(norm) if norm else None)
     spec = ModelSpec(**{**_fields(spec), "checksum": sha256_file(weights), "meta": m})
     (directory / SPEC_FILE).write_text(json.dumps(spec.to_dict(), indent=1, sort_keys=True))
@@ -122,7 +137,7 @@ def load_model(directory: str | Path) -> tuple[ModelSpec, Any, MGANConfig]:
         raise CorruptProductError(
             describe(f"weights in {weights} do not fit the generator of its mgan_config")
         )
-    params = jax.tree_util.tree_map(jnp.asarray, raw)
+    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), raw)
     return spec, params, config
 
 
