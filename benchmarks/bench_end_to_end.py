@@ -43,7 +43,8 @@ def _stage(args: argparse.Namespace) -> None:
     if args.method == "mgan":
         _warm_up(args.model, args.batch)
     t0 = time.perf_counter()
-    out = jobs.harmonize(args.src, args.dst, method=args.method, model=args.model, chunk=args.chunk,
+    model = args.model if args.method == "mgan" else None
+    out = jobs.harmonize(args.src, args.dst, method=args.method, model=model, chunk=args.chunk,
                          batch_size=args.batch, overwrite=True)  # fmt: skip
     secs = time.perf_counter() - t0
     print(json.dumps({"seconds": secs, "shape": list(out.shape), "rss": _peak_rss_mib()}))
