@@ -241,6 +241,9 @@ def run_demo(
     echo("\nPer band:\n" + per_band.to_string(float_format=lambda v: f"{v:.4f}"))
     if model_name is None:
         echo("\n(no bundled MGAN model in this install: baselines only)")
+    else:
+        echo(f"\nMGAN model: {model_name} (the bundled starter is a small model trained for 46 min on a CPU, "
+             "on simulated pairs; see docs/model_card.md for what it can and cannot do)")  # fmt: skip
     echo(f"\nWrote {zarr_path} (groups: {', '.join(['s2_10m', 's2_20m', 'l8_truth', *preds])})")
     echo(f"Wrote {png}, {out / 'scores.csv'}")
     echo(f"Total {time.perf_counter() - t0:.1f} s")
