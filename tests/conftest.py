@@ -42,3 +42,44 @@ def compute_counter() -> Iterator[ComputeCounter]:
 
 # A persistent XLA compile cache roughly halves the time of the JAX tests.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".jax_cache"))
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    """A tiny MGAN with random weights saved as a zoo model folder (mechanics only, never quality)."""
+    import jax
+    import jax.numpy as jnp
+
+    from xharm import zoo
+    from xharm.models.mgan import Generator, MGANConfig
+
+    cfg = MGANConfig.tiny()
+    s = cfg.input_shapes()
+    params = Generator(cfg).init(
+        jax.random.key(0, impl="rbg"), jnp.zeros((1, *s["s2_10m"])), jnp.zeros((1, *s["s2_20m"]))
+    )["params"]
+    path = tmp_path_factory.mktemp("zoo") / "tiny-mgan"
+    zoo.save_model(path, params, cfg, meta={"training_data": "none (random weights, tests only)"})
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """A 1.2 km, 2-date simulated pair series (in memory)."""
+    from xharm import simulate
+
+    return simulate.pair_series(n_dates=2, size_km=1.2, seed=4, lazy=False)
+
+
+def _s2_inputs(ps, chunks=None):
+    c10, c20 = ps.s2_10m, ps.s2_20m
+    if chunks:
+        c10, c20 = c10.chunk({"time": 1, "y": 3 * chunks, "x": 3 * chunks}), c20.chunk({"time": 1})
+    return {10: c10, 20: c20}
+
+
+@pytest.fixture
+def s2_inputs():
+    """``s2_inputs(series, chunks=None)`` -> ``{10: s2_10m, 20: s2_20m}``, Dask-chunked when
+    ``chunks`` (30 m px) is given."""
+    return _s2_inputs

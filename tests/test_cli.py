@@ -22,24 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    import jax
-    import jax.numpy as jnp
-
-    from xharm import zoo
-    from xharm.models.mgan import Generator, MGANConfig
-
-    cfg = MGANConfig.tiny()
-    s = cfg.input_shapes()
-    params = Generator(cfg).init(
-        jax.random.key(0, impl="rbg"), jnp.zeros((1, *s["s2_10m"])), jnp.zeros((1, *s["s2_20m"]))
-    )["params"]
-    path = tmp_path_factory.mktemp("zoo") / "tiny-mgan"
-    zoo.save_model(path, params, cfg, meta={"training_data": "none (random weights, tests only)"})
-    return str(path)
-
-
-@pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("sim") / "sim.zarr"
     simulate.to_zarr(str(path), n_dates=2, size_km=1.2, seed=5)

@@ -7,42 +7,11 @@ import pytest
 import xarray as xr
 
 import xharm
-from xharm import simulate
 from xharm.exceptions import DimensionError, MissingBandError, SensorError
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    import jax
-    import jax.numpy as jnp
-
-    from xharm import zoo
-    from xharm.models.mgan import Generator, MGANConfig
-
-    cfg = MGANConfig.tiny()
-    s = cfg.input_shapes()
-    params = Generator(cfg).init(
-        jax.random.key(0, impl="rbg"), jnp.zeros((1, *s["s2_10m"])), jnp.zeros((1, *s["s2_20m"]))
-    )["params"]
-    path = tmp_path_factory.mktemp("zoo") / "tiny-mgan"
-    zoo.save_model(path, params, cfg, meta={"training_data": "none (random weights, tests only)"})
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def scene():
-    return simulate.pair_series(n_dates=2, size_km=1.2, seed=4, lazy=False)
-
-
-def _inputs(ps, chunks=None):
-    c10, c20 = ps.s2_10m, ps.s2_20m
-    if chunks:
-        c10, c20 = c10.chunk({"time": 1, "y": 3 * chunks, "x": 3 * chunks}), c20.chunk({"time": 1})
-    return {10: c10, 20: c20}
-
-
-def test_mgan_is_lazy_and_keeps_grid_and_attrs(tiny_model, scene, compute_counter):
-    out = xharm.to_landsat(_inputs(scene, chunks=20), model=tiny_model, valid=scene.s2_valid)
+def test_mgan_is_lazy_and_keeps_grid_and_attrs(s2_inputs, tiny_model, scene, compute_counter):
+    out = xharm.to_landsat(s2_inputs(scene, chunks=20), model=tiny_model, valid=scene.s2_valid)
     assert compute_counter.calls == 0
     assert out.dims == ("time", "band", "y", "x")
     assert out.band.values.tolist() == ["B2", "B3", "B4", "B5", "B6", "B7"]
@@ -56,18 +25,20 @@ def test_mgan_is_lazy_and_keeps_grid_and_attrs(tiny_model, scene, compute_counte
     assert np.isfinite(values.where(values.valid)).sum() > 0
 
 
-def test_clouds_stay_masked(tiny_model, scene):
-    out = xharm.to_landsat(_inputs(scene), model=tiny_model, valid=scene.s2_valid).compute()
+def test_clouds_stay_masked(s2_inputs, tiny_model, scene):
+    out = xharm.to_landsat(s2_inputs(scene), model=tiny_model, valid=scene.s2_valid).compute()
     invalid = ~out.valid
     assert bool(invalid.any()), "the test scene should have clouds"
     assert bool(out.isnull().where(invalid, True).all())  # every cloudy pixel is NaN, in every band
     assert bool(out.notnull().where(out.valid, False).any())
 
 
-def test_chunked_equals_unchunked(tiny_model, scene):
-    whole = xharm.to_landsat(_inputs(scene), model=tiny_model).compute()
+def test_chunked_equals_unchunked(s2_inputs, tiny_model, scene):
+    whole = xharm.to_landsat(s2_inputs(scene), model=tiny_model).compute()
     for c in (10, 16):
-        part = xharm.to_landsat(_inputs(scene, chunks=c), model=tiny_model, chunks={"y": c, "x": c}).compute()
+        part = xharm.to_landsat(
+            s2_inputs(scene, chunks=c), model=tiny_model, chunks={"y": c, "x": c}
+        ).compute()
         xr.testing.assert_allclose(part, whole, atol=1e-6)
 
 

@@ -7,42 +7,11 @@ import pytest
 import xarray as xr
 
 import xharm
-from xharm import simulate
 from xharm.exceptions import DimensionError, SensorError
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    import jax
-    import jax.numpy as jnp
-
-    from xharm import zoo
-    from xharm.models.mgan import Generator, MGANConfig
-
-    cfg = MGANConfig.tiny()
-    s = cfg.input_shapes()
-    params = Generator(cfg).init(
-        jax.random.key(0, impl="rbg"), jnp.zeros((1, *s["s2_10m"])), jnp.zeros((1, *s["s2_20m"]))
-    )["params"]
-    path = tmp_path_factory.mktemp("zoo") / "tiny-mgan"
-    zoo.save_model(path, params, cfg, meta={"training_data": "none (random weights, tests only)"})
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def scene():
-    return simulate.pair_series(n_dates=2, size_km=1.2, seed=4, lazy=False)
-
-
-def _inputs(ps, chunks=None):
-    c10, c20 = ps.s2_10m, ps.s2_20m
-    if chunks:
-        c10, c20 = c10.chunk({"time": 1, "y": 3 * chunks, "x": 3 * chunks}), c20.chunk({"time": 1})
-    return {10: c10, 20: c20}
-
-
-def test_lazy_and_attached_as_coordinate(tiny_model, scene, compute_counter):
-    out = xharm.to_landsat(_inputs(scene, chunks=20), model=tiny_model, uncertainty=True, samples=3)
+def test_lazy_and_attached_as_coordinate(s2_inputs, tiny_model, scene, compute_counter):
+    out = xharm.to_landsat(s2_inputs(scene, chunks=20), model=tiny_model, uncertainty=True, samples=3)
     assert compute_counter.calls == 0
     assert out["uncertainty"].dims == ("time", "band", "y", "x")
     assert out["uncertainty"].dtype == np.float32
@@ -55,13 +24,13 @@ def test_lazy_and_attached_as_coordinate(tiny_model, scene, compute_counter):
     assert np.isfinite(std).all() and (std >= 0).all() and (std > 0).mean() > 0.5
 
 
-def test_prediction_is_the_deterministic_one(tiny_model, scene):
-    plain = xharm.to_landsat(_inputs(scene), model=tiny_model).compute()
-    with_u = xharm.to_landsat(_inputs(scene), model=tiny_model, uncertainty=True, samples=2).compute()
+def test_prediction_is_the_deterministic_one(s2_inputs, tiny_model, scene):
+    plain = xharm.to_landsat(s2_inputs(scene), model=tiny_model).compute()
+    with_u = xharm.to_landsat(s2_inputs(scene), model=tiny_model, uncertainty=True, samples=2).compute()
     np.testing.assert_array_equal(with_u.values, plain.values)
 
 
-def test_std_of_two_samples(tiny_model, scene):
+def test_std_of_two_samples(s2_inputs, tiny_model, scene):
     """With 2 samples the (ddof=1) std is |a - b| / sqrt(2) of the two dropout runs."""
     from xharm.apply import apply_model
     from xharm.spec import ModelSpec
@@ -73,23 +42,23 @@ def test_std_of_two_samples(tiny_model, scene):
     cubes = {"s2_10m": scene.s2_10m, "s2_20m": scene.s2_20m}
     a, b = (apply_model(cubes, spec, MCDropoutHandle(h.name_or_path, h.checksum, k)).values for k in (0, 1))
     assert np.abs(a - b).max() > 1e-4  # dropout does something
-    out = xharm.to_landsat(_inputs(scene), model=tiny_model, uncertainty=True, samples=2)
+    out = xharm.to_landsat(s2_inputs(scene), model=tiny_model, uncertainty=True, samples=2)
     np.testing.assert_allclose(out["uncertainty"].values, np.abs(a - b) / np.sqrt(2), rtol=1e-5, atol=1e-7)
 
 
-def test_chunked_equals_unchunked_and_reproducible(tiny_model, scene):
-    whole = xharm.to_landsat(_inputs(scene), model=tiny_model, uncertainty=True, samples=3).compute()
-    again = xharm.to_landsat(_inputs(scene), model=tiny_model, uncertainty=True, samples=3).compute()
+def test_chunked_equals_unchunked_and_reproducible(s2_inputs, tiny_model, scene):
+    whole = xharm.to_landsat(s2_inputs(scene), model=tiny_model, uncertainty=True, samples=3).compute()
+    again = xharm.to_landsat(s2_inputs(scene), model=tiny_model, uncertainty=True, samples=3).compute()
     np.testing.assert_array_equal(again["uncertainty"].values, whole["uncertainty"].values)
     part = xharm.to_landsat(
-        _inputs(scene, chunks=16), model=tiny_model, chunks={"y": 16, "x": 16}, uncertainty=True, samples=3
+        s2_inputs(scene, chunks=16), model=tiny_model, chunks={"y": 16, "x": 16}, uncertainty=True, samples=3
     ).compute()
     xr.testing.assert_allclose(part["uncertainty"], whole["uncertainty"], atol=1e-6)
 
 
-def test_masked_like_the_output(tiny_model, scene):
+def test_masked_like_the_output(s2_inputs, tiny_model, scene):
     out = xharm.to_landsat(
-        _inputs(scene), model=tiny_model, valid=scene.s2_valid, uncertainty=True, samples=2
+        s2_inputs(scene), model=tiny_model, valid=scene.s2_valid, uncertainty=True, samples=2
     ).compute()
     assert bool((~out.valid).any())
     np.testing.assert_array_equal(np.isnan(out["uncertainty"].values), np.isnan(out.values))
@@ -114,8 +83,8 @@ def test_mc_samples_do_not_depend_on_batching(tiny_model):
     assert np.abs(other_seed - whole).max() > 1e-4
 
 
-def test_bad_arguments(tiny_model, scene):
+def test_bad_arguments(s2_inputs, tiny_model, scene):
     with pytest.raises(DimensionError, match="at least 2 samples"):
-        xharm.to_landsat(_inputs(scene), model=tiny_model, uncertainty=True, samples=1)
+        xharm.to_landsat(s2_inputs(scene), model=tiny_model, uncertainty=True, samples=1)
     with pytest.raises(SensorError, match="uncertainty needs a model with dropout"):
-        xharm.to_landsat(_inputs(scene), method="hls", uncertainty=True)
+        xharm.to_landsat(s2_inputs(scene), method="hls", uncertainty=True)
