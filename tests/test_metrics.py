@@ -280,3 +280,15 @@ def test_no_band_dim_per_band_metrics_work():
     with dask.config.set(scheduler="sync"):
         lazy = rmse(pred.isel(band=0, drop=True).chunk(y=10), ref.isel(band=0, drop=True))
         np.testing.assert_allclose(lazy, out, rtol=1e-12)
+
+
+def test_dask_coordinates_chunked_unlike_the_data():
+    """A lazy (time, y, x) coordinate (e.g. a mask carried by to_landsat) chunked unlike the data."""
+    import dask.array as dsa
+
+    pred, ref = pair()
+    coord = dsa.zeros((2, 48, 52), chunks=(1, 13, 52), dtype=bool)
+    pred = pred.chunk({"time": 1, "y": 24, "x": 26}).assign_coords(flag=(("time", "y", "x"), coord))
+    expected = metrics(*pair(), ["rmse", "sam"])
+    got = metrics(pred, ref, ["rmse", "sam"]).compute()
+    xr.testing.assert_allclose(got.drop_vars("flag", errors="ignore"), expected, rtol=REL)

@@ -169,8 +169,10 @@ def metrics(
     valid = valid.astype(bool).broadcast_like(pred).transpose(*order)
     pred, ref = pred.transpose(*order), ref.transpose(*order)
     if any(k.is_dask(a.data) for a in (pred, ref, valid)):
-        chunks = (pred if k.is_dask(pred.data) else ref if k.is_dask(ref.data) else valid).chunksizes
-        pred, ref, valid = (a.chunk(dict(chunks)) for a in (pred, ref, valid))
+        lead_arr = pred if k.is_dask(pred.data) else ref if k.is_dask(ref.data) else valid
+        # the data's own chunks: .chunksizes also reads coordinates, which may be chunked otherwise
+        chunks = dict(zip(lead_arr.dims, lead_arr.data.chunks, strict=True))
+        pred, ref, valid = (a.chunk(chunks) for a in (pred, ref, valid))
 
     p0, r0, m = k.prepare(pred.data, ref.data, valid.data)
     raw: dict[str, Any] = {}
