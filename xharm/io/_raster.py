@@ -25,7 +25,7 @@ from odc.geo.xr import xr_coords
 from rasterio.errors import RasterioError
 
 from ..cube import make_cube
-from ..exceptions import CorruptProductError, GridError, ProductNotFoundError, describe
+from ..exceptions import CorruptProductError, GridError, MissingBandError, ProductNotFoundError, describe
 from ..sensors import Sensor
 
 __all__ = [
@@ -72,6 +72,20 @@ def as_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     if isinstance(paths, (str, Path)):
         return [Path(paths)]
     return [Path(p) for p in paths]
+
+
+def require_bands(product: str, files: Mapping[str, Any], wanted: Sequence[str]) -> None:
+    """Raise :class:`MissingBandError` unless every ``wanted`` band has a file in ``files``."""
+    missing = [b for b in wanted if b not in files]
+    if missing:
+        raise MissingBandError(
+            describe(
+                f"{product} lacks band(s) {', '.join(missing)}",
+                expected=", ".join(wanted),
+                found=", ".join(sorted(files)),
+                fix="add the missing band files, or ask for fewer bands with bands=[...]",
+            )
+        )
 
 
 def require_exists(path: Path, *, what: str = "raster") -> Path:

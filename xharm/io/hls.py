@@ -34,6 +34,7 @@ from ._raster import (
     open_lazy,
     parse_time,
     raster_info,
+    require_bands,
     require_exists,
 )
 
@@ -120,16 +121,7 @@ def read_hls(
     data_vars: dict[str, xr.DataArray] = {}
     if wanted:
         for g in granules:
-            missing = [b for b in wanted if b not in g.files]
-            if missing:
-                raise MissingBandError(
-                    describe(
-                        f"granule {g.name} lacks band(s) {', '.join(missing)}",
-                        expected=", ".join(wanted),
-                        found=", ".join(sorted(g.files)),
-                        fix="add the missing band files, or ask for fewer bands with bands=[...]",
-                    )
-                )
+            require_bands(f"granule {g.name}", g.files, wanted)
         arrays = []
         for g in granules:
             stack = da.concatenate([open_lazy(g.files[b], chunks=chunks) for b in wanted], axis=0)

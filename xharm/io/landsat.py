@@ -34,6 +34,7 @@ from ._raster import (
     decode_dn,
     parse_time,
     raster_info,
+    require_bands,
     require_exists,
 )
 
@@ -123,16 +124,7 @@ def read_landsat_c2l2(
     have = [b for b in _SR_BANDS if all(b in s.files for s in ordered)]
     wanted = have if bands is None else [sensor.band(b).id for b in bands]
     for scene in ordered:
-        missing = [b for b in wanted if b not in scene.files]
-        if missing:
-            raise MissingBandError(
-                describe(
-                    f"product {scene.pid} lacks band(s) {', '.join(missing)}",
-                    expected=", ".join(wanted),
-                    found=", ".join(sorted(scene.files)),
-                    fix="add the missing band files, or ask for fewer bands with bands=[...]",
-                )
-            )
+        require_bands(f"product {scene.pid}", scene.files, wanted)
     times = [_time(s) for s in ordered]
     pids = [s.pid for s in ordered]
     scaling = LANDSAT_C2L2_SCALING
