@@ -17,7 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from .cube import check_same_grid, validate
-from .exceptions import DimensionError, MissingBandError, describe
+from .exceptions import DimensionError, describe
 
 __all__ = ["PIXEL_SOURCES", "PREFER", "dense_series"]
 
@@ -155,21 +155,10 @@ def dense_series(
     """
     if prefer not in PREFER:
         raise DimensionError(describe(f"unknown prefer rule {prefer!r}", expected=PREFER, found=prefer))
-    validate(l8, what="Landsat cube")
+    bands = [str(b) for b in s2_like["band"].values]
+    validate(l8, bands=bands, what="Landsat cube")
     validate(s2_like, what="Landsat-like S2 cube")
     check_same_grid(l8, s2_like, names=("the Landsat cube", "the Landsat-like S2 cube"))
-    bands = [str(b) for b in s2_like["band"].values]
-    have = [str(b) for b in l8["band"].values]
-    missing = [b for b in bands if b not in have]
-    if missing:
-        raise MissingBandError(
-            describe(
-                f"the Landsat cube lacks band(s) {', '.join(missing)} of the Landsat-like cube",
-                expected=", ".join(bands),
-                found=", ".join(have),
-                fix="load those Landsat bands, or select the common bands of both cubes first",
-            )
-        )
     keep = ("time", "band", "y", "x", "common_name", "spatial_ref")
     a = l8.sel(band=bands)
     a = a.drop_vars([c for c in a.coords if c not in keep])
