@@ -9,7 +9,7 @@ trained on the CPU.
 
 Run::
 
-    python benchmarks/train_starter.py --out runs/starter --steps 6000
+    python benchmarks/train_starter.py --out runs/starter --steps 2500
     python benchmarks/train_starter.py --out runs/starter --install   # copy into the package
 """
 
@@ -83,9 +83,17 @@ def main() -> None:
     ap.add_argument("--dates", type=int, default=12)
     ap.add_argument("--patch", type=int, default=64, help="output patch side at 30 m")
     ap.add_argument("--max-invalid", type=float, default=0.02)
-    ap.add_argument("--steps", type=int, default=6000, help="training steps (about 100 epochs)")
+    ap.add_argument("--steps", type=int, default=2500, help="training steps")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--features", type=int, default=32, help="features of the first U-Net block")
+    ap.add_argument(
+        "--residual",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="generator adds a learned 1x1 map of the 30 m-averaged input (MGANConfig.residual)",
+    )
+    ap.add_argument("--l1-weight", type=float, default=1000.0, help="weight of L1 against the GAN loss")
+    ap.add_argument("--clip", type=float, nargs=2, default=(0.1, 99.9), help="normalization clip percentiles")
     ap.add_argument(
         "--install", action="store_true", help="copy RUN/model into xharm/zoo/weights/mgan-starter"
     )
@@ -111,8 +119,11 @@ def main() -> None:
     # RMSE plateaued at 0.019 with 16, see docs/model_card.md).
     cfg = TrainConfig.preset("small").with_overrides(
         [f"model.patch30={args.patch}", "model.depth=6", f"model.features={args.features}",
-         f"local_batch={args.batch}", "checkpoint_every=200", "epochs=1000"]
+         f"local_batch={args.batch}", "checkpoint_every=200", "epochs=1000",
+         f"l1_weight={args.l1_weight}", f"clip_percentiles={list(args.clip)}"]
     )  # fmt: skip
+    if args.residual:
+        cfg = cfg.with_overrides(["model.residual=true", 'model.output_activation="linear"'])
     steps = args.steps
     cfg = cfg.with_overrides([f"max_steps={steps}"])
     description = (

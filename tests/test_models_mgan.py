@@ -149,8 +149,35 @@ def test_sample_dropout_rate_and_scale():
     np.testing.assert_array_equal(sample_dropout(x, keys, 0.0, tag=0), x)
 
 
+def test_residual_generator_starts_at_the_30m_average_and_adds_the_skip_parameters():
+    cfg = MGANConfig(**{**MGANConfig.tiny().to_dict(), "residual": True, "output_activation": "linear"})
+    rng = np.random.default_rng(3)
+    s = cfg.input_shapes()
+    x10 = jnp.asarray(rng.normal(size=(2, *s["s2_10m"])), jnp.float32)
+    x20 = jnp.asarray(rng.normal(size=(2, *s["s2_20m"])), jnp.float32)
+    params = Generator(cfg).init(KEY, x10, x20)["params"]
+    # at init: identity skip + a zero last U-Net layer -> exactly the area-averaged input
+    out0 = Generator(cfg).apply({"params": params}, x10, x20)
+    np.testing.assert_allclose(out0, condition_30m(x10, x20), atol=1e-6)
+    g_plain, _ = expected_counts(MGANConfig.tiny())
+    assert count_params(params) == g_plain + _conv(1, cfg.out_bands, cfg.out_bands)
+    # the U-Net path is live: a non-zero last layer changes the output
+    bumped = jax.tree_util.tree_map(lambda a: a, params)
+    bumped["out"] = {**params["out"], "bias": jnp.full_like(params["out"]["bias"], 0.5)}
+    out = Generator(cfg).apply({"params": bumped}, x10, x20)
+    np.testing.assert_allclose(out - condition_30m(x10, x20), 0.5, atol=1e-5)
+
+
 @pytest.mark.parametrize(
-    "kwargs", [{"patch30": 33}, {"patch30": 32, "depth": 6}, {"dropout": 1.0}, {"output_activation": "relu"}]
+    "kwargs",
+    [
+        {"patch30": 33},
+        {"patch30": 32, "depth": 6},
+        {"dropout": 1.0},
+        {"output_activation": "relu"},
+        {"residual": True},  # tanh output with a residual skip
+        {"residual": True, "output_activation": "linear", "bands_20m": 3},
+    ],
 )
 def test_bad_config_raises(kwargs):
     with pytest.raises(ConfigError):

@@ -79,6 +79,7 @@ class MGANConfig:
     dropout: float = 0.5  # dropout rate in the innermost decoder blocks
     dropout_blocks: int = 3  # how many innermost decoder blocks use dropout (pix2pix: 3)
     output_activation: str = "tanh"  # "tanh" (pix2pix) or "linear"
+    residual: bool = False  # add a learned 1x1 map of the 30 m-averaged input (needs "linear")
     disc_features: int = 64  # features of the first PatchGAN block (pix2pix ndf)
     disc_max_features: int = 512  # cap on PatchGAN features per block
     disc_layers: int = 3  # stride-2 blocks of the PatchGAN (pix2pix 70 x 70: 3)
@@ -97,6 +98,12 @@ class MGANConfig:
             problems.append(("dropout must be in [0, 1)", self.dropout))
         if self.output_activation not in ("tanh", "linear"):
             problems.append(("output_activation must be 'tanh' or 'linear'", self.output_activation))
+        if self.residual and self.output_activation != "linear":
+            problems.append(("residual=True needs output_activation='linear'", self.output_activation))
+        if self.residual and self.bands_10m + self.bands_20m != self.out_bands:
+            problems.append(
+                ("residual=True needs as many input bands as output bands", (self.bands_10m, self.bands_20m))
+            )
         if problems:
             what, found = problems[0]
             raise ConfigError(describe(f"MGANConfig: {what}", found=found, fix="change the config"))
@@ -203,6 +210,12 @@ def condition_30m(x10: jax.Array, x20: jax.Array) -> jax.Array:
     return jnp.concatenate([c10, c20], axis=-1)
 
 
+def _eye_init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
+    """1 x 1 convolution kernel that maps input channel ``i`` to output channel ``i``."""
+    del key
+    return jnp.eye(shape[-2], shape[-1], dtype=dtype).reshape(shape)
+
+
 def _features(base: int, cap: int, i: int) -> int:
     return min(base * 2**i, cap)
 
@@ -212,6 +225,13 @@ class Generator(nn.Module):
 
     ``dropout_keys`` (one PRNG key per sample) switches dropout on: pass them for
     training and for Monte-Carlo dropout; leave ``None`` for deterministic inference.
+
+    ``config.residual`` (an xharm addition, off by default): the output is a learned
+    per-pixel linear map (1 x 1 convolution, initialised to the identity) of the
+    Sentinel-2 input area-averaged onto the 30 m grid (:func:`condition_30m`), plus the
+    U-Net, whose last layer starts at zero. Training then starts from "resample" and the
+    U-Net learns only the correction (band-pass, misregistration, PSF, BRDF); nothing
+    bright is capped by an output activation.
 
     Examples
     --------
@@ -254,6 +274,12 @@ class Generator(nn.Module):
             x = nn.relu(x)
             x = jnp.concatenate([x, skips[i]], axis=-1)
 
+        if cfg.residual:
+            x = nn.ConvTranspose(
+                cfg.out_bands, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_ZEROS, name="out"
+            )(x)
+            skip = nn.Conv(cfg.out_bands, (1, 1), kernel_init=_eye_init, bias_init=_ZEROS, name="skip")
+            return x + skip(condition_30m(x10, x20))
         x = _ConvT(cfg.out_bands, (4, 4), strides=(2, 2), padding="SAME", name="out")(x)
         return jnp.tanh(x) if cfg.output_activation == "tanh" else x
 

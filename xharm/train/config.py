@@ -49,12 +49,23 @@ class TrainConfig:
     prng: str = (
         "rbg"  # PRNG for parameter init: "rbg" (fast) or "threefry2x32"; per-patch streams use threefry
     )
+    clip_percentiles: tuple[float, float] = (1.0, 99.0)  # per-band clip range of the normalization
     val_fraction: float = 0.1  # share of patches held out for validation metrics
     checkpoint_every: int = 500  # save a checkpoint every this many steps (and at the end)
     keep_checkpoints: int = 2  # checkpoints kept on disk
     progress: bool = True  # show a progress bar with the losses
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "clip_percentiles", tuple(float(q) for q in self.clip_percentiles))
+        lo, hi = (*self.clip_percentiles, 0.0, 0.0)[:2]
+        if len(self.clip_percentiles) != 2 or not 0.0 <= lo < hi <= 100.0:
+            raise ConfigError(
+                describe(
+                    "clip_percentiles must be two percentiles 0 <= low < high <= 100",
+                    found=self.clip_percentiles,
+                    fix="e.g. clip_percentiles=[1,99] (the paper) or [0.1,99.9]",
+                )
+            )
         if self.local_batch < 1 or self.epochs < 1 or self.checkpoint_every < 1:
             raise ConfigError(
                 describe(

@@ -120,7 +120,7 @@ def _prepare(
         return train, val, norm if norm is not None else ps.norm
     stats = norm if norm is not None else ps.norm
     if stats is None:
-        stats = norm_stats_from_patches(train, spec)
+        stats = norm_stats_from_patches(train, spec, cfg.clip_percentiles)
     train = train.with_norm(stats).normalize()
     val = val.with_norm(stats).normalize() if val is not None else None
     return train, val, stats
