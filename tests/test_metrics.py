@@ -292,3 +292,106 @@ def test_dask_coordinates_chunked_unlike_the_data():
     expected = metrics(*pair(), ["rmse", "sam"])
     got = metrics(pred, ref, ["rmse", "sam"]).compute()
     xr.testing.assert_allclose(got.drop_vars("flag", errors="ignore"), expected, rtol=REL)
+
+
+# ---------------------------------------------------------------- the Numba kernels
+
+
+def kernel_sums(p, r, v, core, window=8):
+    """All sums of xharm.metrics._kernels.block_sums for one block, as {slot name: array}."""
+    from xharm.metrics import _kernels as k
+
+    out = k.block_sums(
+        p, r, v, core, pixel=True, sam=True, window=window, weights=k.gaussian_weights(1.5, 3.5),
+        c1=1e-4, c2=9e-4, ndvi=(0, 1),
+    )  # fmt: skip
+    return {name: out[..., i] for i, name in enumerate(k.SLOTS)}
+
+
+def cuts(n, parts, rng):
+    edges = np.sort(rng.choice(np.arange(1, n), size=parts - 1, replace=False))
+    return list(zip([0, *edges], [*edges, n]))
+
+
+@pytest.mark.parametrize("window", [7, 8])
+def test_kernel_core_ranges_split_the_sums_exactly(window):
+    """Cores that tile the image count every pixel and window once: their sums add up to the whole."""
+    rng = np.random.default_rng(11)
+    p, r = (a.values[:1] for a in pair(shape=(1, 3, 37, 41), seed=11))
+    v = rng.random((1, 1, 37, 41)) > 0.01
+    whole = kernel_sums(p, r, v, (0, 37, 0, 41), window)
+    parts = [kernel_sums(p, r, v, (*ys, *xs), window) for ys in cuts(37, 3, rng) for xs in cuts(41, 4, rng)]
+    for name, value in whole.items():
+        np.testing.assert_allclose(sum(part[name] for part in parts), value, rtol=1e-12, err_msg=name)
+    # the counts are those of a direct enumeration: every full window free of invalid pixels
+    clean = sliding_window_view(v[0, 0], (window, window)).all((-2, -1))  # by top-left pixel
+    assert np.all(whole["uiqi_n"] == clean.sum())
+    assert np.all(whole["ssim_n"] == sliding_window_view(v[0, 0], (11, 11)).all((-2, -1)).sum())
+    assert np.all(whole["n"] == v.sum())
+    # control: cores that overlap by one row count that row's windows twice
+    twice = [kernel_sums(p, r, v, (0, 20, 0, 41), window), kernel_sums(p, r, v, (19, 37, 0, 41), window)]
+    assert np.all(sum(t["uiqi_n"] for t in twice) == clean.sum() + clean[19 - window // 2].sum())
+    assert np.all(sum(t["n"] for t in twice) > whole["n"])
+
+
+def test_kernel_halo_block_equals_the_whole_image():
+    """A block cut with a halo around its core gives the core's share of the whole-image sums."""
+    p, r = (a.values for a in pair(shape=(2, 3, 64, 60), seed=12))
+    v = np.ones((1, 1, 64, 60), bool)
+    cores = [(0, 30, 0, 25), (30, 64, 0, 25), (0, 30, 25, 60), (30, 64, 25, 60)]
+    total = None
+    for y0, y1, x0, x1 in cores:
+        ya, yb, xa, xb = max(y0 - 5, 0), min(y1 + 5, 64), max(x0 - 5, 0), min(x1 + 5, 60)
+        block = (slice(None), slice(None), slice(ya, yb), slice(xa, xb))
+        part = kernel_sums(p[block], r[block], v[block], (y0 - ya, y1 - ya, x0 - xa, x1 - xa), window=10)
+        total = part if total is None else {n: total[n] + part[n] for n in part}
+    whole = kernel_sums(p, r, v, (0, 64, 0, 60), window=10)
+    for name, value in whole.items():
+        np.testing.assert_allclose(total[name], value, rtol=1e-12, err_msg=name)
+
+
+def test_kernels_read_float32_as_float64():
+    """float32 input is read as is and accumulated in float64: the same sums as its float64 copy."""
+    p, r = (a.values.astype(np.float32) for a in pair(shape=(2, 3, 40, 36), seed=13))
+    a = kernel_sums(p, r, None, (0, 40, 0, 36))
+    b = kernel_sums(p.astype(np.float64), r.astype(np.float64), None, (0, 40, 0, 36))
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_float32_numpy_input_is_not_copied():
+    """No float64 (or other full-size) copy of a float32 NumPy cube is made."""
+    import tracemalloc
+
+    pred, ref = (a.astype(np.float32) for a in pair(shape=(1, 4, 256, 256), seed=14))
+    metrics(pred.isel(y=slice(0, 40)), ref.isel(y=slice(0, 40)), METRICS, red=1, nir=2)  # compile first
+    tracemalloc.start()
+    metrics(pred, ref, METRICS, red=1, nir=2)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 0.25 * pred.nbytes
+
+
+def test_degenerate_windows():
+    """Constant images: UIQI is the luminance term (1 when both are zero), SSIM its C-stabilised form."""
+    shape = (1, 2, 40, 40)
+    half, quarter = (xr.DataArray(np.full(shape, c), dims=DIMS) for c in (0.5, 0.25))
+    ds = metrics(half, quarter, ["uiqi", "ssim"])
+    np.testing.assert_allclose(ds.uiqi, 2 * 0.5 * 0.25 / (0.5**2 + 0.25**2), rtol=1e-12)
+    c1 = 1e-4
+    np.testing.assert_allclose(ds.ssim, (2 * 0.5 * 0.25 + c1) / (0.5**2 + 0.25**2 + c1), rtol=1e-12)
+    zero = xr.zeros_like(half)
+    np.testing.assert_array_equal(metrics(zero, zero, ["uiqi"]).uiqi, 1.0)
+
+
+def test_masks_of_fewer_dims_equal_their_broadcast():
+    pred, ref = pair(seed=15)
+    rng = np.random.default_rng(15)
+    for dims, shape in [(("y", "x"), (48, 52)), (("band", "y", "x"), (3, 48, 52)), (("time",), (2,))]:
+        valid = xr.DataArray(rng.random(shape) > 0.02, dims=dims)
+        full = valid.broadcast_like(pred).transpose(*DIMS).copy()
+        xr.testing.assert_allclose(
+            metrics(pred, ref, valid=valid), metrics(pred, ref, valid=full), rtol=1e-12
+        )
+        chunked = metrics(pred.chunk(y=20), ref.chunk(y=20), valid=valid).compute()
+        xr.testing.assert_allclose(chunked, metrics(pred, ref, valid=full), rtol=1e-10)

@@ -137,9 +137,7 @@ def metrics(
                 )
             )
         pred, ref = pred.expand_dims(band_dim, -3), ref.expand_dims(band_dim, -3)
-    if valid is None:
-        valid = xr.DataArray(True)
-    elif not set(valid.dims) <= set(pred.dims):
+    if valid is not None and not set(valid.dims) <= set(pred.dims):
         raise DimensionError(
             describe(
                 "`valid` has dims that the images lack",
@@ -166,38 +164,46 @@ def metrics(
 
     lead = [d for d in pred.dims if d not in (band_dim, *spatial_dims)]
     order = (*lead, band_dim, *spatial_dims)
-    valid = valid.astype(bool).broadcast_like(pred).transpose(*order)
     pred, ref = pred.transpose(*order), ref.transpose(*order)
-    if any(k.is_dask(a.data) for a in (pred, ref, valid)):
-        lead_arr = pred if k.is_dask(pred.data) else ref if k.is_dask(ref.data) else valid
+    if valid is not None:
+        # spatial dims broadcast; other dims the mask lacks stay of size 1 (the kernels broadcast them)
+        others = [d for d in order if d not in valid.dims and d not in spatial_dims]
+        valid = valid.astype(bool).broadcast_like(pred, exclude=others).expand_dims(others).transpose(*order)
+    if any(k.is_dask(a.data) for a in (pred, ref, valid) if a is not None):
+        lead_arr = next(a for a in (pred, ref, valid) if a is not None and k.is_dask(a.data))
         # the data's own chunks: .chunksizes also reads coordinates, which may be chunked otherwise
-        chunks = dict(zip(lead_arr.dims, lead_arr.data.chunks, strict=True))
-        pred, ref, valid = (a.chunk(chunks) for a in (pred, ref, valid))
+        own = dict(zip(lead_arr.dims, lead_arr.data.chunks, strict=True))
+        chunks = {d: own[d] if lead_arr.sizes[d] == pred.sizes[d] else -1 for d in order}
+        if {"sam", "ndvi_correlation"} & set(names):
+            chunks[band_dim] = -1  # these need every band of a pixel in one chunk
+        pred, ref = pred.chunk(chunks), ref.chunk(chunks)
+        if valid is not None:
+            valid = valid.chunk({d: chunks[d] if valid.sizes[d] == pred.sizes[d] else -1 for d in order})
 
-    p0, r0, m = k.prepare(pred.data, ref.data, valid.data)
-    raw: dict[str, Any] = {}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if {"ergas", "rmse", "psnr"} & set(names):
-            s = k.pixel_sums(p0, r0, m)
-            mse = s["sse"] / s["n"]
-            raw["rmse"] = np.sqrt(mse)
-            raw["psnr"] = 10.0 * np.log10(data_range**2 / mse)
-            raw["ergas"] = 100.0 * ratio * np.sqrt(np.mean(mse / (s["sum_r"] / s["n"]) ** 2, axis=-1))
-        if "sam" in names:
-            total, count = k.sam_sums(p0, r0, m)
-            raw["sam"] = total / count * (180.0 / np.pi if degrees else 1.0)
-        if "uiqi" in names:
-            qmap = k.window_map(k.uiqi_block, window // 2, p0, r0, m, window=window)
-            total, count = k.map_sums(qmap)
-            raw["uiqi"] = total / count
-        if "ssim" in names:
-            radius = int(3.5 * sigma + 0.5)
-            c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-            smap = k.window_map(k.ssim_block, radius, p0, r0, m, sigma=sigma, truncate=3.5, c1=c1, c2=c2)
-            total, count = k.map_sums(smap)
-            raw["ssim"] = total / count
-        if "ndvi_correlation" in names:
-            raw["ndvi_correlation"] = _ndvi_corr(p0, r0, m, red_i, nir_i)
+    radius = int(3.5 * sigma + 0.5)
+    sums = k.metric_sums(
+        pred.data, ref.data, None if valid is None else valid.data,
+        depth=max(window // 2 if "uiqi" in names else 0, radius if "ssim" in names else 0),
+        pixel=bool({"ergas", "rmse", "psnr"} & set(names)),
+        sam="sam" in names,
+        window=window if "uiqi" in names else 0,
+        weights=k.gaussian_weights(sigma, 3.5) if "ssim" in names else None,
+        c1=(k1 * data_range) ** 2,
+        c2=(k2 * data_range) ** 2,
+        ndvi=(red_i, nir_i) if "ndvi_correlation" in names else None,
+    )  # fmt: skip
+    kw: dict[str, Any] = dict(names=names, ratio=ratio, data_range=data_range, degrees=degrees)
+    if k.is_dask(sums):
+        sums = sums.rechunk({sums.ndim - 2: -1})  # ERGAS averages over bands: all bands in one (tiny) chunk
+        scores = sums.map_blocks(
+            _scores, **kw, chunks=(*sums.chunks[:-1], (len(names),)), dtype=np.float64,
+            meta=np.empty((0,) * sums.ndim, dtype=np.float64),
+        )  # fmt: skip
+    else:
+        scores = _scores(sums, **kw)
+    raw = {
+        name: scores[..., i] if name not in _SPECTRAL else scores[..., 0, i] for i, name in enumerate(names)
+    }
 
     conv = dict(
         unit="degrees" if degrees else "radians", ratio=ratio, window=window, data_range=data_range,
@@ -214,17 +220,34 @@ def metrics(
     return xr.Dataset(out, attrs={"reduced_dims": list(map(str, reduce_dims))})
 
 
-def _ndvi_corr(p0: Any, r0: Any, m: Any, red_i: int, nir_i: int) -> Any:
-    """Per-image Pearson r between NDVI of ``p0`` and of ``r0``."""
-    pr, pn, rr, rn = p0[..., red_i, :, :], p0[..., nir_i, :, :], r0[..., red_i, :, :], r0[..., nir_i, :, :]
-    dp, dr = pn + pr, rn + rr
-    ok = m[..., red_i, :, :] & m[..., nir_i, :, :] & (dp != 0) & (dr != 0)
-    a = (pn - pr) / np.where(ok, dp, 1.0)
-    b = (rn - rr) / np.where(ok, dr, 1.0)
-    s = k.corr_sums(a, b, ok)
-    n = s["n"]
-    cov = n * s["ab"] - s["a"] * s["b"]
-    return cov / np.sqrt((n * s["aa"] - s["a"] ** 2) * (n * s["bb"] - s["b"] ** 2))
+def _scores(
+    sums: np.ndarray, *, names: tuple[str, ...], ratio: float, data_range: float, degrees: bool
+) -> np.ndarray:
+    """Metrics from the per-image sums (last axis: ``k.SLOTS``), stacked on a new last axis in
+    the order of ``names``; the across-band metrics are repeated along the band axis."""
+    s = {name: sums[..., i] for i, name in enumerate(k.SLOTS)}
+    out = []
+    with np.errstate(divide="ignore", invalid="ignore"):  # images without valid pixels or windows: NaN
+        mse = s["sse"] / s["n"]
+        for name in names:
+            if name == "rmse":
+                value = np.sqrt(mse)
+            elif name == "psnr":
+                value = 10.0 * np.log10(data_range**2 / mse)
+            elif name == "ergas":
+                value = (
+                    100.0 * ratio * np.sqrt(np.mean(mse / (s["sum_r"] / s["n"]) ** 2, axis=-1, keepdims=True))
+                )
+            elif name == "sam":
+                value = s["sam"][..., :1] / s["sam_n"][..., :1] * (180.0 / np.pi if degrees else 1.0)
+            elif name in ("uiqi", "ssim"):
+                value = s[name] / s[name + "_n"]
+            else:  # ndvi_correlation
+                n, a, b = (s[key][..., :1] for key in ("corr_n", "corr_a", "corr_b"))
+                aa, bb, ab = (s[key][..., :1] for key in ("corr_aa", "corr_bb", "corr_ab"))
+                value = (n * ab - a * b) / np.sqrt((n * aa - a**2) * (n * bb - b**2))
+            out.append(np.broadcast_to(value, mse.shape))
+    return np.stack(out, axis=-1)
 
 
 def _finish(
@@ -292,7 +315,7 @@ def _check_pair(pred: Any, ref: Any, spatial_dims: tuple[str, str]) -> tuple[xr.
             )
         )
     try:
-        pred, ref = xr.align(pred, ref, join="exact")
+        pred, ref = xr.align(pred, ref, join="exact", copy=False)
     except ValueError as err:
         raise GridError(
             describe(
