@@ -98,7 +98,7 @@ def select(run: Path, seeds: list[int], size_km: float = 6.0, n_dates: int = 6) 
 
     sam_h, rmse_h = scores(None)
     print(f"selection seeds {seeds}: HLS SAM {sam_h:.3f} deg, RMSE {rmse_h:.4f}")
-    best: tuple[float, int] | None = None
+    best: tuple[float, int, float, float] | None = None
     with Checkpointer(run / "checkpoints") as ck, tempfile.TemporaryDirectory() as tmp:
         template = create_state(cfg, 1)
         for step in sorted(ck._mgr.all_steps()):
@@ -108,15 +108,17 @@ def select(run: Path, seeds: list[int], size_km: float = 6.0, n_dates: int = 6) 
             crit = 0.5 * (sam / sam_h + rmse / rmse_h)
             print(f"  step {step:5d}: SAM {sam:.3f} deg, RMSE {rmse:.4f}, criterion {crit:.4f}")
             if best is None or crit < best[0]:
-                best = (crit, step)
+                best = (crit, step, sam, rmse)
         if best is None:
             raise SystemExit(f"no checkpoint in {run / 'checkpoints'}")
         state = ck.restore(template, best[1])
     spec_old = json.loads((run / "model" / "spec.json").read_text()) if (run / "model").is_dir() else {}
     meta = dict(spec_old.get("meta", {}))
-    meta.update(
-        steps=str(best[1]), selection=f"best of the checkpoints on seeds {seeds} (criterion {best[0]:.4f})"
-    )
+    chosen = f"best of the checkpoints on seeds {seeds} (criterion {best[0]:.4f})"
+    meta.update(steps=str(best[1]), selection=chosen)
+    # the run's last validation metrics describe the last step, not the chosen one
+    scores_best = {"selection_sam_deg": round(best[2], 4), "selection_rmse": round(best[3], 5)}
+    meta["metrics"] = json.dumps(scores_best)
     meta.pop("mgan_config", None)
     meta.pop("weights_dtype", None)
     if (run / "model").exists():
