@@ -39,6 +39,19 @@ def test_round_trip(tmp_path):
     assert back.attrs["note"] == "x" and back.attrs["sensor"] == cube.attrs["sensor"]
 
 
+def test_open_cube_keeps_the_variables_own_attrs(tmp_path):
+    import xarray as xr
+
+    write_cube(_cube(), tmp_path / "s.zarr", group="l8")
+    extra = xr.Dataset({"reflectance": _cube(lazy=False).assign_attrs(units="1", note="variable")})
+    # a store whose variable carries attrs of its own, next to the group's
+    extra.attrs = {"note": "group", "sensor": "landsat-8"}
+    extra.drop_vars("spatial_ref", errors="ignore").to_zarr(tmp_path / "v.zarr", mode="w", consolidated=False)
+    back = open_cube(tmp_path / "v.zarr")
+    assert back.attrs["units"] == "1" and back.attrs["note"] == "variable"  # variable attrs win
+    assert back.attrs["sensor"] == "landsat-8"  # group attrs still there
+
+
 def test_missing_store(tmp_path):
     with pytest.raises(ProductNotFoundError):
         open_cube(tmp_path / "nope.zarr")

@@ -93,7 +93,8 @@ def write_cube(
 def open_cube(store: str | os.PathLike[str], *, group: str | None = None, chunks: Any = None) -> xr.DataArray:
     """Open a cube written by :func:`write_cube` / :class:`RegionWriter` lazily (Dask).
 
-    ``chunks=None`` uses the Zarr chunks.
+    ``chunks=None`` uses the Zarr chunks. The cube's attrs are the group's merged with
+    the variable's own (the variable's win on a clash).
     """
     if not Path(store).exists():
         raise ProductNotFoundError(
@@ -114,7 +115,9 @@ def open_cube(store: str | os.PathLike[str], *, group: str | None = None, chunks
             )
         )
     cube = ds[VAR]
-    cube.attrs = {k: v for k, v in ds.attrs.items() if k not in (_READY, _FINGERPRINT)}
+    # group attrs (what write_cube stores), then the variable's own attrs, which win
+    group_attrs = {k: v for k, v in ds.attrs.items() if k not in (_READY, _FINGERPRINT)}
+    cube.attrs = {**group_attrs, **cube.attrs}
     cube = cube.drop_vars([c for c in cube.coords if c == DONE], errors="ignore")
     cube.name = None
     return cube
