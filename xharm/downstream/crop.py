@@ -21,7 +21,7 @@ import xarray as xr
 from ..cube import validate
 from ..exceptions import DimensionError, EmptyDataError, GridError, UnitsError, describe
 from .features import fill_gaps
-from .labels import labels_to_grid
+from .labels import check_labels, labels_to_grid
 from .split import TEST, TRAIN, block_split
 
 if TYPE_CHECKING:
@@ -198,15 +198,7 @@ def _labels_on(labels: xr.DataArray, series: xr.DataArray, nodata: int, min_puri
                     fix="align them (labels.assign_coords(y=series.y, x=series.x) if they match)",
                 )
             )
-        if not np.issubdtype(labels.dtype, np.integer):
-            raise UnitsError(
-                describe(
-                    "the labels are not integer class codes",
-                    expected="integer dtype",
-                    found=str(labels.dtype),
-                    fix="labels.astype('uint8')",
-                )
-            )
+        check_labels(labels)
         return np.asarray(labels.transpose("y", "x").values)
     return np.asarray(labels_to_grid(labels, series.odc.geobox, nodata=nodata, min_purity=min_purity).values)
 

@@ -20,7 +20,7 @@ from ..cube import geobox_of
 from ..exceptions import DimensionError, GridError, UnitsError, describe
 from ..grid import check_nested
 
-__all__ = ["block_mode", "labels_to_grid"]
+__all__ = ["block_mode", "check_labels", "labels_to_grid"]
 
 
 def block_mode(a: np.ndarray, factor: int, *, nodata: int = 0, min_purity: float = 0.0) -> np.ndarray:
@@ -63,6 +63,36 @@ def block_mode(a: np.ndarray, factor: int, *, nodata: int = 0, min_purity: float
         purity = np.take_along_axis(counts, best[None], 0)[0] / float(factor * factor)
         out = np.where(purity + 1e-9 >= min_purity, out, np.asarray(nodata, a.dtype))
     return out
+
+
+def check_labels(labels: Any) -> None:
+    """Raise unless ``labels`` is a ``(y, x)`` DataArray of integer class codes (nothing computes).
+
+    Raises
+    ------
+    DimensionError
+        Not a DataArray with dims ``y`` and ``x``.
+    UnitsError
+        Not an integer dtype.
+    """
+    if not isinstance(labels, xr.DataArray) or set(labels.dims) != {"y", "x"}:
+        raise DimensionError(
+            describe(
+                "the labels are not a (y, x) DataArray",
+                expected="dims ('y', 'x')",
+                found=tuple(labels.dims) if isinstance(labels, xr.DataArray) else type(labels).__name__,
+                fix="select one layer, e.g. labels.isel(time=0), or wrap the array in a DataArray",
+            )
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise UnitsError(
+            describe(
+                "the labels are not integer class codes",
+                expected="an integer dtype (e.g. uint8)",
+                found=str(labels.dtype),
+                fix="cast the codes: labels.astype('uint8') (NaN -> a nodata code first)",
+            )
+        )
 
 
 def labels_to_grid(
@@ -109,24 +139,7 @@ def labels_to_grid(
     >>> labels_to_grid(lab, g30).values.tolist()
     [[1, 2], [3, 4]]
     """
-    if not isinstance(labels, xr.DataArray) or set(labels.dims) != {"y", "x"}:
-        raise DimensionError(
-            describe(
-                "the labels are not a (y, x) DataArray",
-                expected="dims ('y', 'x')",
-                found=tuple(labels.dims) if isinstance(labels, xr.DataArray) else type(labels).__name__,
-                fix="select one layer, e.g. labels.isel(time=0), or wrap the array in a DataArray",
-            )
-        )
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise UnitsError(
-            describe(
-                "the labels are not integer class codes",
-                expected="an integer dtype (e.g. uint8)",
-                found=str(labels.dtype),
-                fix="cast the codes: labels.astype('uint8') (NaN -> a nodata code first)",
-            )
-        )
+    check_labels(labels)
     labels = labels.transpose("y", "x")
     src = geobox_of(labels, what="labels")
     check_nested(src, geobox)
