@@ -101,7 +101,7 @@ def select(run: Path, seeds: list[int], size_km: float = 6.0, n_dates: int = 6) 
     best: tuple[float, int, float, float] | None = None
     with Checkpointer(run / "checkpoints") as ck, tempfile.TemporaryDirectory() as tmp:
         template = create_state(cfg, 1)
-        for step in sorted(ck._mgr.all_steps()):
+        for step in ck.steps():
             state = ck.restore(template, step)
             save_model(Path(tmp) / str(step), state.g_params, cfg.model, norm=norm)
             sam, rmse = scores(str(Path(tmp) / str(step)))
@@ -119,8 +119,6 @@ def select(run: Path, seeds: list[int], size_km: float = 6.0, n_dates: int = 6) 
     # the run's last validation metrics describe the last step, not the chosen one
     scores_best = {"selection_sam_deg": round(best[2], 4), "selection_rmse": round(best[3], 5)}
     meta["metrics"] = json.dumps(scores_best)
-    meta.pop("mgan_config", None)
-    meta.pop("weights_dtype", None)
     if (run / "model").exists():
         shutil.rmtree(run / "model")
     save_model(run / "model", state.g_params, cfg.model, norm=norm, meta=meta)
@@ -137,8 +135,9 @@ def install(model_dir: Path) -> None:
     if dst.exists():
         shutil.rmtree(dst)
     norm = {g.name: spec.norm_for(g.name) for g in spec.groups if spec.norm_for(g.name) is not None}
-    meta = {k: v for k, v in spec.meta if k not in ("mgan_config", "weights_dtype")}
-    new = save_model(dst, params, config, norm=norm, version=spec.version, meta=meta, dtype="float16")
+    new = save_model(
+        dst, params, config, norm=norm, version=spec.version, meta=dict(spec.meta), dtype="float16"
+    )
     size = (dst / "weights.msgpack").stat().st_size / 2**20
     print(f"installed {model_dir} -> {dst} ({size:.1f} MiB, {new.checksum})")
 

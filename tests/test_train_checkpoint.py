@@ -27,5 +27,5 @@ def test_save_restore_and_keep(tmp_path):
     for a, b in zip(jax.tree_util.tree_leaves(restored), jax.tree_util.tree_leaves(other.replace(step=4))):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     with Checkpointer(tmp_path, every=2, keep=2) as ck:  # a new process sees the same
-        assert ck.latest_step() == 5
+        assert ck.latest_step() == 5 and ck.steps() == [4, 5]
         np.testing.assert_array_equal(np.asarray(ck.restore(other).key), np.asarray(st.key))

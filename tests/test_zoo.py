@@ -53,6 +53,12 @@ def test_half_precision_weights(tmp_path, params):
     size = {k: (tmp_path / k / "weights.msgpack").stat().st_size for k in ("f32", "f16")}
     assert size["f16"] < 0.6 * size["f32"]
     assert dict(half.meta)["weights_dtype"] == "float16" and dict(full.meta)["weights_dtype"] == "float32"
+    # re-saving with the old spec's meta passed through: the new dtype and config are recorded
+    again = zoo.save_model(
+        tmp_path / "again", params, CFG, meta=dict(half.meta) | {"note": "kept"}, dtype="float32"
+    )
+    assert dict(again.meta)["weights_dtype"] == "float32" and dict(again.meta)["note"] == "kept"
+    assert dict(again.meta)["mgan_config"] == dict(full.meta)["mgan_config"]
     _, p32 = zoo.load(tmp_path / "f32")
     _, p16 = zoo.load(tmp_path / "f16")
     b = inputs()

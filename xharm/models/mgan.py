@@ -274,13 +274,11 @@ class Generator(nn.Module):
             x = nn.relu(x)
             x = jnp.concatenate([x, skips[i]], axis=-1)
 
+        out_init = _ZEROS if cfg.residual else _INIT  # residual: the U-Net starts as "no correction"
+        x = _ConvT(cfg.out_bands, (4, 4), strides=(2, 2), padding="SAME", kernel_init=out_init, name="out")(x)
         if cfg.residual:
-            x = nn.ConvTranspose(
-                cfg.out_bands, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_ZEROS, name="out"
-            )(x)
             skip = nn.Conv(cfg.out_bands, (1, 1), kernel_init=_eye_init, bias_init=_ZEROS, name="skip")
             return x + skip(condition_30m(x10, x20))
-        x = _ConvT(cfg.out_bands, (4, 4), strides=(2, 2), padding="SAME", name="out")(x)
         return jnp.tanh(x) if cfg.output_activation == "tanh" else x
 
 

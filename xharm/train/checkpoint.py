@@ -56,11 +56,15 @@ class Checkpointer:
         """Step of the newest complete checkpoint, or None."""
         return self._mgr.latest_step()
 
+    def steps(self) -> list[int]:
+        """Steps of every checkpoint kept on disk, oldest first."""
+        return sorted(self._mgr.all_steps())
+
     def save(self, step: int, state: GANState, force: bool = False) -> bool:
         """Save ``state`` as step ``step`` when due (or ``force``); returns whether it saved."""
         if not force and step % self.every:
             return False
-        if step in self._mgr.all_steps():
+        if step in self.steps():
             return False
         tree = jax.tree_util.tree_map(np.asarray, flax.serialization.to_state_dict(state))
         return bool(self._mgr.save(step, args=ocp.args.StandardSave(tree), force=True))

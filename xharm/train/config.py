@@ -57,8 +57,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "clip_percentiles", tuple(float(q) for q in self.clip_percentiles))
-        lo, hi = (*self.clip_percentiles, 0.0, 0.0)[:2]
-        if len(self.clip_percentiles) != 2 or not 0.0 <= lo < hi <= 100.0:
+        q = self.clip_percentiles
+        if len(q) != 2 or not 0.0 <= q[0] < q[1] <= 100.0:
             raise ConfigError(
                 describe(
                     "clip_percentiles must be two percentiles 0 <= low < high <= 100",

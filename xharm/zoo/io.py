@@ -81,10 +81,11 @@ def save_model(
     )
     weights = directory / WEIGHTS_FILE
     weights.write_bytes(flax.serialization.msgpack_serialize(tree))
+    # the config and dtype of *these* weights win over entries passed through from an older spec
     m = {
+        **dict(meta or {}),
         "mgan_config": json.dumps(config.to_dict(), sort_keys=True),
         "weights_dtype": dtype,
-        **dict(meta or {}),
     }
     spec = mgan_spec(config.patch30, version=version, norm=dict(norm) if norm else None)
     spec = ModelSpec(**{**_fields(spec), "checksum": sha256_file(weights), "meta": m})
