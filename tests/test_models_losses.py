@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from xharm.models.losses import l1_loss, relativistic_d_loss, relativistic_g_loss
+from xharm.models.losses import l1_loss, relativistic_d_loss, relativistic_g_loss, spectral_angle_loss
 
 
 def softplus(z: float) -> float:
@@ -67,3 +67,35 @@ def test_axis_name_gives_global_relativistic_means():
         assert float(jnp.mean(shards)) == pytest.approx(float(whole), rel=1e-6)
         no_axis = jax.vmap(fn)(real.reshape(2, 2, 3, 3, 1), fake.reshape(2, 2, 3, 3, 1))
         assert abs(float(jnp.mean(no_axis)) - float(whole)) > 1e-4  # local means differ
+
+
+def test_spectral_angle_hand_values():
+    p = jnp.array([[[1.0, 0.0, 0.0], [2.0, 2.0, 0.0]], [[0.0, 3.0, 0.0], [0.1, 0.2, 0.3]]])
+    t = jnp.array([[[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]], [[0.0, 0.0, 5.0], [0.2, 0.4, 0.6]]])
+    # 45 deg, 0 (same direction, other length), 90 deg, 0
+    expected = (math.pi / 4 + 0.0 + math.pi / 2 + 0.0) / 4
+    assert float(spectral_angle_loss(p, t)) == pytest.approx(expected, abs=1e-6)
+    # opposite spectra: 180 deg (atan2 keeps the obtuse side, unlike asin of the cross term)
+    assert float(spectral_angle_loss(-t[:1, :1], t[:1, :1])) == pytest.approx(math.pi, abs=1e-6)
+
+
+def test_spectral_angle_is_accurate_for_dark_pixels_in_float32():
+    """Water-like reflectances near 0.01: the angle must not be swamped by float32 rounding."""
+    rng = np.random.default_rng(0)
+    t = rng.uniform(0.002, 0.03, (500, 6))
+    p = t * (1 + rng.normal(0, 0.02, t.shape))
+    cos = (p * t).sum(-1) / np.linalg.norm(p, axis=-1) / np.linalg.norm(t, axis=-1)
+    exact = np.arccos(np.clip(cos, -1, 1)).mean()
+    got = float(spectral_angle_loss(jnp.asarray(p, jnp.float32), jnp.asarray(t, jnp.float32)))
+    assert got == pytest.approx(exact, rel=1e-3)
+
+
+def test_spectral_angle_gradient_is_finite_when_parallel():
+    t = jnp.array([[0.02, 0.03, 0.05, 0.3, 0.2, 0.1]])
+    for p in (t, 2.0 * t, t + 1e-7):
+        g = jax.grad(lambda q: spectral_angle_loss(q, t))(p)
+        assert bool(jnp.all(jnp.isfinite(g)))
+    # away from parallel the gradient turns p towards t: a small step lowers the angle
+    p = t.at[0, 0].set(0.1)
+    g = jax.grad(lambda q: spectral_angle_loss(q, t))(p)
+    assert float(spectral_angle_loss(p - 1e-3 * g / jnp.linalg.norm(g), t)) < float(spectral_angle_loss(p, t))

@@ -76,3 +76,12 @@ def test_wrong_patch_size_is_reported(tmp_path):
     data["l8"] = data["l8"][:, :16, :16]
     with pytest.raises(Exception, match="do not match the model config"):
         fit(CFG, data, tmp_path / "x")
+
+
+def test_spectral_angle_term_without_stats_is_refused_before_training(tmp_path):
+    from xharm.train.data import PatchSet
+
+    normalized = PatchSet(pairs(), normalized=True)  # already normalized, stats unknown
+    with pytest.raises(ConfigError, match="sam_weight"):
+        fit(CFG.with_overrides(["sam_weight=10"]), normalized, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # nothing written

@@ -24,7 +24,9 @@ SCRIPT = textwrap.dedent(
     from xharm.train.loop import fit
 
     rng = np.random.default_rng(0)
-    base = TrainConfig.preset("tiny").with_overrides(["val_fraction=0", "epochs=1", "max_steps=1"])
+    base = TrainConfig.preset("tiny").with_overrides(
+        ["val_fraction=0", "epochs=1", "max_steps=1", "sam_weight=20"]
+    )
     s = base.model.input_shapes()
     data = {g: rng.uniform(0, 0.4, (8, *s[g])).astype(np.float32) for g in ("s2_10m", "s2_20m", "l8")}
     # 2 devices x 4 patches, lr scaled to 2e-4 ...
@@ -39,7 +41,7 @@ SCRIPT = textwrap.dedent(
                 for a, b in zip(jax.tree_util.tree_leaves(par.state.g_params),
                                 jax.tree_util.tree_leaves(fit.__globals__["create_state"](base).g_params)))
     h1, h2 = par.history[-1], one.history[-1]
-    for k in ("g_loss", "g_l1", "g_adv", "d_loss"):
+    for k in ("g_loss", "g_l1", "g_adv", "g_sam", "d_loss"):
         assert abs(h1[k] - h2[k]) <= 1e-5 * max(1.0, abs(h2[k])), (k, h1[k], h2[k])
     print("MAXDIFF", diff, "MOVED", moved)
     assert diff < 1e-5, diff

@@ -1,6 +1,8 @@
 """Losses of the MGAN (Sedona et al. 2021, eqs. 2-4).
 
 * :func:`l1_loss` - eq. (2), mean absolute error, times a weight.
+* :func:`spectral_angle_loss` - mean spectral angle between prediction and target
+  (not in the paper; an optional extra term, ``TrainConfig.sam_weight``).
 * :func:`relativistic_d_loss`, :func:`relativistic_g_loss` - the relativistic
   average GAN (RaGAN) losses, eqs. (3)-(4). With critic logits ``C``,
   ``D_Ra(a, b) = sigmoid(C(a) - E[C(b)])``;
@@ -25,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["l1_loss", "relativistic_d_loss", "relativistic_g_loss"]
+__all__ = ["l1_loss", "relativistic_d_loss", "relativistic_g_loss", "spectral_angle_loss"]
 
 
 def l1_loss(prediction: jax.Array, target: jax.Array, weight: float = 1.0) -> jax.Array:
@@ -37,6 +39,28 @@ def l1_loss(prediction: jax.Array, target: jax.Array, weight: float = 1.0) -> ja
     15.0
     """
     return weight * jnp.mean(jnp.abs(prediction - target))
+
+
+def spectral_angle_loss(prediction: jax.Array, target: jax.Array, eps: float = 1e-16) -> jax.Array:
+    """Mean spectral angle (radians) between ``prediction`` and ``target`` over all pixels.
+
+    The last axis is the spectrum; both must be in physical units (reflectance), not
+    centred: the angle is taken from the origin. It is ``atan2(|p ^ t|, p . t)`` with
+    ``|p ^ t|^2 = 1/2 sum_ij (p_i t_j - p_j t_i)^2`` (exact and never negative, unlike
+    ``|p|^2 |t|^2 - (p . t)^2`` in float32) plus ``eps`` under the root, so that, unlike
+    ``arccos``, the gradient stays finite when ``p`` is parallel to ``t``. Dark pixels
+    (water) weigh as much as bright ones, which is what the SAM metric does.
+
+    Examples
+    --------
+    >>> p, t = jnp.array([[1.0, 0.0]]), jnp.array([[1.0, 1.0]])
+    >>> round(float(spectral_angle_loss(p, t)), 6)  # 45 degrees
+    0.785398
+    """
+    dot = jnp.sum(prediction * target, axis=-1)
+    outer = prediction[..., :, None] * target[..., None, :]
+    cross2 = 0.5 * jnp.sum((outer - jnp.swapaxes(outer, -1, -2)) ** 2, axis=(-2, -1))
+    return jnp.mean(jnp.arctan2(jnp.sqrt(cross2 + eps), dot))
 
 
 def _global_mean(x: jax.Array, axis_name: str | None) -> jax.Array:

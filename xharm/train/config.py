@@ -41,6 +41,7 @@ class TrainConfig:
     adam_b1: float = 0.5  # Adam beta1 (pix2pix; the paper does not state it)
     adam_b2: float = 0.999  # Adam beta2
     l1_weight: float = 100.0  # weight of the L1 term in the generator loss (pix2pix lambda)
+    sam_weight: float = 0.0  # weight of a spectral-angle term (radians, reflectance units); 0: the paper
     local_batch: int = 16  # patches per device and step; global batch = devices * local_batch
     epochs: int = 100  # passes over the training patches
     max_steps: int | None = None  # stop after this many steps (None: epochs decide)
@@ -64,6 +65,13 @@ class TrainConfig:
                     "clip_percentiles must be two percentiles 0 <= low < high <= 100",
                     found=self.clip_percentiles,
                     fix="e.g. clip_percentiles=[1,99] (the paper) or [0.1,99.9]",
+                )
+            )
+        if not (self.l1_weight >= 0.0 and self.sam_weight >= 0.0):
+            raise ConfigError(
+                describe(
+                    "loss weights must be >= 0",
+                    found={"l1_weight": self.l1_weight, "sam_weight": self.sam_weight},
                 )
             )
         if self.local_batch < 1 or self.epochs < 1 or self.checkpoint_every < 1:

@@ -167,6 +167,15 @@ def fit(
     out = Path(out_dir)
     spec = mgan_spec(cfg.model.patch30)
     train, val, stats = _prepare(data, cfg, norm, spec)
+    target_norm = (stats["l8"].scale, stats["l8"].mean) if stats is not None and "l8" in stats else None
+    if cfg.sam_weight > 0 and target_norm is None:
+        raise ConfigError(
+            describe(
+                "sam_weight > 0 needs the Landsat normalization stats (angles are taken in reflectance)",
+                found="normalized patches without stats",
+                fix="pass norm= (or store norm stats with the patches), or set sam_weight=0",
+            )
+        )
 
     devices = resolve_devices(cfg)
     n_dev = len(devices)
@@ -202,10 +211,10 @@ def fit(
 
     step_fn: Callable[..., Any]
     if n_dev > 1:
-        step_fn = make_parallel_step(cfg, devices)
+        step_fn = make_parallel_step(cfg, devices, target_norm)
         state = replicate(state, devices)
     else:
-        step_fn = jit_train_step(cfg, 1)
+        step_fn = jit_train_step(cfg, 1, target_norm)
         state = jax.device_put(state, devices[0])
 
     start = int(unreplicate(state).step if n_dev > 1 else state.step)

@@ -23,7 +23,7 @@ from ..exceptions import describe
 from ..models.mgan import ConfigError
 from .config import TrainConfig
 from .state import GANState
-from .step import Metrics, make_train_step
+from .step import Metrics, TargetNorm, as_target_norm, make_train_step
 
 __all__ = ["AXIS", "make_parallel_step", "replicate", "resolve_devices", "shard_batch", "unreplicate"]
 
@@ -47,13 +47,14 @@ def resolve_devices(cfg: TrainConfig) -> list[jax.Device]:
 
 
 def make_parallel_step(
-    cfg: TrainConfig, devices: list[jax.Device]
+    cfg: TrainConfig, devices: list[jax.Device], target_norm: TargetNorm | None = None
 ) -> Callable[[GANState, Mapping[str, Any]], tuple[GANState, Metrics]]:
     """``pmap`` of the train step over ``devices``; takes/returns replicated state and sharded batches.
 
-    Metrics come back from the first replica (they are already averaged).
+    Metrics come back from the first replica (they are already averaged). ``target_norm``
+    as in :func:`~xharm.train.step.make_train_step`.
     """
-    step = make_train_step(cfg, devices=len(devices), axis_name=AXIS)
+    step = make_train_step(cfg, devices=len(devices), axis_name=AXIS, target_norm=as_target_norm(target_norm))
     pstep = jax.pmap(step, axis_name=AXIS, devices=devices)
 
     def run(state: GANState, batch: Mapping[str, Any]) -> tuple[GANState, Metrics]:

@@ -3,7 +3,10 @@
 ``train_step(state, batch) -> (state, metrics)`` updates the generator and the
 discriminator simultaneously from one generator forward pass:
 
-* G: ``l1_weight * L1(G(x), y) + L_G^Ra`` (eqs. 2 and 4), D held fixed;
+* G: ``l1_weight * L1(G(x), y) + L_G^Ra`` (eqs. 2 and 4), plus, when
+  ``sam_weight > 0``, ``sam_weight * SAM(G(x), y)`` (mean spectral angle in radians,
+  taken in reflectance units: prediction and target are un-normalized with the
+  target's ``(scale, offset)`` first), D held fixed;
 * D: ``L_D^Ra`` (eq. 3) on ``G(x)`` with the gradient stopped;
 
 both through DiffAugment with the same per-patch transform for real and fake.
@@ -21,21 +24,25 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
 
+from ..exceptions import describe
 from ..models.augment import diff_augment
-from ..models.losses import l1_loss, relativistic_d_loss, relativistic_g_loss
-from ..models.mgan import condition_30m
+from ..models.losses import l1_loss, relativistic_d_loss, relativistic_g_loss, spectral_angle_loss
+from ..models.mgan import ConfigError, condition_30m
 from .config import TrainConfig
 from .state import STREAM_PRNG, GANState, make_models, make_optimizers
 
 __all__ = [
     "Batch",
     "Metrics",
+    "TargetNorm",
+    "as_target_norm",
     "jit_eval_step",
     "jit_train_step",
     "make_eval_step",
@@ -45,6 +52,7 @@ __all__ = [
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
+TargetNorm = tuple[tuple[float, ...], tuple[float, ...]]  # per output band (scale, offset)
 
 
 def patch_keys(key_data: jax.Array, step: jax.Array, ids: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -57,13 +65,16 @@ def patch_keys(key_data: jax.Array, step: jax.Array, ids: jax.Array) -> tuple[ja
 
 
 def make_train_step(
-    cfg: TrainConfig, devices: int = 1, axis_name: str | None = None
+    cfg: TrainConfig, devices: int = 1, axis_name: str | None = None, target_norm: TargetNorm | None = None
 ) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
     """Build the pure ``train_step(state, batch) -> (state, metrics)`` for ``cfg``.
 
     ``devices`` sets the learning rate (scaled linearly, see
     :meth:`TrainConfig.learning_rate_for`); ``axis_name`` is the ``pmap`` axis, or None
-    on one device.
+    on one device. ``target_norm`` is the ``(scale, offset)`` per output band that
+    brings normalized Landsat values back to reflectance (``x * scale + offset``); the
+    spectral-angle term needs it (``cfg.sam_weight > 0``), and with it the metrics
+    include ``g_sam`` (mean spectral angle of the batch, radians).
 
     Examples
     --------
@@ -71,6 +82,21 @@ def make_train_step(
     >>> from xharm.train.state import create_state
     >>> step = jax.jit(make_train_step(TrainConfig.preset("tiny")))
     """
+    if cfg.sam_weight > 0 and target_norm is None:
+        raise ConfigError(
+            describe(
+                "sam_weight > 0 needs the target normalization (scale, offset): angles are in reflectance",
+                fix="pass target_norm=(scale, offset) of the l8 group, or set sam_weight=0",
+            )
+        )
+    if target_norm is not None and any(len(v) != cfg.model.out_bands for v in target_norm):
+        raise ConfigError(
+            describe(
+                "target_norm must have one scale and one offset per output band",
+                expected=cfg.model.out_bands,
+                found=[len(v) for v in target_norm],
+            )
+        )
     gen, disc = make_models(cfg)
     g_tx, d_tx = make_optimizers(cfg, devices)
 
@@ -106,9 +132,18 @@ def make_train_step(
             real_logits, fake_logits, _ = d_logits(state.d_params, state.d_stats, fake, False)
             l1 = l1_loss(fake, y)
             adv = relativistic_g_loss(real_logits, fake_logits, axis_name)
-            return cfg.l1_weight * l1 + adv, (fake, l1, adv)
+            loss = cfg.l1_weight * l1 + adv
+            sam = jnp.zeros(())
+            if target_norm is not None:
+                scale, offset = (jnp.asarray(v, jnp.float32) for v in target_norm)
+                sam = spectral_angle_loss(fake * scale + offset, y * scale + offset)
+                if cfg.sam_weight > 0:
+                    loss = loss + cfg.sam_weight * sam
+            return loss, (fake, l1, adv, sam)
 
-        (g_loss, (fake, l1, g_adv)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
+        (g_loss, (fake, l1, g_adv, g_sam)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+            state.g_params
+        )
         fake = lax.stop_gradient(fake)
 
         def d_loss_fn(d_params):  # type: ignore[no-untyped-def]
@@ -138,6 +173,8 @@ def make_train_step(
             "d_real": d_real,
             "d_fake": d_fake,
         }
+        if target_norm is not None:
+            metrics["g_sam"] = g_sam
         return new_state, _mean(metrics)
 
     return train_step
@@ -193,15 +230,25 @@ def _step_config(cfg: TrainConfig) -> TrainConfig:
 
 
 @functools.lru_cache(maxsize=8)
-def _jit_train_step(cfg: TrainConfig, devices: int) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
-    return jax.jit(make_train_step(cfg, devices=devices))
+def _jit_train_step(
+    cfg: TrainConfig, devices: int, target_norm: TargetNorm | None
+) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
+    return jax.jit(make_train_step(cfg, devices=devices, target_norm=target_norm))
 
 
 def jit_train_step(
-    cfg: TrainConfig, devices: int = 1
+    cfg: TrainConfig, devices: int = 1, target_norm: TargetNorm | None = None
 ) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
     """``jax.jit`` of :func:`make_train_step` on one device, cached per step-relevant config."""
-    return _jit_train_step(_step_config(cfg), devices)
+    return _jit_train_step(_step_config(cfg), devices, as_target_norm(target_norm))
+
+
+def as_target_norm(value: Any) -> TargetNorm | None:
+    """``(scale, offset)`` sequences as a hashable tuple of float tuples (None stays None)."""
+    if value is None:
+        return None
+    scale, offset = value
+    return tuple(float(v) for v in scale), tuple(float(v) for v in offset)
 
 
 @functools.lru_cache(maxsize=8)
