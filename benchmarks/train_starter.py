@@ -10,7 +10,7 @@ trained on the CPU.
 Run::
 
     python benchmarks/train_starter.py --out runs/starter --steps 2500
-    python benchmarks/train_starter.py --out runs/starter --select 201 202   # pick a checkpoint
+    python benchmarks/train_starter.py --out runs/starter --select   # pick a checkpoint (seeds 901, 902)
     python benchmarks/train_starter.py --out runs/starter --install   # copy into the package
 """
 
@@ -24,47 +24,102 @@ from pathlib import Path
 
 import numpy as np
 
-FIRST_TRAIN_SEED = 101  # training scenes are seeds 101, 102, ...; evaluation uses 7-9, selection 201+
+FIRST_TRAIN_SEED = 101  # training scenes are seeds 101, 102, ...
+SELECTION_SEEDS = (901, 902)  # checkpoint selection (--select); benchmarks/table_iv.py evaluates on 7-9
+HELD_OUT_SEEDS = (7, 8, 9, *SELECTION_SEEDS)
 
 
-def build_patches(seeds, size_km: float, n_dates: int, patch30: int, max_invalid: float):
-    """Paired patches of every training scene, as one PatchSet (raw reflectance)."""
+def scene_patches(
+    seed: int, size_km: float, n_dates: int, patch30: int, max_invalid: float
+) -> dict[str, np.ndarray]:
+    """Paired patches (raw reflectance) of one simulated training scene; empty arrays when none is clear."""
     from xharm.exceptions import EmptyDataError
     from xharm.pairs import extract_pairs
     from xharm.simulate import pair_series
     from xharm.spec import mgan_spec
-    from xharm.train.data import PatchSet, patchset_from_stream
+    from xharm.train.data import patchset_from_stream
 
     spec = mgan_spec(patch30)
-    parts: dict[str, list[np.ndarray]] = {"s2_10m": [], "s2_20m": [], "l8": []}
-    for seed in seeds:
-        ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=False)
-        t = ps.s2_10m.time.values
-        l8 = ps.l8.assign_coords(time=t)  # Landsat passes 20 min before Sentinel-2 on each day
-        stream = extract_pairs(
-            {"s2_10m": ps.s2_10m, "s2_20m": ps.s2_20m, "l8": l8},
-            spec,
-            valid={"s2_20m": ps.s2_valid, "l8": ps.l8_valid.assign_coords(time=t)},
-            max_invalid=max_invalid,
-            normalize=False,
-            seed=seed,
-            batch_size=64,
-        )
-        try:
-            got = patchset_from_stream(stream)
-        except EmptyDataError:
-            print(f"scene seed {seed}: no clear patch pairs")
-            continue
-        for g in parts:
-            parts[g].append(got.arrays[g])
-        print(f"scene seed {seed}: {len(got.arrays['l8'])} clear patch pairs")
-    return PatchSet({g: np.concatenate(v) for g, v in parts.items()})
+    ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=False)
+    t = ps.s2_10m.time.values
+    l8 = ps.l8.assign_coords(time=t)  # Landsat passes 20 min before Sentinel-2 on each day
+    stream = extract_pairs(
+        {"s2_10m": ps.s2_10m, "s2_20m": ps.s2_20m, "l8": l8},
+        spec,
+        valid={"s2_20m": ps.s2_valid, "l8": ps.l8_valid.assign_coords(time=t)},
+        max_invalid=max_invalid,
+        normalize=False,
+        seed=seed,
+        batch_size=64,
+    )
+    try:
+        return dict(patchset_from_stream(stream).arrays)
+    except EmptyDataError:
+        shapes = spec_shapes(patch30)
+        return {g: np.zeros((0, *shp), np.float32) for g, shp in shapes.items()}
+
+
+def spec_shapes(patch30: int) -> dict[str, tuple[int, int, int]]:
+    """Per-patch (H, W, C) of each group for a 30 m output patch of ``patch30`` px."""
+    from xharm.models.mgan import MGANConfig
+
+    c = MGANConfig.small()
+    return {
+        "s2_10m": (3 * patch30, 3 * patch30, c.bands_10m),
+        "s2_20m": (3 * patch30 // 2, 3 * patch30 // 2, c.bands_20m),
+        "l8": (patch30, patch30, c.out_bands),
+    }
+
+
+def build_patches(
+    seeds, size_km: float, n_dates: int, patch30: int, max_invalid: float, out: Path, jobs: int = 1
+) -> int:
+    """Write the paired patches of every training scene to ``out`` (``<group>.npy``); returns their count.
+
+    Each scene's patches are kept in ``out/scenes/<seed>.npz`` (no pickle), so a rerun
+    with more scenes only simulates the new ones. ``jobs`` scenes are simulated at once.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    cache = out / "scenes"
+    cache.mkdir(parents=True, exist_ok=True)
+    todo = [s for s in seeds if not (cache / f"{s}.npz").is_file()]
+
+    def keep(seed: int, arrays: dict[str, np.ndarray]) -> None:
+        tmp = cache / f"{seed}.tmp.npz"
+        np.savez(tmp, **arrays)
+        tmp.replace(cache / f"{seed}.npz")
+        print(f"scene seed {seed}: {len(arrays['l8'])} clear patch pairs", flush=True)
+
+    args = (size_km, n_dates, patch30, max_invalid)
+    if jobs > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            for seed, arrays in zip(todo, pool.map(scene_patches, todo, *([a] * len(todo) for a in args))):
+                keep(seed, arrays)
+    else:
+        for seed in todo:
+            keep(seed, scene_patches(seed, *args))
+    counts = {}
+    for s in seeds:
+        with np.load(cache / f"{s}.npz", allow_pickle=False) as z:
+            counts[s] = len(z["l8"])
+    n = sum(counts.values())
+    for g, shp in spec_shapes(patch30).items():  # one group at a time: bounded memory
+        arr = np.lib.format.open_memmap(out / f"{g}.npy", mode="w+", dtype=np.float32, shape=(n, *shp))
+        i = 0
+        for s in seeds:
+            with np.load(cache / f"{s}.npz", allow_pickle=False) as z:
+                arr[i : i + counts[s]] = z[g]
+            i += counts[s]
+        arr.flush()
+        del arr
+    return n
 
 
 def select(run: Path, seeds: list[int], size_km: float = 6.0, n_dates: int = 6) -> None:
     """Score every checkpoint of ``run`` on held-out selection scenes; export the best as ``run/model``.
 
-    Selection scenes (seeds 201, ...) are disjoint from the training seeds and from the
+    Selection scenes (default :data:`SELECTION_SEEDS`) are disjoint from the training seeds and from the
     evaluation seeds of ``benchmarks/table_iv.py`` (7-9). Scores are against the simulated
     Landsat-8 observation on pixels clear in both sensors; the checkpoint with the lowest
     mean of SAM / SAM_HLS and RMSE / RMSE_HLS wins.
@@ -145,7 +200,7 @@ def install(model_dir: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/starter")
-    ap.add_argument("--scenes", type=int, default=48, help="training landscapes (seeds 101, 102, ...)")
+    ap.add_argument("--scenes", type=int, default=144, help="training landscapes (seeds 101, 102, ...)")
     ap.add_argument("--size-km", type=float, default=6.0)
     ap.add_argument("--dates", type=int, default=8)
     ap.add_argument("--depth", type=int, default=4, help="U-Net encoder blocks")
@@ -161,9 +216,16 @@ def main() -> None:
         help="generator adds a learned 1x1 map of the 30 m-averaged input (MGANConfig.residual)",
     )
     ap.add_argument("--l1-weight", type=float, default=1000.0, help="weight of L1 against the GAN loss")
+    ap.add_argument(
+        "--sam-weight",
+        type=float,
+        default=200.0,
+        help="weight of the spectral-angle term (TrainConfig.sam_weight)",
+    )
+    ap.add_argument("--jobs", type=int, default=2, help="scenes simulated at once")
     ap.add_argument("--clip", type=float, nargs=2, default=(0.1, 99.9), help="normalization clip percentiles")
     ap.add_argument(
-        "--select", type=int, nargs="+", metavar="SEED",
+        "--select", type=int, nargs="*", metavar="SEED",
         help="score every checkpoint of RUN on these held-out scenes and export the best as RUN/model",
     )  # fmt: skip
     ap.add_argument(
@@ -172,8 +234,8 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
 
-    if args.select:
-        select(out, args.select)
+    if args.select is not None:
+        select(out, args.select or list(SELECTION_SEEDS))
         return
     if args.install:
         install(out / "model")
@@ -184,8 +246,12 @@ def main() -> None:
 
     t0 = time.perf_counter()
     seeds = tuple(range(FIRST_TRAIN_SEED, FIRST_TRAIN_SEED + args.scenes))
-    patches = build_patches(seeds, args.size_km, args.dates, args.patch, args.max_invalid)
-    n = len(patches.arrays["l8"])
+    clash = sorted(set(seeds) & set(HELD_OUT_SEEDS))
+    if clash:
+        raise SystemExit(f"training seeds {clash} are evaluation/selection seeds: use fewer --scenes")
+    n = build_patches(
+        seeds, args.size_km, args.dates, args.patch, args.max_invalid, out / "patches", args.jobs
+    )
     t_data = time.perf_counter() - t0
     print(f"{n} patch pairs from {len(seeds)} scenes in {t_data:.0f} s")
 
@@ -197,7 +263,8 @@ def main() -> None:
         [f"model.patch30={args.patch}", f"model.depth={args.depth}", "model.dropout_blocks=1",
          f"model.features={args.features}",
          f"local_batch={args.batch}", "checkpoint_every=250", "keep_checkpoints=20", "epochs=1000",
-         f"l1_weight={args.l1_weight}", f"clip_percentiles={list(args.clip)}"]
+         f"l1_weight={args.l1_weight}", f"sam_weight={args.sam_weight}",
+         f"clip_percentiles={list(args.clip)}"]
     )  # fmt: skip
     if args.residual:
         cfg = cfg.with_overrides(["model.residual=true", 'model.output_activation="linear"'])
@@ -211,7 +278,7 @@ def main() -> None:
         f"C2 L2 reflectance of the same day"
     )
     t2 = time.perf_counter()
-    result = fit(cfg, patches, out, description=description)
+    result = fit(cfg, out / "patches", out, description=description)  # memory-mapped patches
     t_train = time.perf_counter() - t2
     summary = {
         "patch_pairs": n,
