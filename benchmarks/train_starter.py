@@ -223,6 +223,15 @@ def main() -> None:
         help="weight of the spectral-angle term (TrainConfig.sam_weight)",
     )
     ap.add_argument("--jobs", type=int, default=2, help="scenes simulated at once")
+    ap.add_argument(
+        "--input-holes",
+        type=float,
+        default=0.0,
+        help="share of patches with a masked input hole (TrainConfig)",
+    )
+    ap.add_argument(
+        "--resume", action="store_true", help="continue RUN from its last checkpoint (to --steps)"
+    )
     ap.add_argument("--clip", type=float, nargs=2, default=(0.1, 99.9), help="normalization clip percentiles")
     ap.add_argument(
         "--select", type=int, nargs="*", metavar="SEED",
@@ -264,7 +273,7 @@ def main() -> None:
          f"model.features={args.features}",
          f"local_batch={args.batch}", "checkpoint_every=250", "keep_checkpoints=20", "epochs=1000",
          f"l1_weight={args.l1_weight}", f"sam_weight={args.sam_weight}",
-         f"clip_percentiles={list(args.clip)}"]
+         f"clip_percentiles={list(args.clip)}", f"input_holes={args.input_holes}"]
     )  # fmt: skip
     if args.residual:
         cfg = cfg.with_overrides(["model.residual=true", 'model.output_activation="linear"'])
@@ -278,7 +287,7 @@ def main() -> None:
         f"C2 L2 reflectance of the same day"
     )
     t2 = time.perf_counter()
-    result = fit(cfg, out / "patches", out, description=description)  # memory-mapped patches
+    result = fit(cfg, out / "patches", out, description=description, resume=args.resume)  # memory-mapped
     t_train = time.perf_counter() - t2
     summary = {
         "patch_pairs": n,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from xharm.models.augment import AugmentConfig, diff_augment
+from xharm.models.augment import AugmentConfig, diff_augment, input_holes
 from xharm.models.mgan import ConfigError
 
 KEYS = jax.random.split(jax.random.key(7), 6)
@@ -99,3 +99,31 @@ def test_config():
     assert AugmentConfig.from_dict(AugmentConfig(strength=0.5).to_dict()) == AugmentConfig(strength=0.5)
     with pytest.raises(ConfigError):
         AugmentConfig(policy=("colour",))
+
+
+def test_input_holes_cover_the_same_ground_in_both_inputs():
+    keys = jax.random.split(jax.random.key(3), 8)
+    x10, x20 = jnp.ones((8, 48, 48, 4)), jnp.ones((8, 24, 24, 2))
+    a, b, keep = input_holes(x10, x20, keys, probability=1.0)
+    keep = np.asarray(keep)
+    for i in range(8):
+        hole30 = keep[i] == 0
+        assert 0 < hole30.sum() <= 8 * 8  # one rectangle, sides up to half the 16 px patch
+        ys, xs = np.nonzero(hole30)
+        assert hole30.sum() == (np.ptp(ys) + 1) * (np.ptp(xs) + 1)  # a rectangle
+        # at 10 m: exactly the 3 x 3 blocks of the 30 m hole, in every band
+        np.testing.assert_array_equal(np.asarray(a[i, ..., 0]) == 0, np.kron(hole30, np.ones((3, 3), bool)))
+        assert bool((a[i] == 0).all(-1).sum() == 9 * hole30.sum())
+        # at 20 m: the pixels whose top-left corner lies in the hole
+        idx = (np.arange(24) * 2) // 3
+        np.testing.assert_array_equal(np.asarray(b[i, ..., 0]) == 0, hole30[idx][:, idx])
+    # same keys -> same holes; probability 0 -> untouched
+    _, _, keep2 = input_holes(x10 * 2, x20, keys, probability=1.0)
+    np.testing.assert_array_equal(keep, np.asarray(keep2))
+    a0, b0, k0 = input_holes(x10, x20, keys, probability=0.0)
+    assert bool((a0 == x10).all() and (b0 == x20).all() and (k0 == 1).all())
+    # about the requested share of patches gets a hole
+    many = jax.random.split(jax.random.key(4), 400)
+    _, _, k = input_holes(jnp.ones((400, 48, 48, 1)), jnp.ones((400, 24, 24, 1)), many, probability=0.3)
+    share = float((np.asarray(k).min((1, 2)) == 0).mean())
+    assert 0.22 < share < 0.38

@@ -9,7 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from xharm.models.losses import l1_loss, relativistic_d_loss, relativistic_g_loss, spectral_angle_loss
+from xharm.models.losses import (
+    l1_loss,
+    masked_mean,
+    relativistic_d_loss,
+    relativistic_g_loss,
+    spectral_angle_loss,
+)
 
 
 def softplus(z: float) -> float:
@@ -99,3 +105,24 @@ def test_spectral_angle_gradient_is_finite_when_parallel():
     p = t.at[0, 0].set(0.1)
     g = jax.grad(lambda q: spectral_angle_loss(q, t))(p)
     assert float(spectral_angle_loss(p - 1e-3 * g / jnp.linalg.norm(g), t)) < float(spectral_angle_loss(p, t))
+
+
+def test_masked_losses_skip_the_pixels_under_a_hole():
+    rng = np.random.default_rng(1)
+    p = jnp.asarray(rng.uniform(0.01, 0.4, (2, 4, 4, 3)), jnp.float32)
+    t = jnp.asarray(rng.uniform(0.01, 0.4, (2, 4, 4, 3)), jnp.float32)
+    keep = np.ones((2, 4, 4), np.float32)
+    keep[0, :2] = 0  # half of the first patch is a hole
+    err = np.abs(np.asarray(p) - np.asarray(t)).mean(-1)
+    expected = 0.5 * (err[0, 2:].mean() + err[1].mean())  # per-patch means, then the mean
+    assert float(l1_loss(p, t, weight=2.0, keep=jnp.asarray(keep))) == pytest.approx(2 * expected, rel=1e-5)
+    # whatever the prediction does under the hole, the losses do not change
+    p2 = p.at[0, :2].set(5.0)
+    for loss in (l1_loss, spectral_angle_loss):
+        assert float(loss(p2, t, keep=jnp.asarray(keep))) == pytest.approx(
+            float(loss(p, t, keep=jnp.asarray(keep)))
+        )
+    # all-ones keep = the plain mean
+    ones = jnp.ones((2, 4, 4))
+    assert float(spectral_angle_loss(p, t, ones)) == pytest.approx(float(spectral_angle_loss(p, t)), rel=1e-6)
+    assert float(masked_mean(jnp.ones((1, 2, 2)), jnp.zeros((1, 2, 2)))) == 0.0  # an all-hole patch adds 0

@@ -33,6 +33,21 @@ def test_clouds_stay_masked(s2_inputs, tiny_model, scene):
     assert bool(out.notnull().where(out.valid, False).any())
 
 
+def test_cloudy_input_pixels_do_not_reach_clear_output(s2_inputs, tiny_model, scene):
+    """With ``valid`` the generator never sees cloudy inputs: changing them leaves clear pixels alone."""
+    from xharm.grid import mask_to_grid
+
+    inputs = s2_inputs(scene)
+    out = xharm.to_landsat(inputs, model=tiny_model, valid=scene.s2_valid).compute()
+    brighter = {
+        res: cube.where(mask_to_grid(scene.s2_valid, cube.odc.geobox), 0.9) for res, cube in inputs.items()
+    }
+    assert not all(bool((brighter[r] == inputs[r]).all()) for r in inputs)  # clouds did change
+    again = xharm.to_landsat(brighter, model=tiny_model, valid=scene.s2_valid).compute()
+    assert bool(out.valid.any())
+    xr.testing.assert_equal(out, again)
+
+
 def test_chunked_equals_unchunked(s2_inputs, tiny_model, scene):
     whole = xharm.to_landsat(s2_inputs(scene), model=tiny_model).compute()
     for c in (10, 16):

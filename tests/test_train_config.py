@@ -15,7 +15,7 @@ def test_paper_defaults():
     assert cfg.learning_rate_for(8) == pytest.approx(8e-4)  # scaled linearly with devices
     assert TrainConfig(scale_lr_with_devices=False).learning_rate_for(8) == pytest.approx(1e-4)
     assert cfg.clip_percentiles == (1.0, 99.0)  # the paper's 1st/99th percentile clip
-    assert cfg.sam_weight == 0.0  # the paper's loss has no spectral-angle term
+    assert cfg.sam_weight == 0.0 and cfg.input_holes == 0.0  # the paper: no angle term, no input holes
 
 
 def test_presets_and_round_trip():
@@ -39,7 +39,7 @@ def test_overrides():
     cfg = TrainConfig.preset("tiny").with_overrides(["clip_percentiles=[0.1, 99.9]"])
     assert cfg.clip_percentiles == (0.1, 99.9) and TrainConfig.from_json(cfg.to_json()) == cfg
     bad_cases = (["epochs"], ["nope=1"], ["model.nope=1"], ["local_batch=0"], ["prng=mt"])
-    bad_cases += (["sam_weight=-1"], ["l1_weight=-0.5"])
+    bad_cases += (["sam_weight=-1"], ["l1_weight=-0.5"], ["input_holes=1.5"])
     bad_cases += (["clip_percentiles=[99, 1]"], ["clip_percentiles=[1]"], ["clip_percentiles=[-1, 99]"])
     for bad in bad_cases:
         with pytest.raises(ConfigError):

@@ -120,3 +120,15 @@ def test_spectral_angle_term_needs_the_target_norm():
         make_train_step(cfg)
     with pytest.raises(ConfigError, match="one scale and one offset per output band"):
         make_train_step(cfg, target_norm=((1.0,) * 3, (0.0,) * 3))
+
+
+def test_input_holes_change_the_generator_update_only_through_g():
+    st, b = create_state(CFG), batch()
+    cfg = CFG.with_overrides(["input_holes=1.0"])
+    s1, m1 = jit_train_step(cfg)(st, b)
+    s0, m0 = jit_train_step(CFG)(st, b)
+    assert all(np.isfinite(float(v)) for v in m1.values())
+    assert float(m1["g_l1"]) != float(m0["g_l1"])  # holes in the input, fewer pixels scored
+    assert not leaves_equal(s0.g_params, s1.g_params)
+    s1b, _ = jit_train_step(cfg)(st, b)
+    assert leaves_equal(s1, s1b)  # holes follow the patch keys: deterministic

@@ -142,7 +142,10 @@ def to_landsat(
         Boolean clear mask of the S2 dates ``(time, y, x)`` on the 10, 20 or 30 m grid. It is
         brought to 30 m (clear only where every sub-pixel is clear), attached as the
         ``valid`` coordinate, and output pixels that are not clear are NaN: clouds stay
-        masked, no pixel is invented.
+        masked, no pixel is invented. With ``"mgan"`` the input pixels that are not clear
+        are masked too before the generator sees them (brought to each input grid), so a
+        cloud does not bleed into the clear pixels around it through the U-Net's
+        receptive field.
     chunks
         ``"mgan"`` only: output chunks in 30 m px, e.g. ``{"time": 1, "y": 512, "x": 512}``.
     batch_size
@@ -206,6 +209,8 @@ def to_landsat(
     cubes = _s2_groups(s2, s2_20m)
     for g in spec.inputs:
         validate(cubes[g.name], bands=g.bands, what=f"Sentinel-2 {g.resolution:g} m cube")
+    if valid is not None:
+        cubes = {name: c.where(mask_to_grid(valid, c.odc.geobox)) for name, c in cubes.items()}
     out = apply_model(cubes, spec, handle, chunks=chunks, batch_size=batch_size)
     first = cubes[spec.inputs[0].name]
     attrs = {k: v for k, v in first.attrs.items() if k not in ("sensor", "platform")}

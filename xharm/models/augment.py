@@ -32,7 +32,7 @@ from jax import lax
 
 from ._rng import uniform
 
-__all__ = ["AugmentConfig", "diff_augment"]
+__all__ = ["AugmentConfig", "diff_augment", "input_holes"]
 
 _POLICIES = ("color", "translation", "cutout")
 
@@ -153,3 +153,50 @@ def diff_augment(x: jax.Array, keys: jax.Array, cfg: AugmentConfig = AugmentConf
         return xi
 
     return jax.vmap(one)(keys, x)
+
+
+def input_holes(
+    x10: jax.Array, x20: jax.Array, keys: jax.Array, probability: float, max_side: float = 0.5
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Masked-out (cloud-like) rectangles in the generator's inputs, for training.
+
+    At inference :func:`xharm.to_landsat` with a ``valid`` mask hands the generator
+    cloudy and shadowed input pixels as normalized zeros (the band mean); a model
+    trained on clear patches only has never seen such holes and disturbs the clear
+    pixels around them. With probability ``probability`` per patch, one rectangle of
+    random position and sides up to ``max_side`` of the patch is set to zero in both
+    inputs, on the same ground area (aligned to the 30 m grid). Returns the two inputs
+    and ``keep`` ``(N, P, P)``, 1 outside the hole on the 30 m output grid: losses are
+    taken there only, so the model learns to leave the surroundings of a hole
+    undisturbed rather than to invent what is under it.
+
+    Examples
+    --------
+    >>> keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    >>> x10, x20 = jnp.ones((3, 48, 48, 4)), jnp.ones((3, 24, 24, 2))
+    >>> a, b, keep = input_holes(x10, x20, keys, probability=1.0)
+    >>> keep.shape, bool((keep.sum((1, 2)) < 16 * 16).all())
+    ((3, 16, 16), True)
+    """
+    p30 = x10.shape[1] // 3
+
+    def one(key: jax.Array) -> jax.Array:
+        u = uniform(key, (5,))
+        hi = max(1, int(p30 * max_side))
+        hh, hw = _randint(u[0], 1, hi + 1), _randint(u[1], 1, hi + 1)
+        y0, x0 = _randint(u[2], 0, p30) - hh // 2, _randint(u[3], 0, p30) - hw // 2
+        rows, cols = jnp.arange(p30), jnp.arange(p30)
+        hole = ((rows >= y0) & (rows < y0 + hh))[:, None] & ((cols >= x0) & (cols < x0 + hw))[None, :]
+        return hole & (u[4] < probability)
+
+    hole30 = jax.vmap(one)(keys)  # (N, P, P) at 30 m
+
+    def at(scale_num: int, scale_den: int, side: int) -> jax.Array:
+        idx = (jnp.arange(side) * scale_den) // scale_num  # fine pixel -> 30 m pixel it lies in
+        return hole30[:, idx][:, :, idx]
+
+    h10 = at(3, 1, x10.shape[1])
+    h20 = at(3, 2, x20.shape[1])
+    x10 = jnp.where(h10[..., None], jnp.zeros_like(x10), x10)
+    x20 = jnp.where(h20[..., None], jnp.zeros_like(x20), x20)
+    return x10, x20, (~hole30).astype(x10.dtype)

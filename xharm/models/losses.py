@@ -27,21 +27,47 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["l1_loss", "relativistic_d_loss", "relativistic_g_loss", "spectral_angle_loss"]
+__all__ = ["l1_loss", "masked_mean", "relativistic_d_loss", "relativistic_g_loss", "spectral_angle_loss"]
 
 
-def l1_loss(prediction: jax.Array, target: jax.Array, weight: float = 1.0) -> jax.Array:
+def l1_loss(
+    prediction: jax.Array, target: jax.Array, weight: float = 1.0, keep: jax.Array | None = None
+) -> jax.Array:
     """``weight * mean(|prediction - target|)`` (eq. 2).
+
+    With ``keep`` ``(N, H, W)`` (1 = scored, 0 = ignored) the mean is taken per sample
+    over its kept pixels, then over samples (:func:`masked_mean`).
 
     Examples
     --------
     >>> float(l1_loss(jnp.array([1.0, 2.0]), jnp.array([0.0, 4.0]), weight=10.0))
     15.0
     """
-    return weight * jnp.mean(jnp.abs(prediction - target))
+    err = jnp.abs(prediction - target)
+    if keep is None:
+        return weight * jnp.mean(err)
+    return weight * masked_mean(jnp.mean(err, axis=-1), keep)
 
 
-def spectral_angle_loss(prediction: jax.Array, target: jax.Array, eps: float = 1e-16) -> jax.Array:
+def masked_mean(values: jax.Array, keep: jax.Array) -> jax.Array:
+    """Mean of ``values`` ``(N, H, W)`` over the pixels where ``keep`` is 1, per sample, then over samples.
+
+    Per-sample means keep data parallelism exact: the ``pmean`` over devices of local
+    means of equally many samples is the global mean.
+
+    Examples
+    --------
+    >>> v = jnp.array([[[1.0, 3.0]], [[2.0, 2.0]]])
+    >>> float(masked_mean(v, jnp.array([[[1.0, 0.0]], [[1.0, 1.0]]])))  # (1 + 2) / 2
+    1.5
+    """
+    axes = tuple(range(1, values.ndim))
+    return jnp.mean(jnp.sum(values * keep, axis=axes) / jnp.maximum(jnp.sum(keep, axis=axes), 1.0))
+
+
+def spectral_angle_loss(
+    prediction: jax.Array, target: jax.Array, keep: jax.Array | None = None, eps: float = 1e-16
+) -> jax.Array:
     """Mean spectral angle (radians) between ``prediction`` and ``target`` over all pixels.
 
     The last axis is the spectrum; both must be in physical units (reflectance), not
@@ -49,7 +75,8 @@ def spectral_angle_loss(prediction: jax.Array, target: jax.Array, eps: float = 1
     ``|p ^ t|^2 = 1/2 sum_ij (p_i t_j - p_j t_i)^2`` (exact and never negative, unlike
     ``|p|^2 |t|^2 - (p . t)^2`` in float32) plus ``eps`` under the root, so that, unlike
     ``arccos``, the gradient stays finite when ``p`` is parallel to ``t``. Dark pixels
-    (water) weigh as much as bright ones, which is what the SAM metric does.
+    (water) weigh as much as bright ones, which is what the SAM metric does. ``keep``
+    as in :func:`l1_loss`.
 
     Examples
     --------
@@ -60,7 +87,8 @@ def spectral_angle_loss(prediction: jax.Array, target: jax.Array, eps: float = 1
     dot = jnp.sum(prediction * target, axis=-1)
     outer = prediction[..., :, None] * target[..., None, :]
     cross2 = 0.5 * jnp.sum((outer - jnp.swapaxes(outer, -1, -2)) ** 2, axis=(-2, -1))
-    return jnp.mean(jnp.arctan2(jnp.sqrt(cross2 + eps), dot))
+    angle = jnp.arctan2(jnp.sqrt(cross2 + eps), dot)
+    return jnp.mean(angle) if keep is None else masked_mean(angle, keep)
 
 
 def _global_mean(x: jax.Array, axis_name: str | None) -> jax.Array:

@@ -42,6 +42,7 @@ class TrainConfig:
     adam_b2: float = 0.999  # Adam beta2
     l1_weight: float = 100.0  # weight of the L1 term in the generator loss (pix2pix lambda)
     sam_weight: float = 0.0  # weight of a spectral-angle term (radians, reflectance units); 0: the paper
+    input_holes: float = 0.0  # share of patches given a masked-out (cloud-like) input hole; 0: the paper
     local_batch: int = 16  # patches per device and step; global batch = devices * local_batch
     epochs: int = 100  # passes over the training patches
     max_steps: int | None = None  # stop after this many steps (None: epochs decide)
@@ -81,6 +82,8 @@ class TrainConfig:
                     found=(self.local_batch, self.epochs, self.checkpoint_every),
                 )
             )
+        if not 0.0 <= self.input_holes <= 1.0:
+            raise ConfigError(describe("input_holes must be a share in [0, 1]", found=self.input_holes))
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(describe("val_fraction must be in [0, 1)", found=self.val_fraction))
         if self.prng not in ("threefry2x32", "rbg", "unsafe_rbg"):

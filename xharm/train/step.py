@@ -10,6 +10,9 @@ discriminator simultaneously from one generator forward pass:
 * D: ``L_D^Ra`` (eq. 3) on ``G(x)`` with the gradient stopped;
 
 both through DiffAugment with the same per-patch transform for real and fake.
+With ``input_holes > 0`` that share of patches gets a masked-out rectangle in its
+inputs (:func:`xharm.models.augment.input_holes`, the way masked clouds reach the
+generator at inference) and the L1 and angle terms skip the pixels under it.
 Random numbers (dropout, augmentation) derive from ``(state.key, step, patch id)``,
 so they do not depend on how the batch is split over devices. With ``axis_name``
 (inside ``pmap``, see :mod:`xharm.train.parallel`) gradients and metrics are
@@ -32,7 +35,7 @@ import optax
 from jax import lax
 
 from ..exceptions import describe
-from ..models.augment import diff_augment
+from ..models.augment import diff_augment, input_holes
 from ..models.losses import l1_loss, relativistic_d_loss, relativistic_g_loss, spectral_angle_loss
 from ..models.mgan import ConfigError, condition_30m
 from .config import TrainConfig
@@ -106,6 +109,10 @@ def make_train_step(
     def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
         x10, x20, y = batch["s2_10m"], batch["s2_20m"], batch["l8"]
         drop_keys, aug_keys = patch_keys(state.key, state.step, batch["id"])
+        keep = None
+        if cfg.input_holes > 0:
+            hole_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(aug_keys)
+            x10, x20, keep = input_holes(x10, x20, hole_keys, cfg.input_holes)
 
         def aug(a: jax.Array) -> jax.Array:
             return diff_augment(a, aug_keys, cfg.augment)
@@ -130,13 +137,13 @@ def make_train_step(
         def g_loss_fn(g_params):  # type: ignore[no-untyped-def]
             fake = gen.apply({"params": g_params}, x10, x20, drop_keys)
             real_logits, fake_logits, _ = d_logits(state.d_params, state.d_stats, fake, False)
-            l1 = l1_loss(fake, y)
+            l1 = l1_loss(fake, y, keep=keep)
             adv = relativistic_g_loss(real_logits, fake_logits, axis_name)
             loss = cfg.l1_weight * l1 + adv
             sam = jnp.zeros(())
             if target_norm is not None:
                 scale, offset = (jnp.asarray(v, jnp.float32) for v in target_norm)
-                sam = spectral_angle_loss(fake * scale + offset, y * scale + offset)
+                sam = spectral_angle_loss(fake * scale + offset, y * scale + offset, keep)
                 if cfg.sam_weight > 0:
                     loss = loss + cfg.sam_weight * sam
             return loss, (fake, l1, adv, sam)
