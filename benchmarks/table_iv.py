@@ -1,9 +1,9 @@
 """Table IV of Sedona et al. (2021) on simulated scenes the model never saw: MGAN vs HLS vs resample.
 
 For each evaluation seed (disjoint from the starter model's training and selection
-seeds, see ``benchmarks/train_starter.py``) a pair series is simulated, the Sentinel-2 dates are harmonized with every method, and
-per-band and overall SAM, ERGAS, RMSE, UIQI, PSNR (and SSIM) are computed against two
-references:
+seeds, see ``benchmarks/train_starter.py``) a pair series is simulated, the Sentinel-2
+dates are harmonized with every method, and per-band and overall SAM, ERGAS, RMSE,
+UIQI, PSNR (and SSIM) are computed against two references:
 
 - ``l8``: the simulated Landsat-8 observation of the same day (the paper's protocol:
   the real Landsat image), on pixels clear in both sensors;
@@ -13,7 +13,9 @@ references:
   angle), which this reference does not have: it measures how close a method gets to
   NBAR, not to Landsat.
 
-Against ``l8`` the table also has an ``oracle`` row: the same scene rendered with
+Every method is given the Sentinel-2 clear mask (``valid=``, as in the paper's
+cloud-masked scenes); for the MGAN this also keeps cloudy input pixels out of the
+generator. Against ``l8`` the table also has an ``oracle`` row: the same scene rendered with
 sensor noise and atmospheric residual switched off (``noise=0, atmosphere=0``), i.e.
 the Landsat-8 observation any method could at best predict from Sentinel-2. Its scores
 are the floor set by what is unpredictable in the observation (Landsat's own noise and
@@ -43,10 +45,13 @@ def evaluate(
 ) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     ps = simulate.pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=False)
     s2 = {10: ps.s2_10m, 20: ps.s2_20m}
+    # every method gets the S2 clear mask, as a user would pass it (for the MGAN it also
+    # keeps cloudy inputs out of the generator; the baselines work per pixel)
+    valid = ps.s2_valid
     preds = {
-        "resample": to_landsat(s2, method="resample"),
-        "hls": to_landsat(s2, method="hls"),
-        "mgan": to_landsat(s2, model=model),
+        "resample": to_landsat(s2, method="resample", valid=valid),
+        "hls": to_landsat(s2, method="hls", valid=valid),
+        "mgan": to_landsat(s2, model=model, valid=valid),
     }
     preds = {k: v.drop_vars("valid", errors="ignore").compute() for k, v in preds.items()}
     bands = preds["mgan"]["band"].values.tolist()

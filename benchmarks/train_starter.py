@@ -143,7 +143,8 @@ def select(run: Path, seeds: list[int], size_km: float = 6.0, n_dates: int = 6) 
         rows = []
         for ps in scenes:
             s2 = {10: ps.s2_10m, 20: ps.s2_20m}
-            pred = to_landsat(s2, method="hls") if model is None else to_landsat(s2, model=model)
+            kw = {"method": "hls"} if model is None else {"model": model}
+            pred = to_landsat(s2, valid=ps.s2_valid, **kw)
             pred = pred.drop_vars("valid", errors="ignore").compute()
             t = ps.s2_10m.time.values
             ref = ps.l8.sel(band=pred["band"].values.tolist()).assign_coords(time=t)
