@@ -274,7 +274,7 @@ def main() -> None:
          f"model.features={args.features}",
          f"local_batch={args.batch}", "checkpoint_every=250", "keep_checkpoints=20", "epochs=1000",
          f"l1_weight={args.l1_weight}", f"sam_weight={args.sam_weight}",
-         f"clip_percentiles={list(args.clip)}", f"input_holes={args.input_holes}"]
+         f"clip_percentiles={list(args.clip)}", f"input_holes={args.input_holes}", f"learning_rate={args.lr}"]
     )  # fmt: skip
     if args.residual:
         cfg = cfg.with_overrides(["model.residual=true", 'model.output_activation="linear"'])
