@@ -230,6 +230,7 @@ def main() -> None:
         default=0.0,
         help="share of patches with a masked input hole (TrainConfig)",
     )
+    ap.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (TrainConfig.learning_rate)")
     ap.add_argument(
         "--resume", action="store_true", help="continue RUN from its last checkpoint (to --steps)"
     )
