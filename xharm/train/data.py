@@ -151,19 +151,21 @@ def norm_stats_from_patches(
     """
     out = {}
     for g in GROUPS:
-        x = np.asarray(ps.arrays[g], dtype=np.float64)
+        x = ps.arrays[g]  # may be memory-mapped: read one band at a time (bounded memory)
         bands = spec.group(g).bands
-        if x.shape[-1] != len(bands):
+        if np.shape(x)[-1] != len(bands):
             raise DimensionError(
-                describe(f"group {g!r} has the wrong number of bands", expected=bands, found=x.shape[-1])
+                describe(f"group {g!r} has the wrong number of bands", expected=bands, found=np.shape(x)[-1])
             )
-        flat = x.reshape(-1, x.shape[-1])
-        low, high = np.nanpercentile(flat, percentiles, axis=0)
-        clipped = np.clip(flat, low, high)
-        mean = np.nanmean(clipped, axis=0)
-        scale = np.nanmax(np.abs(clipped), axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        out[g] = NormStats(bands, tuple(low), tuple(high), tuple(mean), tuple(scale))
+        stats = []
+        for b in range(len(bands)):
+            col = np.asarray(x[..., b], dtype=np.float64).ravel()
+            low, high = np.nanpercentile(col, percentiles)
+            clipped = np.clip(col, low, high, out=col)
+            scale = float(np.nanmax(np.abs(clipped)))
+            stats.append((float(low), float(high), float(np.nanmean(clipped)), scale if scale > 0 else 1.0))
+        low_, high_, mean_, scale_ = (tuple(v) for v in zip(*stats, strict=True))
+        out[g] = NormStats(bands, low_, high_, mean_, scale_)
     return out
 
 
