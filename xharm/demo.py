@@ -242,7 +242,7 @@ def run_demo(
     if model_name is None:
         echo("\n(no bundled MGAN model in this install: baselines only)")
     else:
-        echo(f"\nMGAN model: {model_name} (the bundled starter is a small model trained for 44 min on a CPU, "
+        echo(f"\nMGAN model: {model_name} (the bundled starter is a small model trained for 64 min on a CPU, "
              "on simulated pairs). The scores above are against the registered, BRDF-normalised truth; the "
              "MGAN is trained to look like Landsat-8 observations (misregistration and view angle included), "
              "against which it beats HLS on every overall metric on unseen scenes: "
