@@ -76,10 +76,13 @@ def main(argv: list[str] | None = None) -> dict:
     chunks = {"time": 1, "y": args.chunk, "x": args.chunk}
 
     t0 = time.perf_counter()
-    det = xharm.to_landsat(s2, model=model, chunks=chunks).compute()
+    # the S2 clear mask, as users pass it: cloudy inputs stay out of the generator
+    det = xharm.to_landsat(s2, model=model, chunks=chunks, valid=ps.s2_valid).compute()
     t_det = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out = xharm.to_landsat(s2, model=model, chunks=chunks, uncertainty=True, samples=args.samples).compute()
+    out = xharm.to_landsat(
+        s2, model=model, chunks=chunks, valid=ps.s2_valid, uncertainty=True, samples=args.samples
+    ).compute()
     t_unc = time.perf_counter() - t0
     assert np.array_equal(det.values, out.values, equal_nan=True), "uncertainty changed the prediction"
 
