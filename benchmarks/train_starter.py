@@ -30,16 +30,19 @@ HELD_OUT_SEEDS = (7, 8, 9, *SELECTION_SEEDS)
 
 
 def scene_patches(
-    seed: int, size_km: float, n_dates: int, patch30: int, max_invalid: float
+    seed: int, size_km: float, n_dates: int, shapes: dict[str, tuple[int, ...]], max_invalid: float
 ) -> dict[str, np.ndarray]:
-    """Paired patches (raw reflectance) of one simulated training scene; empty arrays when none is clear."""
+    """Paired patches (raw reflectance) of one simulated training scene; empty arrays when none is clear.
+
+    ``shapes`` is the model's per-patch shape of each group (``MGANConfig.input_shapes()``).
+    """
     from xharm.exceptions import EmptyDataError
     from xharm.pairs import extract_pairs
     from xharm.simulate import pair_series
     from xharm.spec import mgan_spec
     from xharm.train.data import patchset_from_stream
 
-    spec = mgan_spec(patch30)
+    spec = mgan_spec(shapes["l8"][0])
     ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=False)
     t = ps.s2_10m.time.values
     l8 = ps.l8.assign_coords(time=t)  # Landsat passes 20 min before Sentinel-2 on each day
@@ -55,24 +58,17 @@ def scene_patches(
     try:
         return dict(patchset_from_stream(stream).arrays)
     except EmptyDataError:
-        shapes = spec_shapes(patch30)
         return {g: np.zeros((0, *shp), np.float32) for g, shp in shapes.items()}
 
 
-def spec_shapes(patch30: int) -> dict[str, tuple[int, int, int]]:
-    """Per-patch (H, W, C) of each group for a 30 m output patch of ``patch30`` px."""
-    from xharm.models.mgan import MGANConfig
-
-    c = MGANConfig.small()
-    return {
-        "s2_10m": (3 * patch30, 3 * patch30, c.bands_10m),
-        "s2_20m": (3 * patch30 // 2, 3 * patch30 // 2, c.bands_20m),
-        "l8": (patch30, patch30, c.out_bands),
-    }
-
-
 def build_patches(
-    seeds, size_km: float, n_dates: int, patch30: int, max_invalid: float, out: Path, jobs: int = 1
+    seeds,
+    size_km: float,
+    n_dates: int,
+    shapes: dict[str, tuple[int, ...]],
+    max_invalid: float,
+    out: Path,
+    jobs: int = 1,
 ) -> int:
     """Write the paired patches of every training scene to ``out`` (``<group>.npy``); returns their count.
 
@@ -91,7 +87,7 @@ def build_patches(
         tmp.replace(cache / f"{seed}.npz")
         print(f"scene seed {seed}: {len(arrays['l8'])} clear patch pairs", flush=True)
 
-    args = (size_km, n_dates, patch30, max_invalid)
+    args = (size_km, n_dates, shapes, max_invalid)
     if jobs > 1 and len(todo) > 1:
         with ProcessPoolExecutor(jobs) as pool:
             for seed, arrays in zip(todo, pool.map(scene_patches, todo, *([a] * len(todo) for a in args))):
@@ -104,7 +100,7 @@ def build_patches(
         with np.load(cache / f"{s}.npz", allow_pickle=False) as z:
             counts[s] = len(z["l8"])
     n = sum(counts.values())
-    for g, shp in spec_shapes(patch30).items():  # one group at a time: bounded memory
+    for g, shp in shapes.items():  # one group at a time: bounded memory
         arr = np.lib.format.open_memmap(out / f"{g}.npy", mode="w+", dtype=np.float32, shape=(n, *shp))
         i = 0
         for s in seeds:
@@ -255,17 +251,6 @@ def main() -> None:
     from xharm.train.config import TrainConfig
     from xharm.train.loop import fit
 
-    t0 = time.perf_counter()
-    seeds = tuple(range(FIRST_TRAIN_SEED, FIRST_TRAIN_SEED + args.scenes))
-    clash = sorted(set(seeds) & set(HELD_OUT_SEEDS))
-    if clash:
-        raise SystemExit(f"training seeds {clash} are evaluation/selection seeds: use fewer --scenes")
-    n = build_patches(
-        seeds, args.size_km, args.dates, args.patch, args.max_invalid, out / "patches", args.jobs
-    )
-    t_data = time.perf_counter() - t0
-    print(f"{n} patch pairs from {len(seeds)} scenes in {t_data:.0f} s")
-
     # The "small" preset with 32 features in the first U-Net block: its output is the only
     # full-detail path to the 30 m output (2 x 2 pixels x 6 bands = 24 values per
     # half-resolution position), and the preset's 16 features starve it (measured: validation
@@ -281,6 +266,16 @@ def main() -> None:
         cfg = cfg.with_overrides(["model.residual=true", 'model.output_activation="linear"'])
     steps = args.steps
     cfg = cfg.with_overrides([f"max_steps={steps}"])
+    t0 = time.perf_counter()
+    seeds = tuple(range(FIRST_TRAIN_SEED, FIRST_TRAIN_SEED + args.scenes))
+    clash = sorted(set(seeds) & set(HELD_OUT_SEEDS))
+    if clash:
+        raise SystemExit(f"training seeds {clash} are evaluation/selection seeds: use fewer --scenes")
+    shapes = cfg.model.input_shapes()
+    n = build_patches(seeds, args.size_km, args.dates, shapes, args.max_invalid, out / "patches", args.jobs)
+    t_data = time.perf_counter() - t0
+    print(f"{n} patch pairs from {len(seeds)} scenes in {t_data:.0f} s")
+
     description = (
         f"xharm.simulate pair_series, seeds {seeds[0]}-{seeds[-1]}, "
         f"{args.size_km:g} km x {args.size_km:g} km, "

@@ -27,7 +27,14 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["l1_loss", "masked_mean", "relativistic_d_loss", "relativistic_g_loss", "spectral_angle_loss"]
+__all__ = [
+    "l1_loss",
+    "masked_mean",
+    "relativistic_d_loss",
+    "relativistic_g_loss",
+    "spectral_angle",
+    "spectral_angle_loss",
+]
 
 
 def l1_loss(
@@ -65,18 +72,30 @@ def masked_mean(values: jax.Array, keep: jax.Array) -> jax.Array:
     return jnp.mean(jnp.sum(values * keep, axis=axes) / jnp.maximum(jnp.sum(keep, axis=axes), 1.0))
 
 
-def spectral_angle_loss(
-    prediction: jax.Array, target: jax.Array, keep: jax.Array | None = None, eps: float = 1e-16
-) -> jax.Array:
-    """Mean spectral angle (radians) between ``prediction`` and ``target`` over all pixels.
+def spectral_angle(prediction: jax.Array, target: jax.Array, eps: float = 1e-16) -> jax.Array:
+    """Per-pixel spectral angle (radians) between ``prediction`` and ``target`` (last axis: spectrum).
 
-    The last axis is the spectrum; both must be in physical units (reflectance), not
-    centred: the angle is taken from the origin. It is ``atan2(|p ^ t|, p . t)`` with
-    ``|p ^ t|^2 = 1/2 sum_ij (p_i t_j - p_j t_i)^2`` (exact and never negative, unlike
-    ``|p|^2 |t|^2 - (p . t)^2`` in float32) plus ``eps`` under the root, so that, unlike
-    ``arccos``, the gradient stays finite when ``p`` is parallel to ``t``. Dark pixels
-    (water) weigh as much as bright ones, which is what the SAM metric does. ``keep``
-    as in :func:`l1_loss`.
+    Both must be in physical units (reflectance), not centred: the angle is taken from
+    the origin. It is ``atan2(|p ^ t|, p . t)`` with ``|p ^ t|^2 = 1/2 sum_ij (p_i t_j -
+    p_j t_i)^2`` (exact and never negative, unlike ``|p|^2 |t|^2 - (p . t)^2`` in float32)
+    plus ``eps`` under the root, so that, unlike ``arccos``, the gradient stays finite
+    when ``p`` is parallel to ``t``. A zero spectrum gives a right angle.
+
+    Examples
+    --------
+    >>> round(float(spectral_angle(jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0]))), 6)  # 45 degrees
+    0.785398
+    """
+    dot = jnp.sum(prediction * target, axis=-1)
+    outer = prediction[..., :, None] * target[..., None, :]
+    cross2 = 0.5 * jnp.sum((outer - jnp.swapaxes(outer, -1, -2)) ** 2, axis=(-2, -1))
+    return jnp.arctan2(jnp.sqrt(cross2 + eps), dot)
+
+
+def spectral_angle_loss(prediction: jax.Array, target: jax.Array, keep: jax.Array | None = None) -> jax.Array:
+    """Mean :func:`spectral_angle` (radians) over all pixels, or the kept ones (``keep``, see l1_loss).
+
+    Dark pixels (water) weigh as much as bright ones, which is what the SAM metric does.
 
     Examples
     --------
@@ -84,10 +103,7 @@ def spectral_angle_loss(
     >>> round(float(spectral_angle_loss(p, t)), 6)  # 45 degrees
     0.785398
     """
-    dot = jnp.sum(prediction * target, axis=-1)
-    outer = prediction[..., :, None] * target[..., None, :]
-    cross2 = 0.5 * jnp.sum((outer - jnp.swapaxes(outer, -1, -2)) ** 2, axis=(-2, -1))
-    angle = jnp.arctan2(jnp.sqrt(cross2 + eps), dot)
+    angle = spectral_angle(prediction, target)
     return jnp.mean(angle) if keep is None else masked_mean(angle, keep)
 
 

@@ -33,7 +33,7 @@ from .data import (
 )
 from .parallel import make_parallel_step, replicate, resolve_devices, unreplicate
 from .state import GANState, create_state
-from .step import jit_eval_step, jit_train_step
+from .step import check_target_norm, jit_eval_step, jit_train_step
 
 __all__ = ["FitResult", "evaluate", "fit"]
 
@@ -168,14 +168,7 @@ def fit(
     spec = mgan_spec(cfg.model.patch30)
     train, val, stats = _prepare(data, cfg, norm, spec)
     target_norm = (stats["l8"].scale, stats["l8"].mean) if stats is not None and "l8" in stats else None
-    if cfg.sam_weight > 0 and target_norm is None:
-        raise ConfigError(
-            describe(
-                "sam_weight > 0 needs the Landsat normalization stats (angles are taken in reflectance)",
-                found="normalized patches without stats",
-                fix="pass norm= (or store norm stats with the patches), or set sam_weight=0",
-            )
-        )
+    check_target_norm(cfg, target_norm)  # before anything is written
 
     devices = resolve_devices(cfg)
     n_dev = len(devices)

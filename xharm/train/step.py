@@ -36,7 +36,13 @@ from jax import lax
 
 from ..exceptions import describe
 from ..models.augment import diff_augment, input_holes
-from ..models.losses import l1_loss, relativistic_d_loss, relativistic_g_loss, spectral_angle_loss
+from ..models.losses import (
+    l1_loss,
+    relativistic_d_loss,
+    relativistic_g_loss,
+    spectral_angle,
+    spectral_angle_loss,
+)
 from ..models.mgan import ConfigError, condition_30m
 from .config import TrainConfig
 from .state import STREAM_PRNG, GANState, make_models, make_optimizers
@@ -46,6 +52,7 @@ __all__ = [
     "Metrics",
     "TargetNorm",
     "as_target_norm",
+    "check_target_norm",
     "jit_eval_step",
     "jit_train_step",
     "make_eval_step",
@@ -85,21 +92,7 @@ def make_train_step(
     >>> from xharm.train.state import create_state
     >>> step = jax.jit(make_train_step(TrainConfig.preset("tiny")))
     """
-    if cfg.sam_weight > 0 and target_norm is None:
-        raise ConfigError(
-            describe(
-                "sam_weight > 0 needs the target normalization (scale, offset): angles are in reflectance",
-                fix="pass target_norm=(scale, offset) of the l8 group, or set sam_weight=0",
-            )
-        )
-    if target_norm is not None and any(len(v) != cfg.model.out_bands for v in target_norm):
-        raise ConfigError(
-            describe(
-                "target_norm must have one scale and one offset per output band",
-                expected=cfg.model.out_bands,
-                found=[len(v) for v in target_norm],
-            )
-        )
+    check_target_norm(cfg, target_norm)
     gen, disc = make_models(cfg)
     g_tx, d_tx = make_optimizers(cfg, devices)
 
@@ -204,9 +197,7 @@ def make_eval_step(cfg: TrainConfig) -> Callable[..., Metrics]:
         pred = pred * scale + offset
         y = batch["l8"] * scale + offset
         err = pred - y
-        dot = jnp.sum(pred * y, axis=-1)
-        norms = jnp.linalg.norm(pred, axis=-1) * jnp.linalg.norm(y, axis=-1)
-        angle = jnp.arccos(jnp.clip(dot / jnp.maximum(norms, 1e-12), -1.0, 1.0))
+        angle = spectral_angle(pred, y)
         w = weight[:, None, None]
         pixels_per_patch = angle.shape[1] * angle.shape[2]
         return {
@@ -248,6 +239,26 @@ def jit_train_step(
 ) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
     """``jax.jit`` of :func:`make_train_step` on one device, cached per step-relevant config."""
     return _jit_train_step(_step_config(cfg), devices, as_target_norm(target_norm))
+
+
+def check_target_norm(cfg: TrainConfig, target_norm: TargetNorm | None) -> None:
+    """Raise :class:`ConfigError` unless ``target_norm`` fits ``cfg``: required by the
+    spectral-angle term (``sam_weight > 0``), one scale and one offset per output band."""
+    if cfg.sam_weight > 0 and target_norm is None:
+        raise ConfigError(
+            describe(
+                "sam_weight > 0 needs the target normalization (scale, offset): angles are in reflectance",
+                fix="pass the Landsat norm stats (norm=, or stored with the patches), or set sam_weight=0",
+            )
+        )
+    if target_norm is not None and any(len(v) != cfg.model.out_bands for v in target_norm):
+        raise ConfigError(
+            describe(
+                "target_norm must have one scale and one offset per output band",
+                expected=cfg.model.out_bands,
+                found=[len(v) for v in target_norm],
+            )
+        )
 
 
 def as_target_norm(value: Any) -> TargetNorm | None:
