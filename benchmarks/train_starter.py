@@ -30,11 +30,17 @@ HELD_OUT_SEEDS = (7, 8, 9, *SELECTION_SEEDS)
 
 
 def scene_patches(
-    seed: int, size_km: float, n_dates: int, shapes: dict[str, tuple[int, ...]], max_invalid: float
+    seed: int,
+    size_km: float,
+    n_dates: int,
+    shapes: dict[str, tuple[int, ...]],
+    max_invalid: float,
+    bands_20m: tuple[str, ...] = ("B11", "B12"),
 ) -> dict[str, np.ndarray]:
     """Paired patches (raw reflectance) of one simulated training scene; empty arrays when none is clear.
 
-    ``shapes`` is the model's per-patch shape of each group (``MGANConfig.input_shapes()``).
+    ``shapes`` is the model's per-patch shape of each group (``MGANConfig.input_shapes()``),
+    ``bands_20m`` its 20 m input bands (``MGANConfig.s2_20m_bands``).
     """
     from xharm.exceptions import EmptyDataError
     from xharm.pairs import extract_pairs
@@ -42,7 +48,7 @@ def scene_patches(
     from xharm.spec import mgan_spec
     from xharm.train.data import patchset_from_stream
 
-    spec = mgan_spec(shapes["l8"][0])
+    spec = mgan_spec(shapes["l8"][0], bands_20m=bands_20m)
     ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=False)
     t = ps.s2_10m.time.values
     l8 = ps.l8.assign_coords(time=t)  # Landsat passes 20 min before Sentinel-2 on each day
@@ -69,6 +75,7 @@ def build_patches(
     max_invalid: float,
     out: Path,
     jobs: int = 1,
+    bands_20m: tuple[str, ...] = ("B11", "B12"),
 ) -> int:
     """Write the paired patches of every training scene to ``out`` (``<group>.npy``); returns their count.
 
@@ -87,7 +94,7 @@ def build_patches(
         tmp.replace(cache / f"{seed}.npz")
         print(f"scene seed {seed}: {len(arrays['l8'])} clear patch pairs", flush=True)
 
-    args = (size_km, n_dates, shapes, max_invalid)
+    args = (size_km, n_dates, shapes, max_invalid, bands_20m)
     if jobs > 1 and len(todo) > 1:
         with ProcessPoolExecutor(jobs) as pool:
             for seed, arrays in zip(todo, pool.map(scene_patches, todo, *([a] * len(todo) for a in args))):
@@ -110,6 +117,56 @@ def build_patches(
         arr.flush()
         del arr
     return n
+
+
+def init_from(src: Path, step: int | None, cfg, out: Path, fit_skip: bool = False) -> int:
+    """Start run ``out`` from a checkpoint of run ``src``, widened to ``cfg``'s 20 m bands.
+
+    New input bands (``--nir-20m``: B8A) start with zero weights and a 1 x 1 skip becomes
+    the equivalent ``--skip-kernel`` one, so training resumes from exactly what ``src``
+    computed (:func:`xharm.train.state.grow_state`); the
+    optimizer state, step and key come along. Returns the step.
+    """
+    from xharm.train.checkpoint import Checkpointer
+    from xharm.train.config import TrainConfig
+    from xharm.train.state import create_state, grow_state
+
+    old = TrainConfig.from_json((src / "config.json").read_text())
+    with Checkpointer(src / "checkpoints") as ck:
+        state = ck.restore(create_state(old), step)
+    if old.model != cfg.model:
+        state = grow_state(state, old, cfg)
+    if fit_skip:  # the skip's least-squares filter on the training split; U-Net output zeroed
+        state = _fitted_skip(state, cfg, out / "patches")
+    with Checkpointer(out / "checkpoints", every=cfg.checkpoint_every, keep=cfg.keep_checkpoints) as ck:
+        if ck.latest_step() is not None:
+            raise SystemExit(f"{out} already has checkpoints: drop --init-from to resume it")
+        ck.save(int(state.step), state, force=True)
+    # the lineage goes into the selected model's spec (meta "started_from")
+    parent = json.loads((src / "init.json").read_text()) if (src / "init.json").is_file() else None
+    lineage = {"run": str(src), "step": int(state.step), "train_config": old.to_dict(), "parent": parent}
+    (out / "init.json").write_text(json.dumps(lineage, indent=1))
+    return int(state.step)
+
+
+def _fitted_skip(state, cfg, patches: Path):
+    """``state`` with its ``K x K`` skip fitted by ridge regression (``xharm.train.linear``).
+
+    Uses the normalization ``fit`` will compute (same split, same percentiles).
+    """
+    from xharm.spec import mgan_spec
+    from xharm.train.data import load_patches, norm_stats_from_patches
+    from xharm.train.linear import fit_skip, with_skip
+
+    train, _ = load_patches(patches).split(cfg.val_fraction, cfg.seed)
+    spec = mgan_spec(cfg.model.patch30, bands_20m=cfg.model.s2_20m_bands)
+    stats = norm_stats_from_patches(train, spec, cfg.clip_percentiles)
+    pick = np.sort(np.random.default_rng(cfg.seed).choice(len(train), min(480, len(train)), replace=False))
+    sample = train.subset(pick).with_norm(stats).normalize()
+    del train
+    kernel, bias = fit_skip(sample, cfg.model, n_patches=len(sample))
+    print(f"skip ({cfg.model.skip_kernel} x {cfg.model.skip_kernel}) fitted on {len(sample)} patches")
+    return with_skip(state, kernel, bias)
 
 
 def select(run: Path, seeds: list[int], size_km: float = 6.0, n_dates: int = 6) -> None:
@@ -153,7 +210,9 @@ def select(run: Path, seeds: list[int], size_km: float = 6.0, n_dates: int = 6) 
     best: tuple[float, int, float, float] | None = None
     with Checkpointer(run / "checkpoints") as ck, tempfile.TemporaryDirectory() as tmp:
         template = create_state(cfg, 1)
-        for step in ck.steps():
+        # an --init-from run starts from another run's (possibly grown) state: not a candidate
+        start = json.loads((run / "init.json").read_text())["step"] if (run / "init.json").is_file() else -1
+        for step in [s for s in ck.steps() if s > start]:
             state = ck.restore(template, step)
             save_model(Path(tmp) / str(step), state.g_params, cfg.model, norm=norm)
             sam, rmse = scores(str(Path(tmp) / str(step)))
@@ -168,6 +227,11 @@ def select(run: Path, seeds: list[int], size_km: float = 6.0, n_dates: int = 6) 
     meta = dict(spec_old.get("meta", {}))
     chosen = f"best of the checkpoints on seeds {seeds} (criterion {best[0]:.4f})"
     meta.update(steps=str(best[1]), selection=chosen)
+    if (run / "description.txt").is_file():  # written before training: there even if the run was stopped
+        meta["training_data"] = (run / "description.txt").read_text()
+    if (run / "init.json").is_file():  # --init-from: the earlier stages of this model
+        meta["started_from"] = (run / "init.json").read_text()
+    meta["train_config"] = cfg.to_json()  # this run's config (an older spec may carry another)
     # the run's last validation metrics describe the last step, not the chosen one
     scores_best = {"selection_sam_deg": round(best[2], 4), "selection_rmse": round(best[3], 5)}
     meta["metrics"] = json.dumps(scores_best)
@@ -226,6 +290,28 @@ def main() -> None:
         default=0.0,
         help="share of patches with a masked input hole (TrainConfig)",
     )
+    ap.add_argument(
+        "--nir-20m",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="add S2 B8A (narrow NIR, OLI B5's counterpart) to the 20 m input (an xharm option)",
+    )
+    ap.add_argument(
+        "--skip-kernel",
+        type=int,
+        default=1,
+        help="residual skip: 1 = 1x1 on the 30 m average, odd K = K x K linear filter at 10 m",
+    )
+    ap.add_argument(
+        "--fit-skip",
+        action="store_true",
+        help="with --init-from: set the K x K skip to its least-squares fit, U-Net output to zero",
+    )
+    ap.add_argument(
+        "--init-from",
+        metavar="RUN[:STEP]",
+        help="start from a checkpoint of another run (default: newest), grown to --nir-20m / --skip-kernel",
+    )
     ap.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (TrainConfig.learning_rate)")
     ap.add_argument(
         "--resume", action="store_true", help="continue RUN from its last checkpoint (to --steps)"
@@ -264,6 +350,10 @@ def main() -> None:
     )  # fmt: skip
     if args.residual:
         cfg = cfg.with_overrides(["model.residual=true", 'model.output_activation="linear"'])
+    if args.nir_20m:
+        cfg = cfg.with_overrides(["model.bands_20m=3", 'model.s2_20m_bands=["B8A", "B11", "B12"]'])
+    if args.skip_kernel != 1:
+        cfg = cfg.with_overrides([f"model.skip_kernel={args.skip_kernel}"])
     steps = args.steps
     cfg = cfg.with_overrides([f"max_steps={steps}"])
     t0 = time.perf_counter()
@@ -272,7 +362,10 @@ def main() -> None:
     if clash:
         raise SystemExit(f"training seeds {clash} are evaluation/selection seeds: use fewer --scenes")
     shapes = cfg.model.input_shapes()
-    n = build_patches(seeds, args.size_km, args.dates, shapes, args.max_invalid, out / "patches", args.jobs)
+    n = build_patches(
+        seeds, args.size_km, args.dates, shapes, args.max_invalid, out / "patches", args.jobs,
+        cfg.model.s2_20m_bands,
+    )  # fmt: skip
     t_data = time.perf_counter() - t0
     print(f"{n} patch pairs from {len(seeds)} scenes in {t_data:.0f} s")
 
@@ -283,8 +376,16 @@ def main() -> None:
         f"(stride {args.patch // 2}), max invalid fraction {args.max_invalid}; target: simulated Landsat-8 "
         f"C2 L2 reflectance of the same day"
     )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "description.txt").write_text(description)
+    resume = args.resume
+    if args.init_from:
+        src, _, at = args.init_from.partition(":")
+        step0 = init_from(Path(src), int(at) if at else None, cfg, out, fit_skip=args.fit_skip)
+        print(f"starting from {src} step {step0}")
+        resume = True
     t2 = time.perf_counter()
-    result = fit(cfg, out / "patches", out, description=description, resume=args.resume)  # memory-mapped
+    result = fit(cfg, out / "patches", out, description=description, resume=resume)  # memory-mapped
     t_train = time.perf_counter() - t2
     summary = {
         "patch_pairs": n,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,9 +14,11 @@ from xharm.models.mgan import (
     Discriminator,
     Generator,
     MGANConfig,
+    box_kernel,
     condition_30m,
     count_params,
     sample_dropout,
+    stack_10m,
 )
 
 KEY = jax.random.key(0, impl="rbg")
@@ -168,10 +172,84 @@ def test_residual_generator_starts_at_the_30m_average_and_adds_the_skip_paramete
     np.testing.assert_allclose(out - condition_30m(x10, x20), 0.5, atol=1e-5)
 
 
+def test_nir_20m_option_pairs_b8a_with_b5_in_the_residual_skip():
+    base = {**MGANConfig.tiny().to_dict(), "residual": True, "output_activation": "linear"}
+    cfg = MGANConfig(**{**base, "bands_20m": 3, "s2_20m_bands": ("B8A", "B11", "B12")})
+    assert cfg.input_bands() == ("B02", "B03", "B04", "B08", "B8A", "B11", "B12")
+    s = cfg.input_shapes()
+    assert s["s2_20m"] == (48, 48, 3)
+    rng = np.random.default_rng(5)
+    x10 = jnp.asarray(rng.normal(size=(2, *s["s2_10m"])), jnp.float32)
+    x20 = jnp.asarray(rng.normal(size=(2, *s["s2_20m"])), jnp.float32)
+    params = Generator(cfg).init(KEY, x10, x20)["params"]
+    out0 = np.asarray(Generator(cfg).apply({"params": params}, x10, x20))
+    cond = np.asarray(condition_30m(x10, x20))
+    # B2-B4 <- B02-B04, B5 <- B8A (not B08), B6 <- B11, B7 <- B12
+    np.testing.assert_allclose(out0, cond[..., [0, 1, 2, 4, 5, 6]], atol=1e-6)
+    assert params["head_20m"]["kernel"].shape[-2] == 3 and params["skip"]["kernel"].shape[-2:] == (7, 6)
+    # JSON lists come back as the same frozen config
+    assert MGANConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    # the paper's bands keep the identity map
+    np.testing.assert_array_equal(MGANConfig().residual_map(), np.eye(6))
+
+
+@pytest.mark.parametrize("k", [3, 7])
+def test_spatial_skip_starts_as_the_area_average_and_is_a_linear_filter(k):
+    base = {**MGANConfig.tiny().to_dict(), "residual": True, "output_activation": "linear"}
+    cfg = MGANConfig(**{**base, "skip_kernel": k})
+    rng = np.random.default_rng(k)
+    s = cfg.input_shapes()
+    x10 = jnp.asarray(rng.normal(size=(2, *s["s2_10m"])), jnp.float32)
+    x20 = jnp.asarray(rng.normal(size=(2, *s["s2_20m"])), jnp.float32)
+    params = Generator(cfg).init(KEY, x10, x20)["params"]
+    assert params["skip"]["kernel"].shape == (k, k, 6, 6)
+    out0 = Generator(cfg).apply({"params": params}, x10, x20)
+    np.testing.assert_allclose(out0, condition_30m(x10, x20), atol=1e-5)
+    # a one-tap kernel reads the 10 m pixel at its offset: output pixel i, tap (a, b) ->
+    # 10 m pixel (3i + a - (k - 3) / 2, 3j + b - (k - 3) / 2), zero outside the patch
+    kernel = np.zeros((k, k, 6, 6), np.float32)
+    kernel[0, k - 1, 1, 2] = 1.0  # B03, top-right tap -> B4
+    tap = {**params, "skip": {"kernel": jnp.asarray(kernel), "bias": jnp.zeros(6)}}
+    tap["out"] = {**params["out"], "kernel": jnp.zeros_like(params["out"]["kernel"])}
+    got = np.asarray(Generator(cfg).apply({"params": tap}, x10, x20))[..., 2]
+    c = (k - 3) // 2
+    padded = np.pad(np.asarray(x10[..., 1]), ((0, 0), (c, c), (c, c)))
+    want = padded[:, 0 : 3 * s["l8"][0] : 3, k - 1 : k - 1 + 3 * s["l8"][1] : 3]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_box_kernel_and_stack_10m_give_the_30m_average():
+    rng = np.random.default_rng(1)
+    x10 = jnp.asarray(rng.normal(size=(1, 12, 12, 4)), jnp.float32)
+    x20 = jnp.asarray(rng.normal(size=(1, 6, 6, 2)), jnp.float32)
+    m = rng.normal(size=(6, 6)).astype(np.float32)
+    conv = jax.lax.conv_general_dilated(
+        stack_10m(x10, x20), jnp.asarray(box_kernel(m, 5)), (3, 3), ((1, 1), (1, 1)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )  # fmt: skip
+    np.testing.assert_allclose(conv, condition_30m(x10, x20) @ m, atol=1e-5)
+    np.testing.assert_array_equal(box_kernel(m, 1), m[None, None])
+
+
+def test_discriminator_condition_has_every_input_band():
+    cfg = MGANConfig(**{**MGANConfig.tiny().to_dict(), "bands_20m": 3, "s2_20m_bands": ("B8A", "B11", "B12")})
+    x10, x20, y = _inputs(cfg, 2)
+    cond = condition_30m(x10, x20)
+    assert cond.shape[-1] == 7
+    v = Discriminator(cfg).init(KEY, cond, y, update_stats=False)
+    assert Discriminator(cfg).apply(v, cond, y).shape[0] == 2
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
         {"patch30": 33},
+        {"bands_20m": 3},  # count without names
+        {"bands_20m": 3, "s2_20m_bands": ("B08", "B11", "B12")},  # B08 is a 10 m band
+        {"s2_20m_bands": ("B11", "B11")},
+        {"skip_kernel": 3},  # spatial skip without the residual
+        {"skip_kernel": 4, "residual": True, "output_activation": "linear"},
+        {"bands_20m": 1, "s2_20m_bands": ("B8A",), "residual": True, "output_activation": "linear"},
         {"patch30": 32, "depth": 6},
         {"dropout": 1.0},
         {"output_activation": "relu"},

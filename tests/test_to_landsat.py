@@ -73,3 +73,31 @@ def test_bad_inputs(tiny_model, scene):
         xharm.to_landsat(scene.s2_10m, scene.s2_20m, method="nn")
     with pytest.raises(FileNotFoundError, match="no model called"):
         xharm.to_landsat(scene.s2_10m, scene.s2_20m, model="no-such-model")
+
+
+def test_model_with_b8a_reads_b8a_from_the_20m_cube(tmp_path, s2_inputs, scene):
+    import jax
+    import jax.numpy as jnp
+
+    from xharm import zoo
+    from xharm.models.mgan import Generator, MGANConfig
+
+    cfg = MGANConfig(**{**MGANConfig.tiny().to_dict(), "bands_20m": 3, "s2_20m_bands": ("B8A", "B11", "B12")})
+    s = cfg.input_shapes()
+    params = Generator(cfg).init(
+        jax.random.key(1, impl="rbg"), jnp.zeros((1, *s["s2_10m"])), jnp.zeros((1, *s["s2_20m"]))
+    )["params"]
+    spec = zoo.save_model(tmp_path / "b8a", params, cfg)
+    assert spec.inputs[1].bands == ("B8A", "B11", "B12")
+    inputs = s2_inputs(scene)
+    out = xharm.to_landsat(inputs, model=str(tmp_path / "b8a")).compute()
+    assert out.sizes["band"] == 6
+    # B8A is read (changing it changes the output), the red-edge B05 is not
+    c20 = inputs[20]
+    for band, moves in (("B8A", True), ("B05", False)):
+        bumped = c20.where(c20.band != band, c20 * 1.2)
+        again = xharm.to_landsat({10: inputs[10], 20: bumped}, model=str(tmp_path / "b8a")).compute()
+        assert (not np.allclose(again.values, out.values, equal_nan=True)) is moves, band
+    # a 20 m cube without B8A is refused before any work
+    with pytest.raises(xharm.XharmError, match="B8A"):
+        xharm.to_landsat({10: inputs[10], 20: c20.sel(band=["B11", "B12"])}, model=str(tmp_path / "b8a"))

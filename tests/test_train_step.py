@@ -132,3 +132,38 @@ def test_input_holes_change_the_generator_update_only_through_g():
     assert not leaves_equal(s0.g_params, s1.g_params)
     s1b, _ = jit_train_step(cfg)(st, b)
     assert leaves_equal(s1, s1b)  # holes follow the patch keys: deterministic
+
+
+def test_step_with_b8a_in_the_20m_input():
+    # a third 20 m band widens the generator's 20 m head and the discriminator's condition
+    cfg = CFG.with_overrides(["model.bands_20m=3", 'model.s2_20m_bands=["B8A", "B11", "B12"]'])
+    rng = np.random.default_rng(2)
+    s = cfg.model.input_shapes()
+    b = {g: rng.uniform(-0.5, 0.5, (4, *s[g])).astype(np.float32) for g in ("s2_10m", "s2_20m", "l8")}
+    b["id"] = np.arange(4, dtype=np.int32)
+    st = create_state(cfg)
+    assert st.g_params["head_20m"]["kernel"].shape[-2] == 3
+    s1, m1 = jit_train_step(cfg)(st, b)
+    assert int(s1.step) == 1 and all(np.isfinite(float(v)) for v in m1.values())
+
+
+def test_spatial_skip_leaves_the_patch_rim_out_of_the_pixel_losses():
+    cfg = CFG.with_overrides(
+        ["model.residual=true", 'model.output_activation="linear"', "model.skip_kernel=9"]
+    )
+    assert cfg.model.skip_margin() == 1
+    st = create_state(cfg)
+    step = jit_train_step(cfg)
+    b = batch()
+    rim = dict(b)
+    rim["l8"] = b["l8"].copy()
+    rim["l8"][:, 0] += 0.3  # only the outer row and column change
+    rim["l8"][:, :, -1] -= 0.3
+    _, m1 = step(st, b)
+    _, m2 = step(st, rim)
+    assert float(m1["g_l1"]) == pytest.approx(float(m2["g_l1"]), rel=1e-6)
+    inner = dict(b)
+    inner["l8"] = b["l8"].copy()
+    inner["l8"][:, 5, 5] += 0.3
+    _, m3 = step(st, inner)
+    assert float(m3["g_l1"]) != pytest.approx(float(m1["g_l1"]), rel=1e-6)

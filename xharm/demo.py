@@ -242,11 +242,13 @@ def run_demo(
     if model_name is None:
         echo("\n(no bundled MGAN model in this install: baselines only)")
     else:
-        echo(f"\nMGAN model: {model_name} (the bundled starter is a small model trained for 64 min on a CPU, "
-             "on simulated pairs). The scores above are against the registered, BRDF-normalised truth; the "
-             "MGAN is trained to look like Landsat-8 observations (misregistration and view angle included), "
-             "against which it beats HLS on every overall metric on unseen scenes: "
-             "see docs/model_card.md)")  # fmt: skip
+        echo(
+            f"\nMGAN model: {model_name} (the bundled starter is a small model trained for about 68 min"
+            " on a CPU, on simulated pairs). The scores above are against the registered, BRDF-normalised"
+            " truth; the MGAN is trained to look like Landsat-8 observations (misregistration and view"
+            " angle included), against which it beats HLS on every overall metric on unseen scenes:"
+            " see docs/model_card.md)"
+        )
     echo(f"\nWrote {zarr_path} (groups: {', '.join(['s2_10m', 's2_20m', 'l8_truth', *preds])})")
     echo(f"Wrote {png}, {out / 'scores.csv'}")
     echo(f"Total {time.perf_counter() - t0:.1f} s")

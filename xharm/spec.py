@@ -18,7 +18,7 @@ batch out. A :class:`ModelHandle` is a small frozen object whose ``load()`` retu
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -426,20 +426,26 @@ L8_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B5", "B6", "B7")
 
 
 def mgan_spec(
-    patch30: int = 128, *, version: str = "0", norm: Mapping[str, NormStats] | None = None
+    patch30: int = 128,
+    *,
+    version: str = "0",
+    norm: Mapping[str, NormStats] | None = None,
+    bands_20m: Sequence[str] = S2_20M_BANDS,
 ) -> ModelSpec:
     """The MGAN spec of Sedona et al. (2021), with the 30 m patch size as a parameter.
 
     Inputs ``s2_10m`` (B02, B03, B04, B08; 10 m; ``3 * patch30`` px) and ``s2_20m``
-    (B11, B12; 20 m; ``1.5 * patch30`` px); output ``l8`` (B2..B7; 30 m; ``patch30`` px);
-    buffer 1/4. ``patch30`` must be a multiple of 8 so that the 20 m patch, the buffer
-    and the stride are whole pixels on every grid.
+    (``bands_20m``, the paper's B11, B12 by default; 20 m; ``1.5 * patch30`` px); output
+    ``l8`` (B2..B7; 30 m; ``patch30`` px); buffer 1/4. ``patch30`` must be a multiple of 8
+    so that the 20 m patch, the buffer and the stride are whole pixels on every grid.
 
     Examples
     --------
     >>> s = mgan_spec(32)
     >>> [(g.name, g.patch) for g in s.groups]
     [('s2_10m', 96), ('s2_20m', 48), ('l8', 32)]
+    >>> mgan_spec(32, bands_20m=("B8A", "B11", "B12")).inputs[1].bands
+    ('B8A', 'B11', 'B12')
     """
     if patch30 <= 0 or patch30 % 8:
         raise GridError(
@@ -455,7 +461,7 @@ def mgan_spec(
         version=version,
         inputs=(
             InputGroup("s2_10m", S2_10M_BANDS, 10.0, 3 * patch30),
-            InputGroup("s2_20m", S2_20M_BANDS, 20.0, 3 * patch30 // 2),
+            InputGroup("s2_20m", tuple(bands_20m), 20.0, 3 * patch30 // 2),
         ),
         output=OutputGroup("l8", L8_BANDS, 30.0, patch30),
         buffer=0.25,

@@ -1,7 +1,8 @@
 """The multispectral adaptation GAN (MGAN) of Sedona et al. (2021) in Flax.
 
 The generator reads Sentinel-2 at its native resolutions: a 10 m group (B02, B03,
-B04, B08) of ``3 * P`` px and a 20 m group (B11, B12) of ``1.5 * P`` px. One
+B04, B08) of ``3 * P`` px and a 20 m group (B11, B12; ``MGANConfig.s2_20m_bands``
+may add the narrow NIR band B8A, an xharm option) of ``1.5 * P`` px. One
 convolution per group brings each to the ``P`` px 30 m grid; the two are
 concatenated and enter a pix2pix U-Net (skip connections, dropout, no
 normalization) that writes the six Landsat-8 bands B2-B7 at 30 m.
@@ -26,13 +27,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..exceptions import XharmError, describe
 from ._rng import uniform
@@ -42,10 +44,18 @@ __all__ = [
     "Discriminator",
     "Generator",
     "MGANConfig",
+    "box_kernel",
     "condition_30m",
     "count_params",
     "sample_dropout",
+    "stack_10m",
 ]
+
+S2_10M_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08")  # the 10 m group, in order
+S2_20M_DEFAULT: tuple[str, ...] = ("B11", "B12")  # the paper's 20 m group
+S2_20M_CHOICES: tuple[str, ...] = ("B05", "B06", "B07", "B8A", "B11", "B12")  # MSI's 20 m bands
+#: Landsat-8 output index (B2..B7) of each Sentinel-2 band's spectral counterpart
+_COUNTERPART: dict[str, int] = {"B02": 0, "B03": 1, "B04": 2, "B08": 3, "B8A": 3, "B11": 4, "B12": 5}
 
 _INIT = nn.initializers.glorot_uniform()  # the paper: Keras' default Glorot uniform
 _ZEROS = nn.initializers.zeros
@@ -70,7 +80,7 @@ class MGANConfig:
 
     patch30: int = 128  # output patch side at 30 m (px); inputs are 3x (10 m) and 1.5x (20 m)
     bands_10m: int = 4  # S2 B02, B03, B04, B08
-    bands_20m: int = 2  # S2 B11, B12
+    bands_20m: int = 2  # S2 B11, B12 (the bands of ``s2_20m_bands``)
     out_bands: int = 6  # L8 B2..B7
     head_features: int = 32  # features of each input head (10 m and 20 m)
     features: int = 64  # features of the first U-Net encoder block (pix2pix ngf)
@@ -83,9 +93,24 @@ class MGANConfig:
     disc_features: int = 64  # features of the first PatchGAN block (pix2pix ndf)
     disc_max_features: int = 512  # cap on PatchGAN features per block
     disc_layers: int = 3  # stride-2 blocks of the PatchGAN (pix2pix 70 x 70: 3)
+    s2_20m_bands: tuple[str, ...] = S2_20M_DEFAULT  # names of the 20 m input bands, in order
+    skip_kernel: int = 1  # residual skip: 1 = 1x1 on the 30 m average; odd K >= 3 = K x K at 10 m
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "s2_20m_bands", tuple(str(b) for b in self.s2_20m_bands))
         problems: list[tuple[str, object]] = []
+        unknown = [b for b in self.s2_20m_bands if b not in S2_20M_CHOICES]
+        if unknown:
+            problems.append((f"s2_20m_bands must be among {S2_20M_CHOICES}", self.s2_20m_bands))
+        if len(set(self.s2_20m_bands)) != len(self.s2_20m_bands):
+            problems.append(("s2_20m_bands lists a band twice", self.s2_20m_bands))
+        if self.bands_20m != len(self.s2_20m_bands):
+            problems.append(
+                (
+                    f"bands_20m must be len(s2_20m_bands) = {len(self.s2_20m_bands)} (set both)",
+                    self.bands_20m,
+                )
+            )
         if self.patch30 % 2:
             problems.append(("patch30 must be even (20 m input is 1.5 x patch30)", self.patch30))
         if self.depth < 1 or self.patch30 % (2**self.depth):
@@ -98,11 +123,20 @@ class MGANConfig:
             problems.append(("dropout must be in [0, 1)", self.dropout))
         if self.output_activation not in ("tanh", "linear"):
             problems.append(("output_activation must be 'tanh' or 'linear'", self.output_activation))
+        if self.skip_kernel != 1 and (self.skip_kernel < 3 or self.skip_kernel % 2 == 0):
+            problems.append(("skip_kernel must be 1 or an odd number >= 3", self.skip_kernel))
+        if self.skip_kernel != 1 and not self.residual:
+            problems.append(("skip_kernel > 1 needs residual=True", self.skip_kernel))
         if self.residual and self.output_activation != "linear":
             problems.append(("residual=True needs output_activation='linear'", self.output_activation))
-        if self.residual and self.bands_10m + self.bands_20m != self.out_bands:
+        if self.residual and (
+            self.bands_10m != 4 or self.out_bands != 6 or not {"B11", "B12"} <= set(self.s2_20m_bands)
+        ):
             problems.append(
-                ("residual=True needs as many input bands as output bands", (self.bands_10m, self.bands_20m))
+                (
+                    "residual=True needs B02-B04, B08 at 10 m, B11 and B12 at 20 m and 6 output bands",
+                    (self.bands_10m, self.s2_20m_bands, self.out_bands),
+                )
             )
         if problems:
             what, found = problems[0]
@@ -163,6 +197,45 @@ class MGANConfig:
             raise ConfigError(describe("unknown MGANConfig fields", expected=sorted(names), found=unknown))
         return cls(**dict(d))
 
+    def skip_margin(self) -> int:
+        """30 m pixels at each patch side whose ``K x K`` skip window reaches past the patch.
+
+        There the skip reads the convolution's zero padding; training leaves them out of
+        the pixel losses (the patch engine's 1/4 buffer drops them when stitching).
+
+        Examples
+        --------
+        >>> MGANConfig(residual=True, output_activation="linear", skip_kernel=9).skip_margin()
+        1
+        """
+        return -(-((self.skip_kernel - 3) // 2) // 3) if self.skip_kernel > 1 else 0
+
+    def input_bands(self) -> tuple[str, ...]:
+        """Sentinel-2 band names in the order of :func:`condition_30m` (10 m bands first)."""
+        return S2_10M_BANDS[: self.bands_10m] + self.s2_20m_bands
+
+    def residual_map(self) -> np.ndarray:
+        """``(inputs, outputs)`` 0/1 matrix pairing each Landsat band with its Sentinel-2 counterpart.
+
+        B02-B04 -> B2-B4, B11 -> B6, B12 -> B7 and the NIR band B8A -> B5 when it is an
+        input, else B08 -> B5 (HLS uses B8A, whose pass band matches OLI B5). It
+        initialises the 1 x 1 ``skip`` of ``residual=True``; unpaired inputs start at 0.
+
+        Examples
+        --------
+        >>> MGANConfig(bands_20m=3, s2_20m_bands=("B8A", "B11", "B12")).residual_map().sum(axis=0)
+        array([1., 1., 1., 1., 1., 1.], dtype=float32)
+        """
+        bands = self.input_bands()
+        pairs = dict(_COUNTERPART)
+        if "B8A" in bands:
+            pairs.pop("B08")
+        m = np.zeros((len(bands), self.out_bands), np.float32)
+        for i, b in enumerate(bands):
+            if b in pairs and pairs[b] < self.out_bands:
+                m[i, pairs[b]] = 1.0
+        return m
+
 
 def sample_dropout(x: jax.Array, keys: jax.Array, rate: float, tag: int) -> jax.Array:
     """Inverted dropout with one PRNG key per sample.
@@ -204,16 +277,53 @@ def condition_30m(x10: jax.Array, x20: jax.Array) -> jax.Array:
     >>> condition_30m(jnp.ones((1, 6, 6, 4)), jnp.ones((1, 3, 3, 2))).shape
     (1, 2, 2, 6)
     """
-    c10 = _block_mean(x10, 3)
+    return _block_mean(stack_10m(x10, x20), 3)
+
+
+def _pairing_init(cfg: MGANConfig) -> Callable[..., jax.Array]:
+    """Skip kernel that copies each Sentinel-2 band's 30 m area average to its Landsat counterpart.
+
+    1 x 1 (``skip_kernel=1``, on :func:`condition_30m`) or ``K x K`` at 10 m with the
+    pairing spread evenly over the central 3 x 3 taps (the pixel's footprint).
+    """
+
+    def init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
+        del key
+        return jnp.asarray(box_kernel(cfg.residual_map(), shape[0]), dtype=dtype)
+
+    return init
+
+
+def box_kernel(matrix: np.ndarray, k: int) -> np.ndarray:
+    """``(k, k, in, out)`` kernel: ``matrix`` as a 3 x 3 box mean in the centre (``k = 1``: as is).
+
+    A stride-3 convolution of the 10 m grid with this kernel and padding ``(k - 3) / 2``
+    equals the 1 x 1 ``matrix`` applied to the 30 m area average.
+
+    Examples
+    --------
+    >>> box_kernel(np.eye(2), 5)[2:5, 2:5, 0, 0].sum()
+    np.float64(1.0)
+    """
+    matrix = np.asarray(matrix)
+    if k == 1:
+        return matrix[None, None]
+    out = np.zeros((k, k, *matrix.shape), matrix.dtype)
+    c = (k - 3) // 2
+    out[c : c + 3, c : c + 3] = matrix / 9.0
+    return out
+
+
+def stack_10m(x10: jax.Array, x20: jax.Array) -> jax.Array:
+    """Both input groups on the 10 m grid: 20 m pixels repeated 2 x 2, concatenated after the 10 m bands.
+
+    Examples
+    --------
+    >>> stack_10m(jnp.ones((1, 6, 6, 4)), jnp.ones((1, 3, 3, 2))).shape
+    (1, 6, 6, 6)
+    """
     x20_10m = jnp.repeat(jnp.repeat(x20, 2, axis=1), 2, axis=2)
-    c20 = _block_mean(x20_10m, 3)
-    return jnp.concatenate([c10, c20], axis=-1)
-
-
-def _eye_init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
-    """1 x 1 convolution kernel that maps input channel ``i`` to output channel ``i``."""
-    del key
-    return jnp.eye(shape[-2], shape[-1], dtype=dtype).reshape(shape)
+    return jnp.concatenate([x10, x20_10m], axis=-1)
 
 
 def _features(base: int, cap: int, i: int) -> int:
@@ -232,6 +342,12 @@ class Generator(nn.Module):
     U-Net, whose last layer starts at zero. Training then starts from "resample" and the
     U-Net learns only the correction (band-pass, misregistration, PSF, BRDF); nothing
     bright is capped by an output activation.
+
+    ``config.skip_kernel = K`` (odd, >= 3; also an xharm addition) makes that skip a
+    ``K x K`` stride-3 convolution of both inputs on the 10 m grid (:func:`stack_10m`),
+    initialised to the same area average (:func:`box_kernel`): a learned *linear* spatial
+    filter per band pair, which can represent Landsat's point-spread function and
+    sub-pixel misregistration exactly, leaving the U-Net the non-linear rest.
 
     Examples
     --------
@@ -277,8 +393,23 @@ class Generator(nn.Module):
         out_init = _ZEROS if cfg.residual else _INIT  # residual: the U-Net starts as "no correction"
         x = _ConvT(cfg.out_bands, (4, 4), strides=(2, 2), padding="SAME", kernel_init=out_init, name="out")(x)
         if cfg.residual:
-            skip = nn.Conv(cfg.out_bands, (1, 1), kernel_init=_eye_init, bias_init=_ZEROS, name="skip")
-            return x + skip(condition_30m(x10, x20))
+            k = cfg.skip_kernel
+            if k == 1:
+                skip = nn.Conv(
+                    cfg.out_bands, (1, 1), kernel_init=_pairing_init(cfg), bias_init=_ZEROS, name="skip"
+                )
+                return x + skip(condition_30m(x10, x20))
+            pad = ((k - 3) // 2, (k - 3) // 2)
+            skip = nn.Conv(
+                cfg.out_bands,
+                (k, k),
+                strides=3,
+                padding=(pad, pad),
+                kernel_init=_pairing_init(cfg),
+                bias_init=_ZEROS,
+                name="skip",
+            )
+            return x + skip(stack_10m(x10, x20))
         return jnp.tanh(x) if cfg.output_activation == "tanh" else x
 
 

@@ -165,7 +165,7 @@ def fit(
     >>> result = fit(cfg, "pairs.zarr", "runs/tiny")  # doctest: +SKIP
     """
     out = Path(out_dir)
-    spec = mgan_spec(cfg.model.patch30)
+    spec = mgan_spec(cfg.model.patch30, bands_20m=cfg.model.s2_20m_bands)
     train, val, stats = _prepare(data, cfg, norm, spec)
     target_norm = (stats["l8"].scale, stats["l8"].mean) if stats is not None and "l8" in stats else None
     check_target_norm(cfg, target_norm)  # before anything is written

@@ -106,6 +106,11 @@ def make_train_step(
         if cfg.input_holes > 0:
             hole_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(aug_keys)
             x10, x20, keep = input_holes(x10, x20, hole_keys, cfg.input_holes)
+        m = cfg.model.skip_margin()
+        if m:  # the K x K skip reads zero padding there: not part of what the model is asked
+            p = y.shape[1]
+            ring = jnp.zeros((p, p)).at[m : p - m, m : p - m].set(1.0)
+            keep = ring[None] if keep is None else keep * ring[None]
 
         def aug(a: jax.Array) -> jax.Array:
             return diff_augment(a, aug_keys, cfg.augment)

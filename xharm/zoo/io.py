@@ -87,7 +87,9 @@ def save_model(
         "mgan_config": json.dumps(config.to_dict(), sort_keys=True),
         "weights_dtype": dtype,
     }
-    spec = mgan_spec(config.patch30, version=version, norm=dict(norm) if norm else None)
+    spec = mgan_spec(
+        config.patch30, version=version, norm=dict(norm) if norm else None, bands_20m=config.s2_20m_bands
+    )
     spec = ModelSpec(**{**_fields(spec), "checksum": sha256_file(weights), "meta": m})
     (directory / SPEC_FILE).write_text(json.dumps(spec.to_dict(), indent=1, sort_keys=True))
     return spec
