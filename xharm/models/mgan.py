@@ -302,7 +302,7 @@ def box_kernel(matrix: np.ndarray, k: int) -> np.ndarray:
 
     Examples
     --------
-    >>> box_kernel(np.eye(2), 5)[2:5, 2:5, 0, 0].sum()
+    >>> box_kernel(np.eye(2), 5)[1:4, 1:4, 0, 0].sum()
     np.float64(1.0)
     """
     matrix = np.asarray(matrix)
