@@ -30,17 +30,11 @@ HELD_OUT_SEEDS = (7, 8, 9, *SELECTION_SEEDS)
 
 
 def scene_patches(
-    seed: int,
-    size_km: float,
-    n_dates: int,
-    shapes: dict[str, tuple[int, ...]],
-    max_invalid: float,
-    bands_20m: tuple[str, ...] = ("B11", "B12"),
+    seed: int, size_km: float, n_dates: int, model, max_invalid: float
 ) -> dict[str, np.ndarray]:
     """Paired patches (raw reflectance) of one simulated training scene; empty arrays when none is clear.
 
-    ``shapes`` is the model's per-patch shape of each group (``MGANConfig.input_shapes()``),
-    ``bands_20m`` its 20 m input bands (``MGANConfig.s2_20m_bands``).
+    ``model`` (an ``MGANConfig``) gives the patch size and the 20 m input bands.
     """
     from xharm.exceptions import EmptyDataError
     from xharm.pairs import extract_pairs
@@ -48,7 +42,7 @@ def scene_patches(
     from xharm.spec import mgan_spec
     from xharm.train.data import patchset_from_stream
 
-    spec = mgan_spec(shapes["l8"][0], bands_20m=bands_20m)
+    spec = mgan_spec(model.patch30, bands_20m=model.s2_20m_bands)
     ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=False)
     t = ps.s2_10m.time.values
     l8 = ps.l8.assign_coords(time=t)  # Landsat passes 20 min before Sentinel-2 on each day
@@ -64,18 +58,17 @@ def scene_patches(
     try:
         return dict(patchset_from_stream(stream).arrays)
     except EmptyDataError:
-        return {g: np.zeros((0, *shp), np.float32) for g, shp in shapes.items()}
+        return {g: np.zeros((0, *shp), np.float32) for g, shp in model.input_shapes().items()}
 
 
 def build_patches(
     seeds,
     size_km: float,
     n_dates: int,
-    shapes: dict[str, tuple[int, ...]],
+    model,
     max_invalid: float,
     out: Path,
     jobs: int = 1,
-    bands_20m: tuple[str, ...] = ("B11", "B12"),
 ) -> int:
     """Write the paired patches of every training scene to ``out`` (``<group>.npy``); returns their count.
 
@@ -94,7 +87,7 @@ def build_patches(
         tmp.replace(cache / f"{seed}.npz")
         print(f"scene seed {seed}: {len(arrays['l8'])} clear patch pairs", flush=True)
 
-    args = (size_km, n_dates, shapes, max_invalid, bands_20m)
+    args = (size_km, n_dates, model, max_invalid)
     if jobs > 1 and len(todo) > 1:
         with ProcessPoolExecutor(jobs) as pool:
             for seed, arrays in zip(todo, pool.map(scene_patches, todo, *([a] * len(todo) for a in args))):
@@ -107,7 +100,7 @@ def build_patches(
         with np.load(cache / f"{s}.npz", allow_pickle=False) as z:
             counts[s] = len(z["l8"])
     n = sum(counts.values())
-    for g, shp in shapes.items():  # one group at a time: bounded memory
+    for g, shp in model.input_shapes().items():  # one group at a time: bounded memory
         arr = np.lib.format.open_memmap(out / f"{g}.npy", mode="w+", dtype=np.float32, shape=(n, *shp))
         i = 0
         for s in seeds:
@@ -119,13 +112,14 @@ def build_patches(
     return n
 
 
-def init_from(src: Path, step: int | None, cfg, out: Path, fit_skip: bool = False) -> int:
+def init_from(src: Path, step: int | None, cfg, out: Path, fit_skip: bool = False):
     """Start run ``out`` from a checkpoint of run ``src``, widened to ``cfg``'s 20 m bands.
 
     New input bands (``--nir-20m``: B8A) start with zero weights and a 1 x 1 skip becomes
     the equivalent ``--skip-kernel`` one, so training resumes from exactly what ``src``
     computed (:func:`xharm.train.state.grow_state`); the
-    optimizer state, step and key come along. Returns the step.
+    optimizer state, step and key come along. Returns the step and, with ``fit_skip``,
+    the normalization stats the skip was fitted with (for ``fit``; else None).
     """
     from xharm.train.checkpoint import Checkpointer
     from xharm.train.config import TrainConfig
@@ -136,8 +130,9 @@ def init_from(src: Path, step: int | None, cfg, out: Path, fit_skip: bool = Fals
         state = ck.restore(create_state(old), step)
     if old.model != cfg.model:
         state = grow_state(state, old, cfg)
+    stats = None
     if fit_skip:  # the skip's least-squares filter on the training split; U-Net output zeroed
-        state = _fitted_skip(state, cfg, out / "patches")
+        state, stats = _fitted_skip(state, cfg, out / "patches")
     with Checkpointer(out / "checkpoints", every=cfg.checkpoint_every, keep=cfg.keep_checkpoints) as ck:
         if ck.latest_step() is not None:
             raise SystemExit(f"{out} already has checkpoints: drop --init-from to resume it")
@@ -146,13 +141,14 @@ def init_from(src: Path, step: int | None, cfg, out: Path, fit_skip: bool = Fals
     parent = json.loads((src / "init.json").read_text()) if (src / "init.json").is_file() else None
     lineage = {"run": str(src), "step": int(state.step), "train_config": old.to_dict(), "parent": parent}
     (out / "init.json").write_text(json.dumps(lineage, indent=1))
-    return int(state.step)
+    return int(state.step), stats
 
 
 def _fitted_skip(state, cfg, patches: Path):
-    """``state`` with its ``K x K`` skip fitted by ridge regression (``xharm.train.linear``).
+    """``(state with its K x K skip fitted by ridge regression, the normalization stats used)``.
 
-    Uses the normalization ``fit`` will compute (same split, same percentiles).
+    The stats are those ``fit`` computes (training split, same percentiles); they are
+    handed to ``fit`` so that it does not compute them again.
     """
     from xharm.spec import mgan_spec
     from xharm.train.data import load_patches, norm_stats_from_patches
@@ -166,7 +162,7 @@ def _fitted_skip(state, cfg, patches: Path):
     del train
     kernel, bias = fit_skip(sample, cfg.model, n_patches=len(sample))
     print(f"skip ({cfg.model.skip_kernel} x {cfg.model.skip_kernel}) fitted on {len(sample)} patches")
-    return with_skip(state, kernel, bias)
+    return with_skip(state, kernel, bias), stats
 
 
 def select(run: Path, seeds: list[int], size_km: float = 6.0, n_dates: int = 6) -> None:
@@ -361,11 +357,9 @@ def main() -> None:
     clash = sorted(set(seeds) & set(HELD_OUT_SEEDS))
     if clash:
         raise SystemExit(f"training seeds {clash} are evaluation/selection seeds: use fewer --scenes")
-    shapes = cfg.model.input_shapes()
     n = build_patches(
-        seeds, args.size_km, args.dates, shapes, args.max_invalid, out / "patches", args.jobs,
-        cfg.model.s2_20m_bands,
-    )  # fmt: skip
+        seeds, args.size_km, args.dates, cfg.model, args.max_invalid, out / "patches", args.jobs
+    )
     t_data = time.perf_counter() - t0
     print(f"{n} patch pairs from {len(seeds)} scenes in {t_data:.0f} s")
 
@@ -378,14 +372,16 @@ def main() -> None:
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "description.txt").write_text(description)
-    resume = args.resume
+    resume, norm = args.resume, None
     if args.init_from:
         src, _, at = args.init_from.partition(":")
-        step0 = init_from(Path(src), int(at) if at else None, cfg, out, fit_skip=args.fit_skip)
+        step0, norm = init_from(Path(src), int(at) if at else None, cfg, out, fit_skip=args.fit_skip)
         print(f"starting from {src} step {step0}")
         resume = True
     t2 = time.perf_counter()
-    result = fit(cfg, out / "patches", out, description=description, resume=resume)  # memory-mapped
+    result = fit(
+        cfg, out / "patches", out, norm=norm, description=description, resume=resume
+    )  # memory-mapped
     t_train = time.perf_counter() - t2
     summary = {
         "patch_pairs": n,

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..exceptions import XharmError, describe
+from ..spec import S2_10M_BANDS, S2_20M_BANDS
 from ._rng import uniform
 
 __all__ = [
@@ -48,11 +49,10 @@ __all__ = [
     "condition_30m",
     "count_params",
     "sample_dropout",
+    "skip_margin",
     "stack_10m",
 ]
 
-S2_10M_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08")  # the 10 m group, in order
-S2_20M_DEFAULT: tuple[str, ...] = ("B11", "B12")  # the paper's 20 m group
 S2_20M_CHOICES: tuple[str, ...] = ("B05", "B06", "B07", "B8A", "B11", "B12")  # MSI's 20 m bands
 #: Landsat-8 output index (B2..B7) of each Sentinel-2 band's spectral counterpart
 _COUNTERPART: dict[str, int] = {"B02": 0, "B03": 1, "B04": 2, "B08": 3, "B8A": 3, "B11": 4, "B12": 5}
@@ -93,7 +93,7 @@ class MGANConfig:
     disc_features: int = 64  # features of the first PatchGAN block (pix2pix ndf)
     disc_max_features: int = 512  # cap on PatchGAN features per block
     disc_layers: int = 3  # stride-2 blocks of the PatchGAN (pix2pix 70 x 70: 3)
-    s2_20m_bands: tuple[str, ...] = S2_20M_DEFAULT  # names of the 20 m input bands, in order
+    s2_20m_bands: tuple[str, ...] = S2_20M_BANDS  # names of the 20 m input bands, in order
     skip_kernel: int = 1  # residual skip: 1 = 1x1 on the 30 m average; odd K >= 3 = K x K at 10 m
 
     def __post_init__(self) -> None:
@@ -208,7 +208,7 @@ class MGANConfig:
         >>> MGANConfig(residual=True, output_activation="linear", skip_kernel=9).skip_margin()
         1
         """
-        return -(-((self.skip_kernel - 3) // 2) // 3) if self.skip_kernel > 1 else 0
+        return skip_margin(self.skip_kernel)
 
     def input_bands(self) -> tuple[str, ...]:
         """Sentinel-2 band names in the order of :func:`condition_30m` (10 m bands first)."""
@@ -312,6 +312,18 @@ def box_kernel(matrix: np.ndarray, k: int) -> np.ndarray:
     c = (k - 3) // 2
     out[c : c + 3, c : c + 3] = matrix / 9.0
     return out
+
+
+def skip_margin(k: int) -> int:
+    """30 m pixels at each patch side whose ``k x k`` stride-3 window (padding ``(k - 3) / 2``
+    at 10 m) reaches past the patch; 0 for the 1 x 1 skip.
+
+    Examples
+    --------
+    >>> skip_margin(9), skip_margin(15), skip_margin(1)
+    (1, 2, 0)
+    """
+    return -(-((k - 3) // 2) // 3) if k > 1 else 0
 
 
 def stack_10m(x10: jax.Array, x20: jax.Array) -> jax.Array:

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..exceptions import describe
-from ..models.mgan import ConfigError, MGANConfig
+from ..models.mgan import ConfigError, MGANConfig, skip_margin, stack_10m
 from .data import PatchSet
 from .state import GANState
 
@@ -50,11 +50,10 @@ def skip_windows(x10: np.ndarray, x20: np.ndarray, k: int) -> np.ndarray:
     (1, 6, 6, 486)
     """
     pad = (k - 3) // 2
-    x20_10m = np.repeat(np.repeat(x20, 2, axis=1), 2, axis=2)
-    x = np.concatenate([x10, x20_10m], axis=-1)
+    x = np.asarray(stack_10m(jnp.asarray(x10), jnp.asarray(x20)))
     xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     win = sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::3, ::3]  # (N, P, P, C, k, k)
-    m = -(-((k - 3) // 2) // 3)  # MGANConfig.skip_margin()
+    m = skip_margin(k)
     p = x.shape[1] // 3
     win = win[:, m : p - m, m : p - m]
     return np.moveaxis(win, 3, -1).reshape(*win.shape[:3], -1)

@@ -21,6 +21,7 @@ from jax.flatten_util import ravel_pytree
 
 from ..exceptions import describe
 from ..models.mgan import ConfigError, Discriminator, Generator, box_kernel
+from ..spec import L8_BANDS
 from .config import TrainConfig
 
 __all__ = [
@@ -107,8 +108,6 @@ def create_state(cfg: TrainConfig, devices: int = 1) -> GANState:
     return init()
 
 
-L8_OUT: tuple[str, ...] = ("B2", "B3", "B4", "B5", "B6", "B7")  # the generator's output bands
-
 #: where each network reads its inputs: (parameter, channel names of its input) per module
 _INPUT_LAYERS = {
     "g": {"head_20m": "s2_20m", "skip": "condition"},
@@ -168,7 +167,7 @@ def grow_state(state: GANState, old: TrainConfig, new: TrainConfig) -> GANState:
                 found=(mn.s2_20m_bands, mn.skip_kernel) if same else "other model changes",
             )
         )
-    target = tuple(L8_OUT[: mo.out_bands])
+    target = L8_BANDS[: mo.out_bands]
     names = {
         "s2_20m": (mo.s2_20m_bands, mn.s2_20m_bands),
         "condition": (mo.input_bands(), mn.input_bands()),
