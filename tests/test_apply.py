@@ -16,13 +16,13 @@ from odc.geo.geobox import GeoBox
 sys.path.insert(0, str(Path(__file__).parent))  # patch_models, also for spawned Dask workers
 import patch_models as pm
 
-from xharm.apply import FunctionHandle, apply_model, load_predict_fn
+from xharm.apply import FunctionHandle, apply_model, load_predict_fn, window
 from xharm.cube import make_cube
 from xharm.exceptions import DimensionError, GridError, MissingBandError
 from xharm.spec import InputGroup, ModelSpec, NormStats, OutputGroup, mgan_spec
 
 SPEC = mgan_spec(16)  # 48 / 24 / 16 px, buffer 4, kept centre 8 (30 m px)
-X0, Y0 = 600000.0, 5000020.0
+X0, Y0 = 600000.0, 5000040.0  # on the S2 tile lattice (multiples of 60 m), as real tiles are
 TIMES = ["2021-06-01", "2021-06-11"]
 
 
@@ -256,3 +256,13 @@ def test_wrong_model_output_shape_is_named():
     out = apply_model(scene(16, 16), SPEC, lambda b: np.zeros((len(b["s2_10m"]), 16, 16, 5), np.float32))
     with pytest.raises(DimensionError, match="wrong shape"):
         out.compute()
+
+
+@pytest.mark.parametrize("start,stop", [(-3, 4), (2, 9), (-2, 10), (8, 11), (-5, -1), (0, 6)])
+def test_window_pads_outside(start, stop):
+    x = np.arange(6.0)
+    expected = np.array([x[i] if 0 <= i < 6 else -1.0 for i in range(start, stop)])
+    np.testing.assert_array_equal(window(x, 0, start, stop, fill=-1.0), expected)
+    lazy = window(da.from_array(x, chunks=2), 0, start, stop, fill=-1.0)
+    assert isinstance(lazy, da.Array)
+    np.testing.assert_array_equal(lazy.compute(), expected)

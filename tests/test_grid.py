@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -14,7 +16,16 @@ from odc.geo.xr import xr_coords
 
 from xharm.cube import make_cube
 from xharm.exceptions import CRSError, DimensionError, GridError, UnitsError
-from xharm.grid import align_to, check_nested, grid_at, mask_to_grid, nested_grids, s2_to_30m
+from xharm.grid import (
+    align_to,
+    check_nested,
+    grid_at,
+    mask_to_grid,
+    nest_offset,
+    nested_grids,
+    output_grid,
+    s2_to_30m,
+)
 
 CRS = "EPSG:32632"
 X0, Y0 = 600000.0, 5000040.0  # multiples of 60 m, like S2 tile origins
@@ -95,6 +106,33 @@ def test_check_nested_errors():
     with pytest.raises(GridError, match="not north-up"):
         check_nested(gbox(10, 3, 3), rotated)
     check_nested(gbox(10, 6, 6, x0=X0 + 10), gbox(20, 3, 3), gbox(30, 2, 2, x0=X0 + 30), gbox(60, 1, 1))
+
+
+def test_nest_offset_and_errors():
+    g10 = gbox(10, 90, 90)
+    g30 = gbox(30, 20, 20, x0=600060.0, y0=5000040.0 - 120)
+    assert nest_offset(g30, g10, 3) == (12, 6)
+    assert nest_offset(g30, gbox(20, 45, 45), Fraction(3, 2)) == (6, 3)
+    with pytest.raises(GridError, match="pixel edge"):
+        nest_offset(g30, gbox(20, 45, 45, x0=600005.0), Fraction(3, 2))
+    with pytest.raises(GridError, match="pixel size"):
+        nest_offset(g30, g10, 2)
+    with pytest.raises(CRSError):
+        nest_offset(g30, gbox(10, 90, 90, crs="EPSG:32633"), 3)
+
+
+def test_output_grid_fits_inside_every_input_on_the_block_lattice():
+    out = output_grid({"a": gbox(10, 111, 90), "b": gbox(20, 55, 46)}, 30)
+    # common footprint 1100 m x 920 m -> whole 60 m blocks: 1080 m x 900 m
+    assert out.shape == (36, 30)
+    assert out.affine == Affine(30.0, 0.0, 600000.0, 0.0, -30.0, 5000040.0)
+    # cropping the 10 m input by one pixel on the top-left moves the corner to the next block
+    # (never 10 m off the lattice) and the size down by one block
+    cropped = output_grid([gbox(10, 110, 89, x0=600010.0, y0=5000030.0), gbox(20, 55, 46)], 30)
+    assert cropped.affine == Affine(30.0, 0.0, 600060.0, 0.0, -30.0, 4999980.0)
+    assert cropped.shape == (34, 28)
+    with pytest.raises(GridError, match="no input grids"):
+        output_grid([], 30)
 
 
 def test_real_scene_grids_nest(real_data):
@@ -179,14 +217,16 @@ def test_nan_rule_any_overlapping_input():
     np.testing.assert_array_equal(np.isnan(out10), [[False, False], [True, False]])
 
 
-def test_crop_when_footprint_is_not_whole_60m_blocks():
+def test_crop_to_the_lattice_when_footprint_is_not_whole_60m_blocks():
     g10 = gbox(10, 14, 17, x0=X0 + 20, y0=Y0 - 10)
     data = coded(14, 17)
     out = s2_to_30m(s2cube(data, g10))
     g30 = out.odc.geobox
-    assert g30 == grid_at(g10, 30)
+    assert g30 == output_grid([g10], 30)
     assert (g30.affine.c, g30.affine.f) == (X0 + 60, Y0 - 60)
-    assert out.shape[2:] == (2, 4)  # x 600020..600190 -> 600060..600180; y 5000030..4999890 -> ..4999920
+    # corner on the 60 m lattice, then every whole 30 m px inside (issue 15: one grid for all
+    # methods): x 600020..600190 -> 600060..600180; y 5000030..4999890 -> 4999980..4999890
+    assert out.shape[2:] == (3, 4)
     # first 30 m pixel: 10 m rows 5..7, cols 4..6 -> centre (6, 5)
     assert float(out[0, 0, 0, 0]) == pytest.approx(5 + 1000 * 6)
 
@@ -212,9 +252,12 @@ def test_explicit_common_geobox():
     b = s2_to_30m(s2cube(np.ones((1, 1, 12, 12), "float32"), g20, bands=["B11"]), geobox=target)
     assert a.odc.geobox == b.odc.geobox == target
     xr.testing.assert_identical(a.x, b.x)
-    odd = gbox(30, 3, 3, x0=X0 + 60, y0=Y0 - 60)
-    with pytest.raises(GridError, match="whole 60 m blocks"):
-        s2_to_30m(s2cube(np.ones((1, 1, 12, 12), "float32"), g20, bands=["B11"]), geobox=odd)
+    # an odd 30 m extent (not whole 60 m blocks) is the crop of the whole-block result
+    data20 = np.random.default_rng(3).random((1, 1, 12, 12), dtype=np.float32)
+    odd = s2_to_30m(s2cube(data20, g20, bands=["B11"]), geobox=gbox(30, 3, 3, x0=X0 + 60, y0=Y0 - 60))
+    even = s2_to_30m(s2cube(data20, g20, bands=["B11"]), geobox=gbox(30, 4, 4, x0=X0 + 60, y0=Y0 - 60))
+    np.testing.assert_array_equal(odd.values, even.values[..., :3, :3])
+    assert np.isfinite(odd.values).all()
     with pytest.raises(GridError, match="not a 30 m grid that fits"):
         s2_to_30m(s2cube(np.ones((1, 1, 30, 30), "float32"), g10), geobox=gbox(30, 20, 20))
 
@@ -250,7 +293,7 @@ def test_property_constant_stays_constant(res, ny, nx, cy, cx, dx, value):
     g = gbox(res, ny, nx, x0=X0 + dx * res)
     data = da.full((1, 1, ny, nx), value, dtype="float32", chunks=(1, 1, cy, cx))
     try:
-        target = grid_at(g, 30)
+        target = output_grid([g], 30)
     except GridError:
         with pytest.raises(GridError):
             s2_to_30m(s2cube(data, g, bands=["B01" if res == 60 else "B02"]))

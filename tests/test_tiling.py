@@ -1,18 +1,17 @@
-"""TileSpec arithmetic, cut/stitch round trips, grid nesting and lazy windows."""
+"""TileSpec arithmetic and cut/stitch round trips (grids: test_grid.py; windows: test_apply.py)."""
 
 from __future__ import annotations
 
 from fractions import Fraction
 
-import dask.array as da
 import numpy as np
 import pytest
 from affine import Affine
 from odc.geo.geobox import GeoBox
 
-from xharm.exceptions import CRSError, GridError
+from xharm.exceptions import GridError
 from xharm.spec import mgan_spec
-from xharm.tiling import TileSpec, cut_patches, default_output_geobox, nest_offset, stitch, window
+from xharm.tiling import TileSpec, cut_patches, stitch
 
 
 def _g(h, w, res, x0=600000.0, y0=5000040.0, crs="EPSG:32632"):
@@ -56,32 +55,3 @@ def test_cut_then_stitch_is_identity(patch, buffer):
     padded = np.pad(img, ((0, 0), (buffer, buffer), (buffer, buffer), (0, 0)), constant_values=np.nan)
     out = stitch(cut_patches(padded, patch, keep), (2, 3, 5), buffer)
     np.testing.assert_array_equal(out, img)
-
-
-def test_nest_offset_and_errors():
-    g10 = _g(90, 90, 10)
-    g30 = _g(20, 20, 30, x0=600060.0, y0=5000040.0 - 120)
-    assert nest_offset(g30, g10, 3) == (12, 6)
-    assert nest_offset(g30, _g(45, 45, 20), Fraction(3, 2)) == (6, 3)
-    with pytest.raises(GridError, match="pixel edge"):
-        nest_offset(g30, _g(45, 45, 20, x0=600005.0), Fraction(3, 2))
-    with pytest.raises(GridError, match="pixel size"):
-        nest_offset(g30, g10, 2)
-    with pytest.raises(CRSError):
-        nest_offset(g30, _g(90, 90, 10, crs="EPSG:32633"), 3)
-
-
-def test_default_output_geobox_fits_inside_every_input():
-    out = default_output_geobox({"a": _g(111, 90, 10), "b": _g(55, 46, 20)}, 30)
-    assert out.shape == (36, 30)  # 20 m: 55 px = 1100 m -> 36 px of 30 m; 10 m: 1110 m -> 37
-    assert out.affine == Affine(30.0, 0.0, 600000.0, 0.0, -30.0, 5000040.0)
-
-
-@pytest.mark.parametrize("start,stop", [(-3, 4), (2, 9), (-2, 10), (8, 11), (-5, -1), (0, 6)])
-def test_window_pads_outside(start, stop):
-    x = np.arange(6.0)
-    expected = np.array([x[i] if 0 <= i < 6 else -1.0 for i in range(start, stop)])
-    np.testing.assert_array_equal(window(x, 0, start, stop, fill=-1.0), expected)
-    lazy = window(da.from_array(x, chunks=2), 0, start, stop, fill=-1.0)
-    assert isinstance(lazy, da.Array)
-    np.testing.assert_array_equal(lazy.compute(), expected)

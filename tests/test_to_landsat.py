@@ -101,3 +101,45 @@ def test_model_with_b8a_reads_b8a_from_the_20m_cube(tmp_path, s2_inputs, scene):
     # a 20 m cube without B8A is refused before any work
     with pytest.raises(xharm.XharmError, match="B8A"):
         xharm.to_landsat({10: inputs[10], 20: c20.sel(band=["B11", "B12"])}, model=str(tmp_path / "b8a"))
+
+
+def _on(l8, cubes):
+    from xharm.grid import output_grid
+
+    g = output_grid([c.odc.geobox for c in cubes.values()], 30)
+    a, la = g.affine, l8.odc.geobox.affine
+    y0, x0 = round((a.f - la.f) / la.e), round((a.c - la.c) / la.a)
+    return l8.isel(y=slice(y0, y0 + g.shape.y), x=slice(x0, x0 + g.shape.x))
+
+
+@pytest.mark.parametrize("crop10,crop20", [((1, 1), (0, 0)), ((0, 0), (1, 1)), ((2, 5), (1, 0))])
+def test_every_method_writes_on_one_grid_on_the_landsat_lattice(s2_inputs, tiny_model, scene, crop10, crop20):
+    """Cropping / offsetting the S2 inputs by whole pixels: MGAN, HLS, TRA and resample pick the
+    same 30 m grid (issue 15: the MGAN once returned a grid 20 m off the lattice)."""
+    inputs = s2_inputs(scene)
+    (y10, x10), (y20, x20) = crop10, crop20
+    cropped = {
+        10: inputs[10].isel(y=slice(y10, None), x=slice(x10, None)),
+        20: inputs[20].isel(y=slice(y20, None), x=slice(x20, None)),
+    }
+    lattice = scene.l8.odc.geobox.affine  # the simulated Landsat grid nests in the S2 tile lattice
+    grids = {
+        "mgan": xharm.to_landsat(cropped, model=tiny_model).odc.geobox,
+        "hls": xharm.to_landsat(cropped, method="hls").odc.geobox,
+        "resample": xharm.to_landsat(cropped, method="resample").odc.geobox,
+        # TRA regresses on Landsat dates given on the product grid: cut the observation to it
+        "tra": xharm.to_landsat(cropped, method="tra", l8=_on(scene.l8, cropped)).odc.geobox,
+    }
+    first = grids["mgan"]
+    for method, g in grids.items():
+        assert g == first, (
+            f"{method} grid {g.affine} {g.shape} differs from the MGAN's {first.affine} {first.shape}"
+        )
+    a = first.affine
+    assert (a.a, a.e) == (30.0, -30.0)
+    for corner, origin in ((a.c, lattice.c), (a.f, lattice.f)):
+        assert (corner - origin) % 30.0 == 0.0, f"corner {corner} is off the 30 m lattice through {origin}"
+    # inside every input, and as large as whole 60 m blocks allow
+    for cube in cropped.values():
+        bb, ob = cube.odc.geobox.boundingbox, first.boundingbox
+        assert ob.left >= bb.left and ob.right <= bb.right and ob.bottom >= bb.bottom and ob.top <= bb.top

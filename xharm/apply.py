@@ -37,10 +37,11 @@ from odc.geo.geobox import GeoBox
 
 from .cube import make_cube, validate
 from .exceptions import DimensionError, GridError, MissingBandError, describe
+from .grid import nest_offset, output_grid
 from .spec import ModelHandle, ModelSpec, NormStats, PredictFn
-from .tiling import TileSpec, cut_patches, default_output_geobox, nest_offset, stitch, window
+from .tiling import TileSpec, cut_patches, stitch
 
-__all__ = ["FunctionHandle", "apply_model", "load_predict_fn", "predict_block"]
+__all__ = ["FunctionHandle", "apply_model", "load_predict_fn", "predict_block", "window"]
 
 _CACHE: dict[Any, PredictFn] = {}
 _LOCK = threading.Lock()
@@ -266,7 +267,7 @@ def apply_model(
                 )
             )
     gboxes = {k: v.odc.geobox for k, v in sel.items()}
-    out_gbox = geobox if geobox is not None else default_output_geobox(gboxes, spec.output.resolution)
+    out_gbox = geobox if geobox is not None else output_grid(gboxes, spec.output.resolution)
     h, w = out_gbox.shape.y, out_gbox.shape.x
     chunks = {"time": 1, "y": 512, "x": 512, **(chunks or {})}
     cy, cx = tile.chunk(chunks["y"]), tile.chunk(chunks["x"])
@@ -325,3 +326,36 @@ def apply_model(
 def norm_stats_of(spec: ModelSpec) -> dict[str, NormStats]:
     """The normalization stats of every group of ``spec`` that has them."""
     return {g.name: s for g in spec.groups if (s := spec.norm_for(g.name)) is not None}
+
+
+def window(arr: Any, axis: int, start: int, stop: int, fill: float = np.nan) -> Any:
+    """Rows ``[start, stop)`` of ``arr`` along ``axis``, padded with ``fill`` outside the array (lazy).
+
+    Examples
+    --------
+    >>> window(np.arange(4.0), 0, -2, 3, fill=0).tolist()
+    [0.0, 0.0, 0.0, 1.0, 2.0]
+    """
+    n = arr.shape[axis]
+    if start >= n or stop <= 0:
+        lo = hi = 0
+        before, after = stop - start, 0
+    else:
+        lo, hi = max(start, 0), min(stop, n)
+        before, after = lo - start, stop - hi
+    if hi <= lo:  # entirely outside: a constant array
+        shape = tuple(stop - start if i == axis else n_i for i, n_i in enumerate(arr.shape))
+        dtype = np.result_type(arr.dtype, np.min_scalar_type(fill) if np.isfinite(fill) else np.float32)
+        if isinstance(arr, da.Array):
+            chunks = tuple((stop - start,) if i == axis else c for i, c in enumerate(arr.chunks))
+            return da.full(shape, fill, dtype=dtype, chunks=chunks)
+        return np.full(shape, fill, dtype=dtype)
+    sl = [slice(None)] * arr.ndim
+    sl[axis] = slice(lo, hi)
+    part = arr[tuple(sl)]
+    if before or after:
+        pad = [(0, 0)] * arr.ndim
+        pad[axis] = (before, after)
+        mod = da if isinstance(part, da.Array) else np
+        part = mod.pad(part, pad, mode="constant", constant_values=fill)
+    return part

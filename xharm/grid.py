@@ -8,8 +8,11 @@ modulo that grid's resolution; of those, the one through the smallest non-negati
 point (for S2: the multiples of 60 m). So the 30 m grid made from a 10 m cube and the one
 made from a 20 m cube of the same scene are on one lattice, whatever the two footprints.
 
-:func:`grid_at` and :func:`nested_grids` build the grids of one footprint, cropped inward
-to whole blocks; :func:`check_nested` checks a set of grids. :func:`s2_to_30m` regrids an
+:func:`output_grid` is the one place where an output grid is chosen: every method (the
+MGAN, HLS, TRA, resample, any model) writes on the grid it returns. :func:`grid_at` and
+:func:`nested_grids` build the grids of one footprint, cropped inward to whole blocks;
+:func:`check_nested` checks a set of grids and :func:`nest_offset` says where one grid
+starts inside another. :func:`s2_to_30m` regrids an
 S2 cube to 30 m the HLS way, :func:`align_to` reprojects an L8 cube onto a given grid
 (nearest, as in the MGAN paper), :func:`mask_to_grid` moves a boolean mask between nested
 grids. All are lazy on Dask input.
@@ -18,7 +21,7 @@ grids. All are lazy on Dask input.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -32,7 +35,17 @@ from odc.geo.xr import xr_coords, xr_reproject
 from .cube import geobox_of, validate
 from .exceptions import CRSError, GridError, UnitsError, describe
 
-__all__ = ["BLOCK", "align_to", "check_nested", "grid_at", "mask_to_grid", "nested_grids", "s2_to_30m"]
+__all__ = [
+    "BLOCK",
+    "align_to",
+    "check_nested",
+    "grid_at",
+    "mask_to_grid",
+    "nest_offset",
+    "nested_grids",
+    "output_grid",
+    "s2_to_30m",
+]
 
 BLOCK = 60.0
 """Side of the blocks that every nested grid tiles with whole pixels (m)."""
@@ -134,10 +147,7 @@ def grid_at(geobox: GeoBox, resolution: float, *, within: Sequence[GeoBox] = ())
     boxes = [geobox, *within]
     check_nested(*boxes)
     (px, lx), (py, ly) = _lattice(boxes, res)
-    x0 = max(g.affine.c for g in boxes)
-    x1 = min(g.affine.c + g.affine.a * g.width for g in boxes)
-    y1 = min(g.affine.f for g in boxes)
-    y0 = max(g.affine.f + g.affine.e * g.height for g in boxes)
+    x0, x1, y0, y1 = _footprint(boxes)
     left, right = _snap_in(x0, x1, px, lx)
     bottom, top = _snap_in(y0, y1, py, ly)
     if right <= left or top <= bottom:
@@ -152,6 +162,112 @@ def grid_at(geobox: GeoBox, resolution: float, *, within: Sequence[GeoBox] = ())
     nx = round((right - left) / res)
     ny = round((top - bottom) / res)
     return GeoBox((ny, nx), Affine(res, 0.0, left, 0.0, -res, top), geobox.crs)
+
+
+def output_grid(geoboxes: Sequence[GeoBox] | Mapping[Any, GeoBox], resolution: float) -> GeoBox:
+    """The output grid of every method for these input grids: the one grid authority.
+
+    Every product xharm makes from one or more input grids (the MGAN, HLS, TRA, a plain
+    resample, any model run through :mod:`xharm.apply`) is written on this grid: its corner
+    is the first point of the inputs' block lattice inside their common footprint (so it
+    lies on a pixel edge of every input), and it holds as many whole ``resolution`` pixels
+    as fit inside every input. Cropping an input by a pixel therefore never moves the
+    output off the lattice; it only drops the output pixels that no longer fit.
+
+    Parameters
+    ----------
+    geoboxes
+        The input grids (a sequence, or a mapping whose values are grids; its order only
+        decides which grid is named first in errors).
+    resolution
+        Output pixel size in CRS units (30 for Landsat-like output).
+
+    Raises
+    ------
+    GridError
+        The grids do not nest, or their common footprint holds no whole block.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> g10 = GeoBox((12, 12), Affine(10, 0, 600000, 0, -10, 5000040), "EPSG:32632")
+    >>> g20 = GeoBox((5, 5), Affine(20, 0, 600020, 0, -20, 5000020), "EPSG:32632")
+    >>> g = output_grid([g10, g20], 30)
+    >>> g.shape.yx, g.affine.c, g.affine.f
+    ((2, 2), 600060.0, 4999980.0)
+    """
+    boxes = list(geoboxes.values()) if isinstance(geoboxes, Mapping) else list(geoboxes)
+    if not boxes:
+        raise GridError(describe("no input grids given", expected="one GeoBox per input"))
+    res = _positive(resolution)
+    check_nested(*boxes)
+    (px, lx), (py, ly) = _lattice(boxes, res)
+    x0, x1, y0, y1 = _footprint(boxes)
+    left = px + math.ceil((x0 - px) / lx - _TOL) * lx
+    top = py + math.floor((y1 - py) / ly + _TOL) * ly
+    nx = math.floor((x1 - left) / res + _TOL)
+    ny = math.floor((top - y0) / res + _TOL)
+    if nx <= 0 or ny <= 0:
+        raise GridError(
+            describe(
+                f"the inputs' common footprint holds no {_fmt(res)} m pixel on their block lattice",
+                expected=f"a footprint of at least {_fmt(lx)} + {_fmt(res)} m per side",
+                found=f"footprint x {_fmt(x0)}..{_fmt(x1)}, y {_fmt(y0)}..{_fmt(y1)}",
+                fix="use a larger area (or check that the inputs overlap)",
+            )
+        )
+    return GeoBox((ny, nx), Affine(res, 0.0, left, 0.0, -res, top), boxes[0].crs)
+
+
+def nest_offset(
+    outer: GeoBox, inner: GeoBox, factor: Fraction | float, *, name: str = "input"
+) -> tuple[int, int]:
+    """Offset ``(row, col)``, in pixels of ``inner``, of the top-left corner of ``outer``.
+
+    Checks that both grids share a CRS and axis orientation, that ``inner`` pixels are
+    ``factor`` times smaller, and that ``outer``'s corner falls on an ``inner`` pixel edge.
+
+    Examples
+    --------
+    >>> g10 = GeoBox.from_bbox((600000, 4999400, 600600, 5000000), "EPSG:32632", resolution=10)
+    >>> g30 = GeoBox.from_bbox((600060, 4999410, 600600, 4999950), "EPSG:32632", resolution=30)
+    >>> nest_offset(g30, g10, 3)
+    (5, 6)
+    """
+    if outer.crs != inner.crs:
+        raise CRSError(
+            describe(
+                f"{name} is in another CRS than the output grid",
+                expected=str(outer.crs),
+                found=str(inner.crs),
+            )
+        )
+    ao, ai = outer.affine, inner.affine
+    if abs(ao.b) > _TOL or abs(ao.d) > _TOL or abs(ai.b) > _TOL or abs(ai.d) > _TOL:
+        raise GridError(describe(f"{name} or the output grid is rotated", expected="north-up grids"))
+    f = float(factor)
+    for axis, (o, i) in {"x": (ao.a, ai.a), "y": (ao.e, ai.e)}.items():
+        if abs(o - i * f) > _TOL * abs(o):
+            raise GridError(
+                describe(
+                    f"{name} pixel size along {axis} does not nest in the output grid",
+                    expected=f"{o / f:g} m ({f:g} px per output px)",
+                    found=f"{i:g} m",
+                    fix="check the model spec's resolutions, or align the grids with xharm.grid",
+                )
+            )
+    col = (ao.c - ai.c) / ai.a
+    row = (ao.f - ai.f) / ai.e
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        raise GridError(
+            describe(
+                f"the output grid corner is not on a {name} pixel edge",
+                expected="an integer pixel offset",
+                found=f"row {row:g}, col {col:g}",
+                fix="align the grids so that they nest exactly (xharm.grid), e.g. snap to a common corner",
+            )
+        )
+    return round(row), round(col)
 
 
 def nested_grids(geobox: GeoBox, resolutions: Iterable[float] = (10, 20, 30, 60)) -> dict[float, GeoBox]:
@@ -187,9 +303,9 @@ def s2_to_30m(cube: xr.DataArray, *, geobox: GeoBox | None = None) -> xr.DataArr
     - 60 m: each pixel replicated into its 2 x 2 nested 30 m pixels.
 
     NaN rule (conservative, as HLS): a 30 m pixel is NaN when any input pixel that
-    overlaps it is NaN. Footprints that are not whole 60 m blocks are cropped inward to
-    the largest nested extent (:func:`grid_at`); the output grid is ``grid_at(cube, 30)``
-    unless ``geobox`` is given. Lazy on Dask: chunks along y/x are rechunked to
+    overlaps it is NaN. The output grid is ``output_grid([cube.odc.geobox], 30)`` (corner on
+    the 60 m block lattice, every whole 30 m pixel inside the footprint) unless ``geobox``
+    is given. Lazy on Dask: chunks along y/x are rechunked to
     multiples of the block (3 input pixels for 10/20 m), one NumPy kernel per chunk.
 
     Parameters
@@ -198,8 +314,8 @@ def s2_to_30m(cube: xr.DataArray, *, geobox: GeoBox | None = None) -> xr.DataArr
         Canonical cube ``(time, band, y, x)``, float, square pixels of 10, 20 or 60 m.
     geobox
         Optional 30 m target grid inside the footprint whose origin lies on the cube's
-        pixel edges (for 20/60 m input also a whole number of 60 m blocks), e.g. the
-        common 30 m grid of the 10 m and 20 m cubes: ``grid_at(g10, 30, within=[g20])``.
+        pixel edges, e.g. the common 30 m grid of the 10 m and 20 m cubes:
+        ``output_grid([g10, g20], 30)``.
 
     Returns
     -------
@@ -247,12 +363,15 @@ def s2_to_30m(cube: xr.DataArray, *, geobox: GeoBox | None = None) -> xr.DataArr
             )
         )
     kernel, nin, nout = kernels[res]
-    dst = grid_at(src, 30.0) if geobox is None else _check_target(src, geobox, res)
+    dst = output_grid([src], 30.0) if geobox is None else _check_target(src, geobox, res)
     iy = round((oy - dst.affine.f) / res)
     ix = round((dst.affine.c - ox) / res)
-    ny, nx = dst.shape.yx[0] * nin // nout, dst.shape.yx[1] * nin // nout
-    data = cube.data[..., iy : iy + ny, ix : ix + nx]
-    out = _blockwise(data, kernel, nin, nout, np.dtype("float32"))
+    h, w = dst.shape.yx
+    # whole blocks of nin input px; the input px that a last, odd 30 m px does not overlap are
+    # padded (NaN) and their output px cropped, so any 30 m size on the lattice works
+    ny, nx = -(-h // nout) * nin, -(-w // nout) * nin
+    data = _pad_end(cube.data[..., iy : iy + ny, ix : ix + nx], (ny, nx))
+    out = _blockwise(data, kernel, nin, nout, np.dtype("float32"))[..., :h, :w]
     attrs = dict(cube.attrs)
     if "resolution" in attrs:
         attrs["resolution"] = 30.0
@@ -489,6 +608,15 @@ def _lattice(boxes: Sequence[GeoBox], res: float) -> tuple[tuple[float, float], 
     return out[0], out[1]
 
 
+def _footprint(boxes: Sequence[GeoBox]) -> tuple[float, float, float, float]:
+    """``(left, right, bottom, top)`` of the common part of north-up grids."""
+    x0 = max(g.affine.c for g in boxes)
+    x1 = min(g.affine.c + g.affine.a * g.width for g in boxes)
+    y1 = min(g.affine.f for g in boxes)
+    y0 = max(g.affine.f + g.affine.e * g.height for g in boxes)
+    return x0, x1, y0, y1
+
+
 def _snap_in(lo: float, hi: float, anchor: float, period: float) -> tuple[float, float]:
     a = anchor + math.ceil((lo - anchor) / period - _TOL) * period
     b = anchor + math.floor((hi - anchor) / period + _TOL) * period
@@ -528,19 +656,26 @@ def _check_target(src: GeoBox, dst: GeoBox, res: float) -> GeoBox:
         and db.bottom >= sb.bottom - _TOL
         and db.top <= sb.top + _TOL
     )
-    whole = res == 10.0 or (dst.shape.x % 2 == 0 and dst.shape.y % 2 == 0)
     on_edges = _on_step(ox - sx, res) and _on_step(sy - oy, res)
-    if not (math.isclose(rx, 30.0) and math.isclose(ry, 30.0) and inside and whole and on_edges):
+    if not (math.isclose(rx, 30.0) and math.isclose(ry, 30.0) and inside and on_edges):
         raise GridError(
             describe(
                 "geobox is not a 30 m grid that fits the S2 cube",
-                expected=f"30 m pixels, inside the cube, origin on its {_fmt(res)} m edges"
-                + ("" if res == 10 else ", whole 60 m blocks (even sizes)"),
+                expected=f"30 m pixels, inside the cube, origin on its {_fmt(res)} m edges",
                 found=repr(dst),
-                fix="use xharm.grid.grid_at(cube.odc.geobox, 30, within=[...])",
+                fix="use xharm.grid.output_grid([g10, g20], 30)",
             )
         )
     return dst
+
+
+def _pad_end(data: Any, size: tuple[int, int]) -> Any:
+    """Pad the last two axes of ``data`` (NumPy or Dask) with NaN at their ends up to ``size``."""
+    pad = [(0, 0)] * (data.ndim - 2) + [(0, size[0] - data.shape[-2]), (0, size[1] - data.shape[-1])]
+    if not any(p[1] for p in pad):
+        return data
+    mod = da if isinstance(data, da.Array) else np
+    return mod.pad(data.astype(np.float32, copy=False), pad, mode="constant", constant_values=np.nan)
 
 
 def _take(data: Any, start: int, stop: int, axis: int) -> Any:

@@ -29,8 +29,9 @@ import xarray as xr
 
 from .cube import validate
 from .exceptions import DimensionError, GridError, MissingBandError, describe
+from .grid import nest_offset
 from .spec import ModelSpec
-from .tiling import TileSpec, nest_offset
+from .tiling import TileSpec
 
 __all__ = ["PairStream", "extract_pairs"]
 

@@ -12,36 +12,25 @@ at ``k * stride - buffer`` with ``stride = patch - 2 * buffer``, and only its ce
 anchored on the global grid, so any chunking of the output computes every pixel from
 the very same patch: chunked and unchunked results are identical.
 
-Training pairs (:func:`xharm.pairs.extract_pairs`, re-exported here) use patches that
-lie fully inside the image at a stride of half a patch.
+Training pairs (:func:`xharm.pairs.extract_pairs`) use patches that lie fully inside the
+image at a stride of half a patch. This module is pure patch arithmetic on NumPy arrays:
+where the output grid lies is decided by :func:`xharm.grid.output_grid` (the one grid
+authority), and windowing Dask arrays is :mod:`xharm.apply`'s business.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-import dask.array as da
 import numpy as np
-from affine import Affine
-from odc.geo.geobox import GeoBox
 
-from .exceptions import CRSError, DimensionError, GridError, describe
+from .exceptions import DimensionError, GridError, describe
 from .spec import ModelSpec
 
-__all__ = [
-    "TileSpec",
-    "cut_patches",
-    "default_output_geobox",
-    "nest_offset",
-    "stitch",
-    "window",
-]
-
-_TOL = 1e-6
+__all__ = ["TileSpec", "cut_patches", "stitch"]
 
 
 @dataclass(frozen=True)
@@ -240,126 +229,3 @@ def stitch(patches: np.ndarray, grid: tuple[int, int, int], buffer: int) -> np.n
     k = p - 2 * buffer
     centre = patches[:, buffer : buffer + k, buffer : buffer + k, :].reshape(t, ny, nx, k, k, c)
     return centre.transpose(0, 1, 3, 2, 4, 5).reshape(t, ny * k, nx * k, c)
-
-
-# -------------------------------------------------------------------- grids
-
-
-def nest_offset(
-    outer: GeoBox, inner: GeoBox, factor: Fraction | float, *, name: str = "input"
-) -> tuple[int, int]:
-    """Offset ``(row, col)``, in pixels of ``inner``, of the top-left corner of ``outer``.
-
-    Checks that both grids share a CRS and axis orientation, that ``inner`` pixels are
-    ``factor`` times smaller, and that ``outer``'s corner falls on an ``inner`` pixel edge.
-
-    Examples
-    --------
-    >>> g10 = GeoBox.from_bbox((600000, 4999400, 600600, 5000000), "EPSG:32632", resolution=10)
-    >>> g30 = GeoBox.from_bbox((600060, 4999410, 600600, 4999950), "EPSG:32632", resolution=30)
-    >>> nest_offset(g30, g10, 3)
-    (5, 6)
-    """
-    if outer.crs != inner.crs:
-        raise CRSError(
-            describe(
-                f"{name} is in another CRS than the output grid",
-                expected=str(outer.crs),
-                found=str(inner.crs),
-            )
-        )
-    ao, ai = outer.affine, inner.affine
-    if abs(ao.b) > _TOL or abs(ao.d) > _TOL or abs(ai.b) > _TOL or abs(ai.d) > _TOL:
-        raise GridError(describe(f"{name} or the output grid is rotated", expected="north-up grids"))
-    f = float(factor)
-    for axis, (o, i) in {"x": (ao.a, ai.a), "y": (ao.e, ai.e)}.items():
-        if abs(o - i * f) > _TOL * abs(o):
-            raise GridError(
-                describe(
-                    f"{name} pixel size along {axis} does not nest in the output grid",
-                    expected=f"{o / f:g} m ({f:g} px per output px)",
-                    found=f"{i:g} m",
-                    fix="check the model spec's resolutions, or align the grids with xharm.grid",
-                )
-            )
-    col = (ao.c - ai.c) / ai.a
-    row = (ao.f - ai.f) / ai.e
-    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
-        raise GridError(
-            describe(
-                f"the output grid corner is not on a {name} pixel edge",
-                expected="an integer pixel offset",
-                found=f"row {row:g}, col {col:g}",
-                fix="align the grids so that they nest exactly (xharm.grid), e.g. snap to a common corner",
-            )
-        )
-    return round(row), round(col)
-
-
-def default_output_geobox(geoboxes: Mapping[str, GeoBox], resolution: float) -> GeoBox:
-    """The output grid at ``resolution`` anchored at the first grid's corner, inside every grid.
-
-    Examples
-    --------
-    >>> g10 = GeoBox.from_bbox((600000, 4999000, 600370, 5000000), "EPSG:32632", resolution=10)
-    >>> default_output_geobox({"a": g10}, 30).shape
-    Shape2d(x=12, y=33)
-    """
-    first = next(iter(geoboxes.values()))
-    a = first.affine
-    ry = math.copysign(resolution, a.e)
-    x0, y0 = a.c, a.f
-    ny = nx = None
-    for g in geoboxes.values():
-        b = g.affine
-        ext_x = (b.c + b.a * g.shape.x - x0) / resolution
-        ext_y = (b.f + b.e * g.shape.y - y0) / ry
-        cy, cx = math.floor(ext_y + 1e-9), math.floor(ext_x + 1e-9)
-        ny = cy if ny is None else min(ny, cy)
-        nx = cx if nx is None else min(nx, cx)
-    if not ny or not nx or ny <= 0 or nx <= 0:
-        raise GridError(describe("the inputs do not overlap", expected="a common footprint"))
-    return GeoBox((ny, nx), Affine(resolution, 0.0, x0, 0.0, ry, y0), first.crs)
-
-
-def window(arr: Any, axis: int, start: int, stop: int, fill: float = np.nan) -> Any:
-    """Rows ``[start, stop)`` of ``arr`` along ``axis``, padded with ``fill`` outside the array (lazy).
-
-    Examples
-    --------
-    >>> window(np.arange(4.0), 0, -2, 3, fill=0).tolist()
-    [0.0, 0.0, 0.0, 1.0, 2.0]
-    """
-    n = arr.shape[axis]
-    if start >= n or stop <= 0:
-        lo = hi = 0
-        before, after = stop - start, 0
-    else:
-        lo, hi = max(start, 0), min(stop, n)
-        before, after = lo - start, stop - hi
-    if hi <= lo:  # entirely outside: a constant array
-        shape = tuple(stop - start if i == axis else n_i for i, n_i in enumerate(arr.shape))
-        dtype = np.result_type(arr.dtype, np.min_scalar_type(fill) if np.isfinite(fill) else np.float32)
-        if isinstance(arr, da.Array):
-            chunks = tuple((stop - start,) if i == axis else c for i, c in enumerate(arr.chunks))
-            return da.full(shape, fill, dtype=dtype, chunks=chunks)
-        return np.full(shape, fill, dtype=dtype)
-    sl = [slice(None)] * arr.ndim
-    sl[axis] = slice(lo, hi)
-    part = arr[tuple(sl)]
-    if before or after:
-        pad = [(0, 0)] * arr.ndim
-        pad[axis] = (before, after)
-        mod = da if isinstance(part, da.Array) else np
-        part = mod.pad(part, pad, mode="constant", constant_values=fill)
-    return part
-
-
-def __getattr__(name: str) -> Any:
-    """``tiling.extract_pairs`` re-exports :func:`xharm.pairs.extract_pairs` (which builds on
-    :class:`TileSpec`), imported on first access so either module can be imported first."""
-    if name == "extract_pairs":
-        from .pairs import extract_pairs
-
-        return extract_pairs
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -131,11 +131,10 @@ def gather(
 
 
 def grid30(inp: S2Input) -> Any:
-    """The common 30 m grid of every input cube's footprint (:func:`xharm.grid.grid_at`)."""
-    from ..grid import grid_at
+    """The common 30 m grid of every input cube's footprint (:func:`xharm.grid.output_grid`)."""
+    from ..grid import output_grid
 
-    boxes = [inp.cubes[r].odc.geobox for r in sorted(inp.cubes)]
-    return grid_at(boxes[0], 30.0, within=boxes[1:])
+    return output_grid([inp.cubes[r].odc.geobox for r in sorted(inp.cubes)], 30.0)
 
 
 def to_30m(inp: S2Input) -> xr.DataArray:

@@ -67,7 +67,7 @@ class PatchSet:
                     f"patch set lacks group(s) {', '.join(missing)}",
                     expected=", ".join(GROUPS),
                     found=", ".join(self.arrays) or "nothing",
-                    fix="write the patches with tiling.extract_pairs or save_patches",
+                    fix="write the patches with xharm.pairs.extract_pairs or save_patches",
                 )
             )
         sizes = {g: np.shape(self.arrays[g]) for g in GROUPS}
@@ -202,7 +202,7 @@ def load_patches(path: str | Path) -> PatchSet:
     path = Path(path)
     if not path.exists():
         raise ProductNotFoundError(
-            describe(f"no patch store at {path}", fix="write one with tiling.extract_pairs / save_patches")
+            describe(f"no patch store at {path}", fix="write one with xharm.pairs.extract_pairs / save_patches")
         )
     normalized = False
     norm = None
