@@ -1,7 +1,7 @@
 """Table IV of Sedona et al. (2021) on simulated scenes the model never saw: MGAN vs HLS vs resample.
 
 For each evaluation seed (disjoint from the starter model's training and selection
-seeds, see ``benchmarks/train_starter.py``) a pair series is simulated, the Sentinel-2
+seeds, see ``xharm.recipe``) a pair series is simulated, the Sentinel-2
 dates are harmonized with every method, and per-band and overall SAM, ERGAS, RMSE,
 UIQI, PSNR (and SSIM) are computed against two references:
 

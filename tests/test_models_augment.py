@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+from xharm.exceptions import ConfigError
 from xharm.models.augment import AugmentConfig, diff_augment, input_holes
-from xharm.models.mgan import ConfigError
 
 KEYS = jax.random.split(jax.random.key(7), 6)
 RNG = np.random.default_rng(0)

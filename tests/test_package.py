@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +74,34 @@ def test_console_script_runs():
         [sys.executable, "-m", "xharm", "sensors"], check=True, capture_output=True, text=True
     )
     assert "sentinel-2b" in out.stdout and "B8A" in out.stdout and "nir08" in out.stdout
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())",
+    ]
+    return subprocess.run(
+        [*cmd, str(ROOT / ".importlinter")], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_import_contract_holds():
+    """The layer rules of DESIGN.md (.importlinter): models never import xarray/Dask, ..."""
+    res = _lint_imports(ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "broken" not in res.stdout.split("Contracts:")[-1].replace("0 broken", "")
+
+
+def test_import_contract_catches_a_violation(tmp_path):
+    """A deliberate violation (xarray imported by model code) breaks the contract."""
+    shutil.copytree(
+        ROOT / "xharm", tmp_path / "xharm", ignore=shutil.ignore_patterns("weights", "__pycache__")
+    )
+    losses = tmp_path / "xharm" / "models" / "losses.py"
+    losses.write_text(losses.read_text() + "\nimport xarray  # deliberate violation\n")
+    res = _lint_imports(tmp_path)
+    assert res.returncode != 0
+    assert "xharm.models.losses -> xarray" in res.stdout

@@ -10,8 +10,8 @@ from odc.geo.geobox import GeoBox
 
 from xharm.cube import make_cube
 from xharm.exceptions import GridError, MissingBandError
-from xharm.spec import mgan_spec
 from xharm.pairs import extract_pairs
+from xharm.spec import mgan_spec
 
 SPEC = mgan_spec(16)  # 48 / 24 / 16 px, training stride 8 (30 m px)
 X0, Y0 = 600000.0, 5000000.0

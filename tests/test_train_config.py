@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from xharm.models.mgan import ConfigError, MGANConfig
+from xharm.exceptions import ConfigError
+from xharm.models.mgan import MGANConfig
 from xharm.train.config import TrainConfig
 
 

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from xharm.models.mgan import ConfigError, Generator
+from xharm.exceptions import ConfigError
+from xharm.models.mgan import Generator
 from xharm.train.config import TrainConfig
 from xharm.train.data import PatchSet
 from xharm.train.linear import fit_skip, skip_windows, with_skip

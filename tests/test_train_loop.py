@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from xharm.models.mgan import ConfigError
+from xharm.exceptions import ConfigError
 from xharm.train.config import TrainConfig
 from xharm.train.data import save_patches
 from xharm.train.loop import fit

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xharm.models.mgan import ConfigError
+from xharm.exceptions import ConfigError
 from xharm.train.parallel import shard_batch
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from xharm.models.mgan import ConfigError, Discriminator, Generator, condition_30m, count_params
+from xharm.exceptions import ConfigError
+from xharm.models.mgan import Discriminator, Generator, condition_30m, count_params
 from xharm.train.config import TrainConfig
 from xharm.train.state import create_state, grow_state
 from xharm.train.step import jit_train_step

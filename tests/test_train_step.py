@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from xharm.models.mgan import ConfigError
+from xharm.exceptions import ConfigError
 from xharm.train.config import TrainConfig
 from xharm.train.state import create_state
 from xharm.train.step import jit_eval_step, jit_train_step, make_train_step

@@ -38,7 +38,7 @@ from odc.geo.geobox import GeoBox
 from .cube import make_cube, validate
 from .exceptions import DimensionError, GridError, MissingBandError, describe
 from .grid import nest_offset, output_grid
-from .spec import ModelHandle, ModelSpec, NormStats, PredictFn
+from .spec import ModelHandle, ModelSpec, PredictFn
 from .tiling import TileSpec, cut_patches, stitch
 
 __all__ = ["FunctionHandle", "apply_model", "load_predict_fn", "predict_block", "window"]
@@ -321,11 +321,6 @@ def apply_model(
     )
     res.attrs.update(attrs)
     return res
-
-
-def norm_stats_of(spec: ModelSpec) -> dict[str, NormStats]:
-    """The normalization stats of every group of ``spec`` that has them."""
-    return {g.name: s for g in spec.groups if (s := spec.norm_for(g.name)) is not None}
 
 
 def window(arr: Any, axis: int, start: int, stop: int, fill: float = np.nan) -> Any:

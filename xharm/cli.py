@@ -192,7 +192,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p.add_argument("--csv", metavar="FILE", help="write the scores as CSV (one row per method and band)")
     handlers["evaluate"] = _cmd_evaluate
 
-    # `xharm train ...` is dispatched to xharm.train.cli.train_main in main(); listed here for --help.
+    # `xharm train ...` is dispatched to xharm.recipe.train_main in main(); listed here for --help.
     sub.add_parser(
         "train", help="train the MGAN on paired patches (see `xharm train --help`)", add_help=False
     )
@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser, handlers = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:  # everything after `train` (--help included) is the trainer's
-        from .train.cli import train_main
+        from .recipe import train_main
 
         return train_main(argv[1:])
     args = parser.parse_args(argv)

@@ -16,6 +16,7 @@ __all__ = [
     "BandError",
     "CRSError",
     "CatalogError",
+    "ConfigError",
     "CorruptProductError",
     "DimensionError",
     "DuplicateBandError",
@@ -123,6 +124,10 @@ class CorruptProductError(ProductError):
 
 class CatalogError(XharmError, ValueError):
     """A STAC catalog is empty or its items lack what the reader needs."""
+
+
+class ConfigError(XharmError, ValueError):
+    """A model or training configuration is inconsistent."""
 
 
 class MissingDependencyError(XharmError, ImportError):

@@ -230,7 +230,7 @@ class NormStats:
                     f"no normalization stats for band(s) {', '.join(missing)}",
                     expected=", ".join(bands),
                     found=", ".join(self.bands),
-                    fix="compute stats for these bands (xharm.preprocess.compute_norm_stats)",
+                    fix="compute stats for these bands (xharm.train.data.norm_stats_from_patches)",
                 )
             )
         idx = [self.bands.index(b) for b in bands]
@@ -358,6 +358,10 @@ class ModelSpec:
             if gname == name:
                 return stats.select(self.group(name).bands)
         return None
+
+    def norms(self) -> dict[str, NormStats]:
+        """The normalization stats of every group that has them (:meth:`norm_for` of each)."""
+        return {g.name: n for g in self.groups if (n := self.norm_for(g.name)) is not None}
 
     def with_norm(self, norm: Mapping[str, NormStats]) -> ModelSpec:
         """A copy with other normalization stats."""

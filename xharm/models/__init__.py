@@ -3,9 +3,10 @@
 Nothing here imports xarray or Dask; ``import xharm`` does not import this package.
 """
 
+from ..exceptions import ConfigError
 from .augment import AugmentConfig, diff_augment
 from .losses import l1_loss, relativistic_d_loss, relativistic_g_loss
-from .mgan import ConfigError, Discriminator, Generator, MGANConfig, condition_30m, count_params
+from .mgan import Discriminator, Generator, MGANConfig, condition_30m, count_params
 
 __all__ = [
     "AugmentConfig",

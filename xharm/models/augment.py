@@ -57,7 +57,7 @@ class AugmentConfig:
     cutout: float = 0.5  # side of the zeroed square as a fraction of the patch side
 
     def __post_init__(self) -> None:
-        from .mgan import ConfigError
+        from ..exceptions import ConfigError
 
         unknown = [p for p in self.policy if p not in _POLICIES]
         if unknown:

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..exceptions import XharmError, describe
+from ..exceptions import ConfigError, describe
 from ..spec import S2_10M_BANDS, S2_20M_BANDS
 from ._rng import uniform
 
@@ -61,10 +61,6 @@ _INIT = nn.initializers.glorot_uniform()  # the paper: Keras' default Glorot uni
 _ZEROS = nn.initializers.zeros
 _Conv = functools.partial(nn.Conv, kernel_init=_INIT, bias_init=_ZEROS)
 _ConvT = functools.partial(nn.ConvTranspose, kernel_init=_INIT, bias_init=_ZEROS)
-
-
-class ConfigError(XharmError, ValueError):
-    """A model or training configuration is inconsistent."""
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import describe
+from ..exceptions import ConfigError, describe
 from ..models.augment import AugmentConfig
-from ..models.mgan import ConfigError, MGANConfig
+from ..models.mgan import MGANConfig
 
 __all__ = ["TrainConfig"]
 
@@ -94,14 +94,42 @@ class TrainConfig:
     # ---------------------------------------------------------------- presets
     @classmethod
     def preset(cls, name: str) -> TrainConfig:
-        """``"full"`` (paper), ``"small"`` (CPU starter model) or ``"tiny"`` (tests)."""
+        """``"full"`` (paper), ``"small"`` (CPU size), ``"starter"`` or ``"tiny"`` (tests).
+
+        ``"starter"`` is the first stage of the bundled ``mgan-starter`` (see
+        ``docs/model_card.md``): the small preset with 32 first-block features, U-Net depth
+        4, a 64 px output patch, the residual skip with a linear output, L1 1000 + spectral
+        angle 200, clip at the 0.1/99.9 percentiles, checkpoints every 250 steps.
+        """
         if name == "full":
             return cls()
         if name == "small":
             return cls(model=MGANConfig.small())
+        if name == "starter":
+            model = dataclasses.replace(
+                MGANConfig.small(),
+                patch30=64,
+                depth=4,
+                dropout_blocks=1,
+                features=32,
+                residual=True,
+                output_activation="linear",
+            )
+            return cls(
+                model=model,
+                local_batch=16,
+                checkpoint_every=250,
+                keep_checkpoints=20,
+                epochs=1000,
+                l1_weight=1000.0,
+                sam_weight=200.0,
+                clip_percentiles=(0.1, 99.9),
+            )
         if name == "tiny":
             return cls(model=MGANConfig.tiny(), local_batch=4, epochs=1, checkpoint_every=50, progress=False)
-        raise ConfigError(describe(f"unknown preset {name!r}", expected="full, small, tiny", found=name))
+        raise ConfigError(
+            describe(f"unknown preset {name!r}", expected="full, small, starter, tiny", found=name)
+        )
 
     def learning_rate_for(self, devices: int) -> float:
         """Effective Adam learning rate on ``devices`` devices."""

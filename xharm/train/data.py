@@ -17,7 +17,7 @@ exactly the batches an uninterrupted one would.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,6 @@ __all__ = [
     "PatchSet",
     "batch_at",
     "epoch_order",
-    "iterate_batches",
     "load_patches",
     "norm_stats_from_patches",
     "patchset_from_stream",
@@ -67,7 +66,7 @@ class PatchSet:
                     f"patch set lacks group(s) {', '.join(missing)}",
                     expected=", ".join(GROUPS),
                     found=", ".join(self.arrays) or "nothing",
-                    fix="write the patches with xharm.pairs.extract_pairs or save_patches",
+                    fix="write the patches with extract_pairs or save_patches",
                 )
             )
         sizes = {g: np.shape(self.arrays[g]) for g in GROUPS}
@@ -202,7 +201,7 @@ def load_patches(path: str | Path) -> PatchSet:
     path = Path(path)
     if not path.exists():
         raise ProductNotFoundError(
-            describe(f"no patch store at {path}", fix="write one with xharm.pairs.extract_pairs / save_patches")
+            describe(f"no patch store at {path}", fix="write one with extract_pairs / save_patches")
         )
     normalized = False
     norm = None
@@ -277,13 +276,3 @@ def batch_at(ps: PatchSet, step: int, global_batch: int, seed: int) -> dict[str,
     batch = {g: np.asarray(ps.arrays[g][idx], dtype=np.float32) for g in GROUPS}
     batch["id"] = idx.astype(np.int32)
     return batch
-
-
-def iterate_batches(
-    ps: PatchSet, global_batch: int, seed: int, start_step: int = 0, stop_step: int | None = None
-) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """``(step, batch)`` from ``start_step`` to ``stop_step`` (exclusive; None: forever)."""
-    step = start_step
-    while stop_step is None or step < stop_step:
-        yield step, batch_at(ps, step, global_batch, seed)
-        step += 1

@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..exceptions import describe
-from ..models.mgan import ConfigError, MGANConfig, skip_margin, stack_10m
+from ..exceptions import ConfigError, describe
+from ..models.mgan import MGANConfig, skip_margin, stack_10m
 from .data import PatchSet
 from .state import GANState
 

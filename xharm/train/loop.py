@@ -17,8 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..exceptions import DimensionError, describe
-from ..models.mgan import ConfigError
+from ..exceptions import ConfigError, DimensionError, describe
 from ..spec import ModelSpec, NormStats, mgan_spec
 from .checkpoint import Checkpointer
 from .config import TrainConfig

@@ -19,8 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..exceptions import describe
-from ..models.mgan import ConfigError
+from ..exceptions import ConfigError, describe
 from .config import TrainConfig
 from .state import GANState
 from .step import Metrics, TargetNorm, as_target_norm, make_train_step

@@ -19,8 +19,8 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from ..exceptions import describe
-from ..models.mgan import ConfigError, Discriminator, Generator, box_kernel
+from ..exceptions import ConfigError, describe
+from ..models.mgan import Discriminator, Generator, box_kernel
 from ..spec import L8_BANDS
 from .config import TrainConfig
 

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from ..exceptions import describe
+from ..exceptions import ConfigError, describe
 from ..models.augment import diff_augment, input_holes
 from ..models.losses import (
     l1_loss,
@@ -43,7 +43,7 @@ from ..models.losses import (
     spectral_angle,
     spectral_angle_loss,
 )
-from ..models.mgan import ConfigError, condition_30m
+from ..models.mgan import condition_30m
 from .config import TrainConfig
 from .state import STREAM_PRNG, GANState, make_models, make_optimizers
 
