@@ -303,3 +303,29 @@ def test_model_train_zoo_never_import_xarray_or_dask():
                     ), f"{path}: imports the xarray layer ({node.module})"
                 bad = [n for n in names if n.split(".")[0] in {"xarray", "dask", "distributed"}]
                 assert not bad, f"{path} imports {bad}"
+
+
+@pytest.mark.parametrize("h,w", [(48, 48), (96, 96), (6, 9), (7, 11), (15, 12)])
+def test_polyphase_head_equals_the_input_dilated_convolution(h, w):
+    """The 20 m head in polyphase form computes what the paper's dilated convolution does (issue 20)."""
+    from xharm.models.mgan import polyphase_head_20m
+
+    rng = np.random.default_rng(h * w)
+    x = jnp.asarray(rng.normal(size=(2, h, w, 3)).astype(np.float32))
+    k = jnp.asarray(rng.normal(size=(6, 6, 3, 5)).astype(np.float32))
+    b = jnp.asarray(rng.normal(size=(5,)).astype(np.float32))
+    dilated = jax.lax.conv_general_dilated(
+        x, k, (3, 3), ((1, 3), (1, 3)), lhs_dilation=(2, 2), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    np.testing.assert_allclose(polyphase_head_20m(x, k, b), dilated + b, atol=2e-5, rtol=1e-5)
+
+
+def test_head_20m_keeps_the_parameters_of_the_dilated_convolution():
+    cfg = MGANConfig.tiny()
+    s = cfg.input_shapes()
+    params = Generator(cfg).init(
+        jax.random.PRNGKey(0), jnp.zeros((1, *s["s2_10m"])), jnp.zeros((1, *s["s2_20m"]))
+    )
+    head = params["params"]["head_20m"]
+    assert head["kernel"].shape == (6, 6, cfg.bands_20m, cfg.head_features)
+    assert head["bias"].shape == (cfg.head_features,)

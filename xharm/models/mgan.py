@@ -338,6 +338,66 @@ def _features(base: int, cap: int, i: int) -> int:
     return min(base * 2**i, cap)
 
 
+class Head20m(nn.Module):
+    """The 20 m input head: 20 m -> 30 m, a 6 x 6 convolution at stride 3 on the input dilated by 2.
+
+    Parameters are those of that convolution (``kernel`` ``(6, 6, C, F)``, ``bias``), as
+    written by every earlier version, but it is computed in its polyphase form: the
+    dilated input is half zeros, so each output pixel of phase ``(a, b)`` (row and column
+    parity) sees only 3 x 3 of the taps, on a 4 x 4 window of the input that starts at
+    ``3 * (i // 2)``. One 4 x 4 stride-3 convolution with the four phases' taps stacked on
+    the output axis, then depth-to-space, gives the same numbers as the dilated form
+    (tested) with 2.25 times fewer multiplications and no zeros read.
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x20: jax.Array) -> jax.Array:
+        c = x20.shape[-1]
+        kernel = self.param("kernel", _INIT, (6, 6, c, self.features))
+        bias = self.param("bias", _ZEROS, (self.features,))
+        return polyphase_head_20m(x20, kernel, bias)
+
+
+def polyphase_head_20m(x20: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
+    """``conv(dilate(x20, 2), kernel, stride 3, padding (1, 3))`` in polyphase form (see :class:`Head20m`).
+
+    Output phase 0 along an axis reads input offsets 0, 1, 2 of a 4-pixel window with taps
+    1, 3, 5 of the dilated kernel; phase 1 reads offsets 1, 2, 3 with taps 0, 2, 4.
+
+    Examples
+    --------
+    >>> x = jnp.ones((1, 6, 6, 1)); k = jnp.ones((6, 6, 1, 1)); b = jnp.zeros((1,))
+    >>> polyphase_head_20m(x, k, b).shape
+    (1, 4, 4, 1)
+    """
+    n, h, w, _ = x20.shape
+    f = kernel.shape[-1]
+    taps = ((1, 3, 5, None), (None, 0, 2, 4))  # per phase: kernel tap read at window offset 0..3
+    phases = []
+    for a in (0, 1):
+        ky = jnp.stack([kernel[t] if t is not None else jnp.zeros_like(kernel[0]) for t in taps[a]], axis=0)
+        for b in (0, 1):
+            kyx = jnp.stack(
+                [ky[:, t] if t is not None else jnp.zeros_like(ky[:, 0]) for t in taps[b]], axis=1
+            )
+            phases.append(kyx)  # (4, 4, c, f)
+    k4 = jnp.concatenate(phases, axis=-1)  # (4, 4, c, 4f): phases (0,0), (0,1), (1,0), (1,1)
+    oh, ow = (2 * h - 3) // 3 + 1, (2 * w - 3) // 3 + 1  # rows / columns of the dilated form
+    mh, mw = -(-oh // 2), -(-ow // 2)  # windows per axis
+    pad_h, pad_w = max(0, 3 * (mh - 1) + 4 - h), max(0, 3 * (mw - 1) + 4 - w)
+    y = jax.lax.conv_general_dilated(
+        x20,
+        k4.astype(x20.dtype),
+        window_strides=(3, 3),
+        padding=((0, pad_h), (0, pad_w)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+    y = y.reshape(n, mh, mw, 2, 2, f).transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * mh, 2 * mw, f)
+    return y[:, :oh, :ow] + bias.astype(y.dtype)
+
+
 class Generator(nn.Module):
     """Two input heads, then a pix2pix U-Net without normalization.
 
@@ -373,14 +433,7 @@ class Generator(nn.Module):
     def __call__(self, x10: jax.Array, x20: jax.Array, dropout_keys: jax.Array | None = None) -> jax.Array:
         cfg = self.config
         h10 = _Conv(cfg.head_features, (5, 5), strides=3, padding=((1, 1), (1, 1)), name="head_10m")(x10)
-        h20 = _Conv(
-            cfg.head_features,
-            (6, 6),
-            strides=3,
-            padding=((1, 3), (1, 3)),
-            input_dilation=2,
-            name="head_20m",
-        )(x20)
+        h20 = Head20m(cfg.head_features, name="head_20m")(x20)
         x = nn.leaky_relu(jnp.concatenate([h10, h20], axis=-1), 0.2)
 
         skips = []
