@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,18 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["DemoResult", "run_demo", "score_table"]
+__all__ = ["METRIC_NOTES", "DemoResult", "run_demo", "score_table"]
 
 _METRICS = ("sam", "ergas", "rmse", "uiqi", "psnr", "ssim")
+#: Unit and better direction of each score (printed under every score table).
+METRIC_NOTES = {
+    "sam": "spectral angle mapper, degrees; lower is better (0 = same spectral shape)",
+    "ergas": "relative global error (ERGAS), no unit; lower is better (0 = identical)",
+    "rmse": "root mean square error, reflectance (0..1); lower is better",
+    "uiqi": "universal image quality index, -1..1; higher is better (1 = identical)",
+    "psnr": "peak signal-to-noise ratio, dB for a data range of 1; higher is better",
+    "ssim": "structural similarity, -1..1; higher is better (1 = identical)",
+}
 
 
 @dataclass
@@ -132,10 +140,9 @@ def _quicklook(path: Path, series: Any, preds: dict[str, xr.DataArray], date_ind
 
 
 def _write_zarr(path: Path, series: Any, preds: dict[str, xr.DataArray]) -> None:
-    with warnings.catch_warnings():
-        # zarr v3 warns that fixed-width strings (band names) and consolidated metadata are
-        # not in the v3 spec yet; xarray and zarr-python read both back fine.
-        warnings.filterwarnings("ignore", message=".*(Zarr V3|Zarr format 3) specification.*")
+    from .io.zarr import quiet_zarr_strings
+
+    with quiet_zarr_strings():
         _write_groups(path, series, preds)
 
 
