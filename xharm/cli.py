@@ -61,7 +61,7 @@ def _cmd_harmonize(args: argparse.Namespace) -> int:
             desc = f"xharm harmonize ({args.method})"
             bars.append(tqdm(total=total, initial=done, desc=desc, unit="region", disable=args.quiet))
         bars[0].update(done - bars[0].n)
-        counts[:] = [done, total] if not counts else counts[:1] + [total]
+        counts[:] = [done, total] if not counts else [*counts[:1], total]
 
     counts: list[int] = []  # regions already done when the job started, and the total
 
@@ -178,7 +178,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p.add_argument("--time-chunk", type=int, default=1, help="dates per chunk")
     p.add_argument("--batch-size", type=int, default=16, help="mgan: patches per model call")
     p.add_argument("--resume", action="store_true",
-                   help="finish an interrupted run of the same job (same arguments); not with --overwrite")  # fmt: skip
+                   help="finish an interrupted run of the same job (same arguments); "
+                   "not with --overwrite")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace what OUT holds; not with --resume")
     where = p.add_mutually_exclusive_group()
     where.add_argument(

@@ -20,7 +20,6 @@ import importlib
 import importlib.util
 import json
 import os
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
