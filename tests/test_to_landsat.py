@@ -101,3 +101,24 @@ def test_model_with_b8a_reads_b8a_from_the_20m_cube(tmp_path, s2_inputs, scene):
     # a 20 m cube without B8A is refused before any work
     with pytest.raises(xharm.XharmError, match="B8A"):
         xharm.to_landsat({10: inputs[10], 20: c20.sel(band=["B11", "B12"])}, model=str(tmp_path / "b8a"))
+
+
+@pytest.mark.parametrize("method", ["mgan", "hls", "resample"])
+def test_product_attrs_describe_the_product(s2_inputs, tiny_model, scene, method):
+    """Issue 18 item 3: outputs said sensor=landsat-8 beside platform=sentinel-2a, product='simulated
+    S2 L2A', resolution 10 on a 30 m cube."""
+    inputs = s2_inputs(scene)
+    for c in inputs.values():
+        c.attrs.update(resolution=10.0, group="s2_10m", processing_level="L2A")
+    kw = {"model": tiny_model} if method == "mgan" else {}
+    out = xharm.to_landsat(inputs, method=method, **kw)
+    a = out.attrs
+    assert a["sensor"] == "landsat-8" and a["resolution"] == 30.0 and a["harmonization_method"] == method
+    assert "platform" not in a and "product" not in a and "group" not in a
+    assert "processing_baseline" not in a and "processing_level" not in a
+    assert a["source_platform"] == "sentinel-2a" and a["source_product"] == "simulated S2 L2A"
+    assert a["source_processing_level"] == "L2A" and a["source_resolution"] == 10.0
+    mixed = [v for k, v in a.items() if not k.startswith(("source_", "xharm_", "harmonized_from"))]
+    assert not any(isinstance(v, str) and v.startswith("sentinel-2") for v in mixed)
+    if method == "mgan":
+        assert a["model"] == "tiny-mgan" and a["model_checksum"].startswith("sha256:")

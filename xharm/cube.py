@@ -36,7 +36,16 @@ from .exceptions import (
 )
 from .sensors import Sensor, get_sensor
 
-__all__ = ["DIMS", "check_same_grid", "from_canonical", "geobox_of", "make_cube", "to_canonical", "validate"]
+__all__ = [
+    "DIMS",
+    "check_same_grid",
+    "from_canonical",
+    "geobox_of",
+    "make_cube",
+    "product_attrs",
+    "to_canonical",
+    "validate",
+]
 
 DIMS: tuple[str, str, str, str] = ("time", "band", "y", "x")
 _SPATIAL_ALIASES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x"}
@@ -411,6 +420,50 @@ def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] 
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def product_attrs(
+    source: Mapping[str, Any], *, sensor: str, method: str, resolution: float, **extra: Any
+) -> dict[str, Any]:
+    """The ``attrs`` of a harmonized product: the product itself, its source under ``source_*``.
+
+    A harmonized cube imitates another sensor: ``sensor`` and ``resolution`` describe the
+    product (e.g. ``"landsat-8"``, 30 m); what described the input cube (its sensor,
+    platform, product name, processing level and baseline, group, pixel size ...) is kept
+    under ``source_<key>``, never beside the product's own keys, so no store mixes the two.
+
+    Parameters
+    ----------
+    source
+        ``attrs`` of the input cube (merged over its resolutions).
+    sensor, method, resolution
+        The sensor the product imitates, the harmonization method, the pixel size (m).
+    **extra
+        Further product keys (model name and checksum, coefficients, ...).
+
+    Examples
+    --------
+    >>> a = product_attrs({"sensor": "sentinel-2a", "platform": "sentinel-2a", "level": "L2A",
+    ...                    "resolution": 10.0}, sensor="landsat-8", method="hls", resolution=30)
+    >>> a["sensor"], a["resolution"], a["source_platform"], a["source_level"], "platform" in a
+    ('landsat-8', 30.0, 'sentinel-2a', 'L2A', False)
+    """
+    out: dict[str, Any] = {}
+    for key, value in source.items():
+        if key == _ADDED:
+            continue
+        if key.startswith(("xharm_", "source_")):  # xharm's own processing notes, earlier provenance
+            out[key] = value
+        else:
+            out[f"source_{key}"] = value
+    out.update(
+        sensor=sensor,
+        resolution=float(resolution),
+        harmonization_method=method,
+        harmonized_from=str(source.get("platform") or source.get("sensor") or "sentinel-2"),
+    )
+    out.update(extra)
+    return out
 
 
 def _infer_sensor(sensor: str | Sensor | None, attrs: Mapping[str, Any]) -> Sensor:

@@ -61,8 +61,12 @@ def _valid_of(cube: xr.DataArray, valid: xr.DataArray | None, what: str) -> xr.D
 
 
 def _platform(cube: xr.DataArray, family: str) -> str:
-    """``attrs["platform"]`` when it names a platform of ``family`` (``landsat-9``), else ``family``."""
-    name = str(cube.attrs.get("platform", "")).lower()
+    """The platform of ``family`` (``landsat-9``) the cube's dates come from, else ``family``.
+
+    ``attrs["source_platform"]`` of a harmonized product (where its data came from), else
+    ``attrs["platform"]``.
+    """
+    name = str(cube.attrs.get("source_platform", cube.attrs.get("platform", ""))).lower()
     return name if name.startswith(family.split("-")[0]) else family
 
 

@@ -212,13 +212,14 @@ def to_landsat(
     if valid is not None:
         cubes = {name: c.where(mask_to_grid(valid, c.odc.geobox)) for name, c in cubes.items()}
     out = apply_model(cubes, spec, handle, chunks=chunks, batch_size=batch_size)
+    from .cube import product_attrs
+
     first = cubes[spec.inputs[0].name]
-    attrs = {k: v for k, v in first.attrs.items() if k not in ("sensor", "platform")}
-    attrs.update(
+    attrs = product_attrs(
+        first.attrs,
         sensor=spec.sensor_out,
-        platform=str(first.attrs.get("platform", first.attrs.get("sensor", ""))),
-        harmonization_method="mgan",
-        harmonized_from=str(first.attrs.get("sensor", "sentinel-2")),
+        method="mgan",
+        resolution=spec.output.resolution,
         model=_resolve_name(handle),
         model_architecture=spec.name,
         model_version=spec.version,
