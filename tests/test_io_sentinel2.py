@@ -11,6 +11,7 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
+from xharm.cube import processing_level
 from xharm.exceptions import (
     CorruptProductError,
     GridError,
@@ -109,6 +110,8 @@ def test_real_baseline_offset(
     assert isinstance(cube.data, da.Array)
     assert cube.attrs["add_offset_dn"] == offset and cube.attrs["processing_baseline"] == baseline
     assert cube.attrs["level"] == "L1C" and cube.attrs["sensor"] == "sentinel-2b"
+    # issue 18 item 4: the level every method can check (top of atmosphere here)
+    assert cube.attrs["processing_level"] == "L1C" and processing_level(cube) == "L1C"
     assert cube.band.values.tolist() == list(get_sensor("S2B").band_ids)
     assert str(cube.time.values[0]).startswith(
         name[11:15] + "-" + name[15:17] + "-" + name[17:19] + "T10:15:59"
@@ -177,6 +180,7 @@ def test_safe_l2a_native_files_offsets_and_scl(tmp_path: Path, compute_counter) 
     assert cubes[20.0].band.values.tolist() == ["B05", "B11"]
     c10 = cubes[10.0]
     assert c10.attrs["level"] == "L2A" and c10.attrs["add_offset_dn"] == -1000.0
+    assert processing_level(c10) == "L2A" and processing_level(cubes[60.0]) == "L2A"
     assert c10.attrs["processing_baseline"] == "05.09" and c10.attrs["sensor"] == "sentinel-2a"
     assert c10.time.values[0] == np.datetime64("2023-03-01T10:10:21.024", "ns")
     for band, res in (("B02", 10.0), ("B11", 20.0), ("B01", 60.0)):

@@ -42,6 +42,7 @@ __all__ = [
     "from_canonical",
     "geobox_of",
     "make_cube",
+    "processing_level",
     "product_attrs",
     "to_canonical",
     "validate",
@@ -420,6 +421,32 @@ def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] 
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+#: ``attrs["processing_level"]`` values the readers write: Sentinel-2 L1C (top of atmosphere)
+#: and L2A (surface reflectance); Landsat / HLS L1 (top of atmosphere) and L2 (surface).
+PROCESSING_LEVELS = ("L1C", "L2A", "L1", "L2")
+
+
+def processing_level(cube: xr.DataArray | xr.Dataset) -> str | None:
+    """The processing level the readers recorded: ``"L1C"``, ``"L2A"``, ``"L1"``, ``"L2"`` or None.
+
+    Read from ``attrs["processing_level"]`` (every xharm reader and the simulator set it);
+    a harmonized product reports its source's level (``source_processing_level``). Top of
+    atmosphere input (``L1C``/``L1``) into a model trained on surface reflectance is a
+    domain error that each method can check with this.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> processing_level(xr.DataArray(0, attrs={"processing_level": "L1C"}))
+    'L1C'
+    >>> processing_level(xr.DataArray(0)) is None
+    True
+    """
+    attrs = cube.attrs
+    value = attrs.get("processing_level") or attrs.get("source_processing_level")
+    return None if value in (None, "") else str(value)
 
 
 def product_attrs(

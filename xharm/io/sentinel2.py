@@ -185,7 +185,8 @@ def read_sentinel2(
             "processing_baseline": [s["processing_baseline"] or "" for s in series],
             "add_offset_dn": [_one_offset(s["offsets"], band_ids) for s in series],
         }
-        attrs: dict[str, Any] = {"level": _unique([s["level"] for s in series])}
+        level_all = _unique([s["level"] for s in series])
+        attrs: dict[str, Any] = {"level": level_all, "processing_level": level_all}
         for key in ("processing_baseline", "add_offset_dn"):
             value = _unique(per_time[key])
             if value not in (None, "") and value == value:  # skip unknown and NaN

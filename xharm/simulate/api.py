@@ -258,8 +258,13 @@ def pair_series(
 
     ny, nx = shape
     common = {"nbar_sun_zenith": REFERENCE_SUN_ZENITH, "simulated": "xharm.simulate", "seed": int(seed)}
-    s2_attrs = {**common, "product": "simulated S2 L2A", "processing_baseline": "05.00"}
-    l8_attrs = {**common, "product": "simulated L8 C2 L2"}
+    s2_attrs = {
+        **common,
+        "product": "simulated S2 L2A",
+        "processing_baseline": "05.00",
+        "processing_level": "L2A",
+    }
+    l8_attrs = {**common, "product": "simulated L8 C2 L2", "processing_level": "L2"}
     s2a = _angle_coords([s.s2 for s in specs])
     l8a = _angle_coords([s.l8 for s in specs])
 
