@@ -39,6 +39,7 @@ from .sensors import Sensor, get_sensor
 __all__ = [
     "DIMS",
     "check_same_grid",
+    "crs_label",
     "from_canonical",
     "geobox_of",
     "make_cube",
@@ -404,8 +405,8 @@ def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] 
         raise CRSError(
             describe(
                 f"{names[0]} and {names[1]} are in different CRSs",
-                expected=str(ga.crs),
-                found=str(gb.crs),
+                expected=crs_label(ga.crs),
+                found=crs_label(gb.crs),
                 fix=f"reproject {names[1]} first (e.g. xharm.grid.align_to or .odc.reproject)",
             )
         )
@@ -418,6 +419,26 @@ def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] 
                 fix="align the grids with xharm.grid",
             )
         )
+
+
+def crs_label(crs: Any) -> str:
+    """A short name of a CRS for messages: ``"EPSG:32618"``, else its name, never a WKT string.
+
+    Examples
+    --------
+    >>> import pyproj
+    >>> from odc.geo import CRS
+    >>> crs_label(CRS(pyproj.CRS("EPSG:32618").to_wkt()))
+    'EPSG:32618'
+    """
+    if crs is None:
+        return "none"
+    epsg = getattr(crs, "epsg", None)
+    if epsg:
+        return f"EPSG:{epsg}"
+    proj = getattr(crs, "proj", None)
+    name = getattr(proj, "name", None)
+    return str(name) if name else str(crs)[:60]
 
 
 # --------------------------------------------------------------------------- helpers

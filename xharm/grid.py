@@ -29,7 +29,7 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords, xr_reproject
 
-from .cube import geobox_of, validate
+from .cube import crs_label, geobox_of, validate
 from .exceptions import CRSError, GridError, UnitsError, describe
 
 __all__ = ["BLOCK", "align_to", "check_nested", "grid_at", "mask_to_grid", "nested_grids", "s2_to_30m"]
@@ -81,8 +81,8 @@ def check_nested(*geoboxes: GeoBox) -> None:
             raise CRSError(
                 describe(
                     f"grids 0 and {i} are in different CRSs, so they cannot nest",
-                    expected=str(crs0),
-                    found=str(g.crs),
+                    expected=crs_label(crs0),
+                    found=crs_label(g.crs),
                     fix="reproject one of them first (xharm.grid.align_to)",
                 )
             )
