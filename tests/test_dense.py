@@ -160,7 +160,7 @@ def test_different_utm_zones_reprojected_onto_one_grid(cubes):
     import pyproj
     from odc.geo import CRS
 
-    l8, _, lv, sv = cubes
+    l8, _, lv, _ = cubes
     l8 = l8.odc.assign_crs(CRS(pyproj.CRS("EPSG:32632").to_wkt()))  # a CRS read as WKT, as from a file
     g33 = GRID.to_crs("EPSG:32633", resolution=30).pad(2)  # the same ground in the next zone, a margin
     s2 = _cube(S2_T, 100.0, "landsat-8", "sentinel-2b", gbox=g33)
