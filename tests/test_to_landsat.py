@@ -122,3 +122,40 @@ def test_product_attrs_describe_the_product(s2_inputs, tiny_model, scene, method
     assert not any(isinstance(v, str) and v.startswith("sentinel-2") for v in mixed)
     if method == "mgan":
         assert a["model"] == "tiny-mgan" and a["model_checksum"].startswith("sha256:")
+
+
+def test_single_resolution_stack_is_split_for_the_mgan(s2_inputs, tiny_model, scene):
+    """Issue 18 item 7: a 13-band stack resampled to 10 m got 'pass to_landsat(s2_10m, s2_20m)'."""
+    from xharm.grid import align_to
+
+    up20 = align_to(scene.s2_20m, scene.s2_10m.odc.geobox, "nearest")  # as a resampled stack holds them
+    stack = xr.concat([scene.s2_10m, up20], dim="band")
+    got = xharm.to_landsat(stack, model=tiny_model).compute()
+    want = xharm.to_landsat(s2_inputs(scene), model=tiny_model).compute()
+    np.testing.assert_allclose(got.values, want.values, atol=1e-6)
+    assert got.odc.geobox == want.odc.geobox
+    coarse = stack.coarsen(y=6, x=6).mean()
+    coarse = coarse.drop_vars(["y", "x"]).assign_coords(
+        y=stack.y.values.reshape(-1, 6).mean(1), x=stack.x.values.reshape(-1, 6).mean(1)
+    )
+    with pytest.raises(DimensionError, match="method='hls' or 'resample'"):
+        xharm.to_landsat(coarse.odc.assign_crs(stack.odc.crs), model=tiny_model)
+
+
+def test_tiny_real_crop_says_the_minimum_size(real_data):
+    """Issue 18 item 7: HLS on the 8 x 9 px ukis crop said only 'footprint holds no whole nested block'."""
+    from xharm.exceptions import GridError
+    from xharm.io import read_sentinel2
+
+    path = (
+        real_data
+        / "ukis_pysat_tiny_l1_crops"
+        / "S2B_MSIL1C_20220615T101559_N0400_R065_T32UPC_20220615T122549.tif"
+    )
+    if not path.exists():
+        pytest.skip("ukis_pysat_tiny_l1_crops sample missing")
+    stack = read_sentinel2(path)[10.0]
+    with pytest.raises(GridError) as err:
+        xharm.to_landsat(stack, method="hls", brdf=False)
+    text = str(err.value)
+    assert "6 x 6 px of 10 m" in text and "12 x 12 px" in text and "(9 x 8 px)" in text

@@ -141,12 +141,20 @@ def grid_at(geobox: GeoBox, resolution: float, *, within: Sequence[GeoBox] = ())
     left, right = _snap_in(x0, x1, px, lx)
     bottom, top = _snap_in(y0, y1, py, ly)
     if right <= left or top <= bottom:
+        r0 = abs(geobox.affine.a)
+        need = (
+            f"{_fmt(lx)} x {_fmt(ly)} m block whose edges lie on the lattice (x = {_fmt(px)} + k * {_fmt(lx)}"
+        )
+        need += f", y = {_fmt(py)} + k * {_fmt(ly)} m)"
         raise GridError(
             describe(
-                "the footprint holds no whole nested block",
-                expected=f"at least {_fmt(lx)} x {_fmt(ly)} m on the block lattice",
-                found=f"footprint x {_fmt(x0)}..{_fmt(x1)}, y {_fmt(y0)}..{_fmt(y1)}",
-                fix="use a larger area",
+                "the footprint is too small: it holds no whole block of the nested-grid lattice",
+                expected=f"at least one {need}: {round(lx / r0)} x {round(ly / r0)} px of {_fmt(r0)} m "
+                f"when aligned with it, {round(2 * lx / r0)} x {round(2 * ly / r0)} px ({_fmt(2 * lx)} m) "
+                "anywhere",
+                found=f"{_fmt(x1 - x0)} x {_fmt(y1 - y0)} m ({round((x1 - x0) / r0)} x "
+                f"{round((y1 - y0) / r0)} px): x {_fmt(x0)}..{_fmt(x1)}, y {_fmt(y0)}..{_fmt(y1)}",
+                fix="read a larger area (crop it so that it covers the block above)",
             )
         )
     nx = round((right - left) / res)
