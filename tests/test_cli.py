@@ -177,6 +177,9 @@ def test_evaluate_picks_the_truth_and_applies_masks(store, tmp_path, capsys):
     assert main(["evaluate", pred, store]) == 0
     out = capsys.readouterr().out
     assert "reference: l8/truth" in out and "lower is better" in out and "degrees" in out
+    bare = str(tmp_path / "bare.zarr")
+    assert main(["harmonize", store, bare, "--method", "hls", "--quiet"]) == 0
+    assert "no clear mask" in jobs.evaluate(bare, store).notes[0]
 
 
 def test_resume_and_overwrite_together_refused(store, tmp_path, capsys):

@@ -301,6 +301,7 @@ class Evaluation:
     valid_fraction: float
     reference: str = ""
     masks: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``overall`` {method: {metric: value}}, ``per_band`` {method: {band: {...}}}."""
@@ -315,6 +316,7 @@ class Evaluation:
             "valid_fraction": self.valid_fraction,
             "reference": self.reference,
             "masks": list(self.masks),
+            "notes": list(self.notes),
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -329,6 +331,7 @@ class Evaluation:
         fmt = lambda v: f"{v:.4f}"  # noqa: E731
         head = f"reference: {self.reference}\n" if self.reference else ""
         head += f"masks applied: {', '.join(self.masks) if self.masks else 'none'}\n"
+        head += "".join(f"note: {n}\n" for n in self.notes)
         return (
             head + f"{self.n_dates} date(s) scored, {self.valid_fraction:.1%} of their pixels valid"
             " (finite in both cubes and clear in every mask)"
@@ -471,7 +474,14 @@ def evaluate(
     ok = ok.drop_vars([c for c in ok.coords if c not in keep])
     overall, per_band = score_table({label: pred}, ref, ok)
     masks = tuple(f"{spec} (of {Path(store).name})" for store, spec in sources)
-    return Evaluation(overall, per_band, len(times), unmatched, float(ok.mean().compute()), reference, masks)
+    notes: tuple[str, ...] = ()
+    if not sources:
+        notes = (
+            "no clear mask of the prediction was applied: pixels that were cloudy in its input are "
+            "scored too (harmonize with --valid, or pass --valid GROUP/VAR, e.g. s2_20m/s2_valid)",
+        )
+    fraction = float(ok.mean().compute())
+    return Evaluation(overall, per_band, len(times), unmatched, fraction, reference, masks, notes)
 
 
 def _is_mask(store: str | os.PathLike[str], group: str | None, var: str) -> bool:
