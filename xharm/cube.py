@@ -414,8 +414,8 @@ def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] 
         raise GridError(
             describe(
                 f"{names[0]} and {names[1]} are not on the same pixel grid",
-                expected=repr(ga),
-                found=repr(gb),
+                expected=_grid_label(ga),
+                found=_grid_label(gb),
                 fix="align the grids with xharm.grid",
             )
         )
@@ -439,6 +439,14 @@ def crs_label(crs: Any) -> str:
     proj = getattr(crs, "proj", None)
     name = getattr(proj, "name", None)
     return str(name) if name else str(crs)[:60]
+
+
+def _grid_label(g: GeoBox) -> str:
+    a = g.affine
+    return (
+        f"{g.shape.x} x {g.shape.y} px of {abs(a.a):g} m, upper-left corner ({a.c:g}, {a.f:g}), "
+        f"{crs_label(g.crs)}"
+    )
 
 
 # --------------------------------------------------------------------------- helpers
