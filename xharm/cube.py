@@ -444,7 +444,7 @@ def crs_label(crs: Any) -> str:
 def _grid_label(g: GeoBox) -> str:
     a = g.affine
     return (
-        f"{g.shape.x} x {g.shape.y} px of {abs(a.a):g} m, upper-left corner ({a.c:g}, {a.f:g}), "
+        f"{g.shape.x} x {g.shape.y} px of {abs(a.a):g} m, upper-left corner ({a.c:.10g}, {a.f:.10g}), "
         f"{crs_label(g.crs)}"
     )
 
