@@ -300,7 +300,9 @@ def _split_stack(cube: xr.DataArray, spec: ModelSpec) -> dict[float, xr.DataArra
     have = [str(b) for b in cube["band"].values]
     need = {g.resolution: list(g.bands) for g in spec.inputs}
     wanted = [b for bands in need.values() for b in bands]
-    if res != 10.0 or any(b not in have for b in wanted):
+    if res == 10.0 and any(b not in have for b in wanted):
+        return {res: cube}  # a 10 m cube without the 20 m bands: the caller asks for both cubes
+    if res != 10.0:
         raise DimensionError(
             describe(
                 f"the MGAN cannot read this single {res:g} m cube",
