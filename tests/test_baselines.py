@@ -94,6 +94,27 @@ def test_valid_mask_carried_to_30m() -> None:
     assert not v[1, 2, 2] and not v[1, 2, 3] and v[1].sum() == 22
 
 
+@pytest.mark.parametrize("method", ["hls", "resample", "tra"])
+def test_valid_mask_makes_cloudy_pixels_nan(method: str) -> None:
+    """Issue 18 item 1: ``valid=`` used to be attached but mask nothing for the baselines."""
+    c10, c20 = _s2(nt=6)
+    m = np.ones((6, *G20.shape), bool)
+    m[:, :2, :3] = False  # a 40 x 60 m cloud: 30 m pixels rows 0..1, cols 0..1 are not clear
+    valid = xr.DataArray(m, dims=("time", "y", "x"), coords={"time": c20.time, "y": c20.y, "x": c20.x})
+    valid = valid.odc.assign_crs(c20.odc.crs)
+    kw: dict[str, object] = {"brdf": False} if method == "hls" else {}
+    if method == "tra":
+        rs = resample(c10, c20)
+        kw["l8"] = make_cube(rs.values, geobox=G30, bands=list(rs.band.values), sensor="landsat-8",
+                             time=rs.time.values)  # fmt: skip
+    out = to_landsat(c10, c20, method=method, valid=valid, **kw)  # type: ignore[arg-type]
+    clear = out["valid"].values
+    assert 0 < clear.mean() < 1
+    nan = np.isnan(out.values).any(axis=1)
+    np.testing.assert_array_equal(nan, ~clear)
+    assert out.attrs["harmonization_method"] == method
+
+
 def test_valid_mask_on_10m_grid_without_crs() -> None:
     c10, c20 = _s2(nt=1)
     m = np.ones((1, *G10.shape), bool)

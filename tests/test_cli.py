@@ -144,3 +144,81 @@ def test_train_delegates(capsys):
         main(["train", "--help"])
     assert exc.value.code == 0
     assert "Train the MGAN" in capsys.readouterr().out
+
+
+def test_valid_mask_masks_baselines_and_is_written(store, tmp_path):
+    """Issue 18 item 1: ``--method hls --valid`` used to write 0 % NaN and drop the mask."""
+    dst = str(tmp_path / "hls.zarr")
+    assert main(["harmonize", store, dst, "--method", "hls", "--valid", "s2_20m/s2_valid", "--quiet"]) == 0
+    got = xr.open_zarr(dst, consolidated=False)
+    clear = got["valid"].values
+    assert got["valid"].dtype == bool and 0 < clear.mean() < 1
+    np.testing.assert_array_equal(np.isnan(got["reflectance"].values).any(axis=1), ~clear)
+    want = jobs.open_mask(store, "s2_20m/s2_valid")
+    c10 = jobs.open_var(store, "s2_10m")
+    api = xharm.to_landsat({10: c10, 20: jobs.open_var(store, "s2_20m")}, method="hls", valid=want)
+    np.testing.assert_array_equal(api["valid"].values, clear)
+    assert jobs.open_mask(dst, "valid").shape == clear.shape  # readable as an evaluate mask
+
+
+def test_evaluate_picks_the_truth_and_applies_masks(store, tmp_path, capsys):
+    """Issue 18 item 2: without --ref-var it used to score against the cloudy observation, '100% valid'."""
+    pred = str(tmp_path / "hls.zarr")
+    assert main(["harmonize", store, pred, "--method", "hls", "--valid", "s2_20m/s2_valid", "--quiet"]) == 0
+    ev = jobs.evaluate(pred, store)
+    assert ev.reference.startswith("l8/truth") and ev.masks == ("valid (of hls.zarr)",)
+    clear = jobs.open_mask(pred, "valid").values
+    assert ev.valid_fraction == pytest.approx(clear.mean())
+    assert ev.valid_fraction < 1
+    obs = jobs.evaluate(pred, store, ref_var="reflectance")
+    assert "observation" in obs.reference and any(m.startswith("l8/l8_valid") for m in obs.masks)
+    l8_clear = jobs.open_mask(store, "l8/l8_valid").values
+    assert obs.valid_fraction <= min(clear.mean(), l8_clear.mean())
+    assert main(["evaluate", pred, store]) == 0
+    out = capsys.readouterr().out
+    assert "reference: l8/truth" in out and "lower is better" in out and "degrees" in out
+    bare = str(tmp_path / "bare.zarr")
+    assert main(["harmonize", store, bare, "--method", "hls", "--quiet"]) == 0
+    assert "no clear mask" in jobs.evaluate(bare, store).notes[0]
+
+
+def test_resume_and_overwrite_together_refused(store, tmp_path, capsys):
+    """Issue 18 item 10: both flags were accepted silently; a finished job was called 'unfinished'."""
+    dst = str(tmp_path / "r.zarr")
+    args = ["harmonize", store, dst, "--method", "resample", "--quiet"]
+    assert main([*args, "--resume", "--overwrite"]) == 2
+    assert "--resume and --overwrite" in capsys.readouterr().err
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "finished output" in err and "unfinished" not in err
+    assert main([*args, "--resume"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_version_and_help_show_defaults(capsys):
+    """Issue 18 item 9: no --version; options without help or shown defaults."""
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"xharm {xharm.__version__}"
+    for cmd in ("simulate", "harmonize", "evaluate", "demo"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        text = capsys.readouterr().out
+        options = [ln.split()[0] for ln in text.splitlines() if ln.strip().startswith("--")]
+        assert options, cmd
+        blocks = text.split("options:")[1]
+        for opt in options:  # every option has a help line
+            assert opt in blocks
+        if cmd == "harmonize":
+            assert "NASA HLS" in text and "Shang & Zhu" in text and "(default: 512)" in text
+        if cmd == "simulate":
+            assert "(default: 6)" in text and "--quiet" in text
+
+
+def test_simulate_progress_and_no_zarr_warnings(tmp_path):
+    """Issue 18 item 9: ``xharm simulate`` printed ~11 Zarr warning blocks and no progress."""
+    res = _run("simulate", str(tmp_path / "s.zarr"), "--dates", "1", "--size-km", "0.6")
+    assert res.returncode == 0, res.stderr
+    assert "Warning" not in res.stderr and "xharm simulate" in res.stderr and "100%" in res.stderr

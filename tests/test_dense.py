@@ -11,7 +11,7 @@ from odc.geo.geobox import GeoBox
 
 from xharm.cube import make_cube
 from xharm.dense import dense_series
-from xharm.exceptions import DimensionError, GridError, MissingBandError
+from xharm.exceptions import CRSError, DimensionError, GridError, MissingBandError
 
 BANDS = ["B2", "B3", "B4", "B5", "B6", "B7"]
 GRID = GeoBox((4, 4), Affine(30, 0, 600000, 0, -30, 5000120), "EPSG:32632")
@@ -134,7 +134,9 @@ def test_errors(cubes):
     with pytest.raises(DimensionError, match="unknown prefer rule"):
         dense_series(l8, s2, prefer="newest")
     with pytest.raises(MissingBandError, match="lacks band"):
-        dense_series(l8.sel(band=["B2", "B3"]), s2)
+        dense_series(l8.sel(band=["B2", "B3"]), s2, bands=["B2", "B5"])
+    with pytest.raises(DimensionError, match="unknown grid"):
+        dense_series(l8, s2, grid="utm")
     shifted = GeoBox((4, 4), Affine(30, 0, 600030, 0, -30, 5000120), "EPSG:32632")
     with pytest.raises(GridError, match="not on the same pixel grid"):
         dense_series(l8, _cube(S2_T, 100.0, "landsat-8", "sentinel-2b", gbox=shifted))
@@ -142,3 +144,37 @@ def test_errors(cubes):
         dense_series(l8, s2, l8_valid=lv.isel(time=[0]))
     with pytest.raises(DimensionError, match="not boolean"):
         dense_series(l8, s2, s2_valid=sv.astype(int))
+
+
+def test_bands_landsat_lacks_are_left_out_with_a_warning(cubes):
+    """Issue 18 item 6: an HLS output with B1 beside a Landsat cube read without B1 used to fail."""
+    l8, _, lv, sv = cubes
+    s2 = _cube(S2_T, 100.0, "landsat-8", "sentinel-2b", bands=["B1", *BANDS])
+    with pytest.warns(UserWarning, match="B1"):
+        out = dense_series(l8.sel(band=BANDS), s2, l8_valid=lv, s2_valid=sv)
+    assert out.band.values.tolist() == BANDS and out.sizes["time"] == 3
+
+
+def test_different_utm_zones_reprojected_onto_one_grid(cubes):
+    """Issue 18 item 6: different UTM zones failed with a CRSError printing two WKT strings."""
+    import pyproj
+    from odc.geo import CRS
+
+    l8, _, lv, _ = cubes
+    l8 = l8.odc.assign_crs(CRS(pyproj.CRS("EPSG:32632").to_wkt()))  # a CRS read as WKT, as from a file
+    g33 = GRID.to_crs("EPSG:32633", resolution=30).pad(2)  # the same ground in the next zone, a margin
+    s2 = _cube(S2_T, 100.0, "landsat-8", "sentinel-2b", gbox=g33)
+    with pytest.raises(CRSError) as err:
+        dense_series(l8, s2)
+    text = str(err.value)
+    assert (
+        "EPSG:32632" in text and "EPSG:32633" in text and "PROJCRS" not in text and "grid='landsat'" in text
+    )
+    ones = xr.DataArray(np.ones((2, *g33.shape), bool), dims=("time", "y", "x"))
+    out = dense_series(l8, s2, l8_valid=lv, s2_valid=ones, grid="landsat")
+    assert out.odc.geobox == l8.odc.geobox and out.sizes["time"] == 3
+    s2_only = out.isel(time=1)  # day 3: Sentinel-2 only, every value from the S2 cube (date index 1)
+    assert str(s2_only.source.values) == "sentinel-2b"
+    np.testing.assert_allclose(s2_only.sel(band="B2").values, 110.0)
+    back = dense_series(l8, s2, l8_valid=lv, s2_valid=ones, grid="sentinel-2")
+    assert back.odc.geobox == s2.odc.geobox

@@ -89,7 +89,7 @@ def test_grid_at_within_gives_common_part():
 
 
 def test_grid_at_too_small():
-    with pytest.raises(GridError, match="holds no whole nested block"):
+    with pytest.raises(GridError, match="holds no whole block of the nested-grid lattice"):
         grid_at(gbox(10, 5, 5, x0=X0 + 10), 30)
     with pytest.raises(GridError, match="positive"):
         grid_at(gbox(10, 6, 6), -30)

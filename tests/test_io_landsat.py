@@ -105,6 +105,7 @@ def test_real_time_from_file_name_without_mtl(india: Path) -> None:
     )
     assert ds.reflectance.band.values.tolist() == ["B4", "B5"]
     assert ds.product.values[0] == "LC08_L2SP_143054_20230213_20230218_02_T1"
+    assert ds.reflectance.attrs["processing_level"] == "L2"  # issue 18 item 4
 
 
 def test_read_mtl_json_and_odl(india: Path, real_data: Path) -> None:

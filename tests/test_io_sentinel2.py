@@ -11,10 +11,12 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
+from xharm.cube import processing_level
 from xharm.exceptions import (
     CorruptProductError,
     GridError,
     MissingBandError,
+    MissingHintsError,
     ProductError,
     ProductNotFoundError,
     SensorError,
@@ -109,6 +111,8 @@ def test_real_baseline_offset(
     assert isinstance(cube.data, da.Array)
     assert cube.attrs["add_offset_dn"] == offset and cube.attrs["processing_baseline"] == baseline
     assert cube.attrs["level"] == "L1C" and cube.attrs["sensor"] == "sentinel-2b"
+    # issue 18 item 4: the level every method can check (top of atmosphere here)
+    assert cube.attrs["processing_level"] == "L1C" and processing_level(cube) == "L1C"
     assert cube.band.values.tolist() == list(get_sensor("S2B").band_ids)
     assert str(cube.time.values[0]).startswith(
         name[11:15] + "-" + name[15:17] + "-" + name[17:19] + "T10:15:59"
@@ -159,10 +163,41 @@ def test_real_13_bands_native_resolutions_nest(svg: Path, compute_counter) -> No
 def test_real_unknown_baseline_time_platform(svg: Path) -> None:
     with pytest.raises(ProductError, match="processing baseline"):
         read_sentinel2(svg, time="2016-01-12", platform="sentinel-2a")
-    with pytest.raises(ProductError, match="acquired"):
+    with pytest.raises(ProductError, match="time"):
         read_sentinel2(svg, platform="sentinel-2a", add_offset_dn=0)
     with pytest.raises(SensorError, match="platform"):
         read_sentinel2(svg, time="2016-01-12", add_offset_dn=0)
+
+
+def test_real_one_error_lists_every_missing_hint(svg: Path) -> None:
+    """Issue 18 item 5: three hints were revealed one error at a time, the date suggestion hard-coded."""
+    with pytest.raises(MissingHintsError) as err:
+        read_sentinel2(svg)
+    text = str(err.value)
+    assert "3 fact(s)" in text and "time" in text and "platform" in text and "baseline" in text
+    # values read from the folder name (..._L1C_18SVG_20160112), and the facts that follow from the date
+    assert "read_sentinel2(..., time='2016-01-12', platform='sentinel-2a', add_offset_dn=0)" in text
+    assert "L1C" in text
+    cubes = read_sentinel2(svg, time="2016-01-12", platform="sentinel-2a", add_offset_dn=0)
+    assert cubes[10.0].attrs["processing_level"] == "L1C"  # from the folder name
+
+
+def test_missing_hints_come_from_the_names(tmp_path: Path) -> None:
+    folder = tmp_path / "tile_32TMT_2019-07-03_s2b"
+    folder.mkdir()
+    for band in ("B02", "B03"):
+        with rasterio.open(
+            folder / f"{band}.tif", "w", driver="GTiff", dtype="uint16", count=1, height=6, width=6,
+            crs="EPSG:32632", transform=from_origin(600000.0, 5000000.0, 10.0, 10.0),
+        ) as dst:  # fmt: skip
+            dst.write(np.ones((1, 6, 6), "uint16"))
+    with pytest.raises(MissingHintsError) as err:
+        read_sentinel2(folder)
+    text = str(err.value)
+    assert "time='2019-07-03'" in text and "platform='sentinel-2b'" in text and "add_offset_dn=0" in text
+    with pytest.raises(MissingHintsError) as err:
+        read_sentinel2(folder, time="2023-05-01")
+    assert "add_offset_dn=-1000" in str(err.value) and "time=" not in str(err.value).split("fix:")[1]
 
 
 # --------------------------------------------------------------------------- synthetic L2A
@@ -177,6 +212,7 @@ def test_safe_l2a_native_files_offsets_and_scl(tmp_path: Path, compute_counter) 
     assert cubes[20.0].band.values.tolist() == ["B05", "B11"]
     c10 = cubes[10.0]
     assert c10.attrs["level"] == "L2A" and c10.attrs["add_offset_dn"] == -1000.0
+    assert processing_level(c10) == "L2A" and processing_level(cubes[60.0]) == "L2A"
     assert c10.attrs["processing_baseline"] == "05.09" and c10.attrs["sensor"] == "sentinel-2a"
     assert c10.time.values[0] == np.datetime64("2023-03-01T10:10:21.024", "ns")
     for band, res in (("B02", 10.0), ("B11", 20.0), ("B01", 60.0)):

@@ -65,9 +65,9 @@ def test_sentinel2_catalog_per_item_baseline(tmp_path: Path, compute_counter) ->
     dn = {k: {"red": _dn(2 * k), "nir": _dn(2 * k + 1)} for k in range(2)}
     items = [
         _item(tmp_path, "old", "2021-06-01", {"B04": ("red", dn[0]["red"]), "B08": ("nir", dn[0]["nir"])},
-              **{"s2:processing_baseline": "03.01"}),
+              **{"s2:processing_baseline": "03.01", "s2:product_type": "S2MSI2A"}),
         _item(tmp_path, "new", "2022-06-01", {"B04": ("red", dn[1]["red"]), "B08": ("nir", dn[1]["nir"])},
-              **{"s2:processing_baseline": "04.00"}),
+              **{"s2:processing_baseline": "04.00", "s2:product_type": "S2MSI2A"}),
     ]  # fmt: skip
     path = _catalog(tmp_path, items)
     cube = load_stac(path, bands=["red", "nir"], sensor="sentinel-2b", chunks=4)
@@ -75,6 +75,7 @@ def test_sentinel2_catalog_per_item_baseline(tmp_path: Path, compute_counter) ->
     assert isinstance(cube.data, da.Array) and cube.dtype == np.float32
     assert cube.dims == ("time", "band", "y", "x") and cube.band.values.tolist() == ["B04", "B08"]
     assert cube.time.dtype == np.dtype("datetime64[ns]") and cube.attrs["sensor"] == "sentinel-2b"
+    assert cube.attrs["processing_level"] == "L2A"  # from s2:product_type (issue 18 item 4)
     assert cube.odc.geobox.crs.epsg == 32632 and cube.shape[2:] == SHAPE
     assert cube.chunks[2:] == ((4, 4), (4, 4, 4))
     values = cube.values

@@ -44,6 +44,7 @@ def test_canonical_cubes(series: simulate.PairSeries) -> None:
         for a in ("sun_zenith", "view_zenith", "relative_azimuth", "sun_azimuth", "view_azimuth"):
             assert c[a].dims == ("time",)
     assert series.s2_10m.attrs["platform"] == "sentinel-2a" and series.l8.attrs["platform"] == "landsat-8"
+    assert series.s2_20m.attrs["processing_level"] == "L2A" and series.l8.attrs["processing_level"] == "L2"
     assert series.scl.dtype == np.uint8 and series.scl.odc.geobox == series.s2_20m.odc.geobox
     assert series.qa_pixel.dtype == np.uint16 and series.qa_pixel.odc.geobox == series.l8.odc.geobox
     assert series.labels.dims == ("y", "x") and series.labels.attrs["classes"]["2"] == "maize"

@@ -143,3 +143,66 @@ def test_every_method_writes_on_one_grid_on_the_landsat_lattice(s2_inputs, tiny_
     for cube in cropped.values():
         bb, ob = cube.odc.geobox.boundingbox, first.boundingbox
         assert ob.left >= bb.left and ob.right <= bb.right and ob.bottom >= bb.bottom and ob.top <= bb.top
+
+
+@pytest.mark.parametrize("method", ["mgan", "hls", "resample"])
+def test_product_attrs_describe_the_product(s2_inputs, tiny_model, scene, method):
+    """Issue 18 item 3: outputs said sensor=landsat-8 beside platform=sentinel-2a, product='simulated
+    S2 L2A', resolution 10 on a 30 m cube."""
+    inputs = s2_inputs(scene)
+    for c in inputs.values():
+        c.attrs.update(resolution=10.0, group="s2_10m", processing_level="L2A")
+    kw = {"model": tiny_model} if method == "mgan" else {}
+    out = xharm.to_landsat(inputs, method=method, **kw)
+    a = out.attrs
+    assert a["sensor"] == "landsat-8" and a["resolution"] == 30.0 and a["harmonization_method"] == method
+    assert "platform" not in a and "product" not in a and "group" not in a
+    assert "processing_baseline" not in a and "processing_level" not in a
+    assert a["source_platform"] == "sentinel-2a" and a["source_product"] == "simulated S2 L2A"
+    assert a["source_processing_level"] == "L2A" and a["source_resolution"] == 10.0
+    mixed = [v for k, v in a.items() if not k.startswith(("source_", "xharm_", "harmonized_from"))]
+    assert not any(isinstance(v, str) and v.startswith("sentinel-2") for v in mixed)
+    if method == "mgan":
+        assert a["model"] == "tiny-mgan" and a["model_checksum"].startswith("sha256:")
+
+
+def test_single_resolution_stack_is_split_for_the_mgan(s2_inputs, tiny_model, scene):
+    """Issue 18 item 7: a 13-band stack resampled to 10 m got 'pass to_landsat(s2_10m, s2_20m)'."""
+    from xharm.grid import align_to
+
+    up20 = align_to(scene.s2_20m, scene.s2_10m.odc.geobox, "nearest")  # as a resampled stack holds them
+    stack = xr.concat([scene.s2_10m, up20], dim="band")
+    got = xharm.to_landsat(stack, model=tiny_model).compute()
+    want = xharm.to_landsat(s2_inputs(scene), model=tiny_model).compute()
+    np.testing.assert_allclose(got.values, want.values, atol=1e-6)
+    assert got.odc.geobox == want.odc.geobox
+    coarse = stack.coarsen(y=6, x=6).mean()
+    coarse = coarse.drop_vars(["y", "x"]).assign_coords(
+        y=stack.y.values.reshape(-1, 6).mean(1), x=stack.x.values.reshape(-1, 6).mean(1)
+    )
+    with pytest.raises(DimensionError, match="method='hls' or 'resample'"):
+        xharm.to_landsat(coarse.odc.assign_crs(stack.odc.crs), model=tiny_model)
+
+
+def test_tiny_real_crop_works_or_says_the_minimum_size(real_data):
+    """Issue 18 item 7: HLS on the 9 x 8 px ukis crop said only 'footprint holds no whole nested block'.
+
+    With the one grid authority (issue 15) the 30 m pixels on the lattice inside it are made;
+    a crop too small for any says the minimum size."""
+    from xharm.exceptions import GridError
+    from xharm.io import read_sentinel2
+
+    path = (
+        real_data
+        / "ukis_pysat_tiny_l1_crops"
+        / "S2B_MSIL1C_20220615T101559_N0400_R065_T32UPC_20220615T122549.tif"
+    )
+    if not path.exists():
+        pytest.skip("ukis_pysat_tiny_l1_crops sample missing")
+    stack = read_sentinel2(path)[10.0]
+    out = xharm.to_landsat(stack, method="hls", brdf=False)
+    assert out.sizes["y"] * out.sizes["x"] >= 1 and out.odc.geobox.affine.c % 60 == 0
+    with pytest.raises(GridError) as err:
+        xharm.to_landsat(stack.isel(y=slice(0, 4), x=slice(0, 5)), method="hls", brdf=False)
+    text = str(err.value)
+    assert "3 x 3 px of 10 m" in text and "8 x 8 px anywhere" in text and "(5 x 4 px)" in text

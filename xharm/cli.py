@@ -44,7 +44,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import to_zarr
 
-    to_zarr(args.out, n_dates=args.dates, size_km=args.size_km, seed=args.seed)
+    to_zarr(args.out, n_dates=args.dates, size_km=args.size_km, seed=args.seed, progress=not args.quiet)
     print(f"wrote {args.out} (groups s2_10m, s2_20m, l8, labels)")
     return 0
 
@@ -61,6 +61,9 @@ def _cmd_harmonize(args: argparse.Namespace) -> int:
             desc = f"xharm harmonize ({args.method})"
             bars.append(tqdm(total=total, initial=done, desc=desc, unit="region", disable=args.quiet))
         bars[0].update(done - bars[0].n)
+        counts[:] = [done, total] if not counts else [*counts[:1], total]
+
+    counts: list[int] = []  # regions already done when the job started, and the total
 
     try:
         with dask_client(args.scheduler, args.local_workers, args.gpu) as client:
@@ -80,6 +83,8 @@ def _cmd_harmonize(args: argparse.Namespace) -> int:
         for bar in bars:
             bar.close()
     dims = ", ".join(f"{d} {n}" for d, n in out.sizes.items())
+    if args.resume and counts and counts[0] == counts[1]:
+        print(f"nothing to do: all {counts[1]} regions of {args.output} were already written")
     print(f"wrote {args.output}" + (f" (group {args.out_group})" if args.out_group else "") + f": {dims}")
     return 0
 
@@ -106,11 +111,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="xharm",
         description="Harmonize dense satellite time series (Sentinel-2 -> Landsat-8/9-like) in xarray.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"xharm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     handlers: dict[str, Handler] = {}
 
     p = sub.add_parser("sensors", help="print the band tables xharm knows")
@@ -118,19 +126,25 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     handlers["sensors"] = _cmd_sensors
 
     p = sub.add_parser("demo", help="simulate a scene pair, harmonize it, score it, write Zarr + PNG")
-    p.add_argument("--out", default="xharm-demo", help="output folder (default: ./xharm-demo)")
-    p.add_argument("--size-km", type=float, default=3.0, help="scene side in km (default 3)")
-    p.add_argument("--dates", type=int, default=4, help="number of dates (default 4)")
-    p.add_argument("--seed", type=int, default=2021)
+    p.add_argument("--out", default="xharm-demo", help="output folder")
+    p.add_argument("--size-km", type=float, default=3.0, help="scene side in km")
+    p.add_argument("--dates", type=int, default=4, help="number of dates")
+    p.add_argument("--seed", type=int, default=2021, help="random seed of the simulated scene")
     p.add_argument("--baselines-only", action="store_true", help="skip the MGAN model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     handlers["demo"] = _cmd_demo
 
-    p = sub.add_parser("simulate", help="write a simulated S2/L8 pair series to Zarr")
-    p.add_argument("out", help="output Zarr store, e.g. pairs.zarr")
-    p.add_argument("--size-km", type=float, default=3.0)
-    p.add_argument("--dates", type=int, default=6)
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser(
+        "simulate",
+        help="write a simulated S2/L8 pair series to Zarr",
+        description="Simulate same-day Sentinel-2 / Landsat-8 pairs (clouds, masks, crop phenology) and "
+        "write groups s2_10m, s2_20m, l8 (with the clear-sky 'truth') and labels to OUT.",
+    )
+    p.add_argument("out", metavar="OUT.zarr", help="output Zarr store, e.g. pairs.zarr")
+    p.add_argument("--size-km", type=float, default=3.0, help="scene side in km")
+    p.add_argument("--dates", type=int, default=6, help="number of acquisition dates")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same scene)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     handlers["simulate"] = _cmd_simulate
 
     p = sub.add_parser(
@@ -139,9 +153,16 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         description="Read groups s2_10m and s2_20m (variable 'reflectance') of IN, write the Landsat-like "
         "cube to OUT region by region. Rerun with --resume after an interruption.",
     )
-    p.add_argument("input", metavar="IN.zarr")
-    p.add_argument("output", metavar="OUT.zarr")
-    p.add_argument("--method", default="mgan", choices=["mgan", "hls", "tra", "resample"])
+    p.add_argument("input", metavar="IN.zarr", help="input store (e.g. written by xharm simulate)")
+    p.add_argument("output", metavar="OUT.zarr", help="output store (refused if it exists, see --resume)")
+    p.add_argument(
+        "--method",
+        default="mgan",
+        choices=["mgan", "hls", "tra", "resample"],
+        help="mgan: the neural model (Sedona et al. 2021; see --model); hls: NASA HLS v2.0 "
+        "(30 m regrid, BRDF normalisation, bandpass adjustment); tra: per-pixel time-series "
+        "regression on Landsat (Shang & Zhu 2019); resample: the 30 m regrid only",
+    )
     p.add_argument("--model", help="mgan: bundled model name or model folder (default: mgan-starter)")
     p.add_argument(
         "--s2-10m", default="s2_10m", metavar="GROUP", help="group of the 10 m cube (default s2_10m)"
@@ -149,18 +170,22 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p.add_argument(
         "--s2-20m", default="s2_20m", metavar="GROUP", help="group of the 20 m cube (default s2_20m)"
     )
-    p.add_argument("--valid", metavar="GROUP/VAR", help="S2 clear mask in IN (e.g. s2_20m/s2_valid)")
+    p.add_argument("--valid", metavar="GROUP/VAR",
+                   help="S2 clear mask in IN (e.g. s2_20m/s2_valid): output is NaN where not clear, and "
+                   "the 30 m mask is written to OUT as the variable 'valid' (default: no mask)")  # fmt: skip
     p.add_argument("--out-group", metavar="GROUP", help="group in OUT (default: the root)")
-    p.add_argument("--chunk", type=int, default=512, help="output chunk side in 30 m px (default 512)")
-    p.add_argument("--time-chunk", type=int, default=1, help="dates per chunk (default 1)")
+    p.add_argument("--chunk", type=int, default=512, help="output chunk side in 30 m px")
+    p.add_argument("--time-chunk", type=int, default=1, help="dates per chunk")
     p.add_argument("--batch-size", type=int, default=16, help="mgan: patches per model call")
-    p.add_argument("--resume", action="store_true", help="finish an interrupted run of the same job")
-    p.add_argument("--overwrite", action="store_true", help="replace what OUT holds")
+    p.add_argument("--resume", action="store_true",
+                   help="finish an interrupted run of the same job (same arguments); "
+                   "not with --overwrite")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="replace what OUT holds; not with --resume")
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="dask.distributed scheduler (tcp://host:8786 or a scheduler file)",
+        help="dask.distributed scheduler (tcp://host:8786 or a scheduler file); default: local threads",
     )
     where.add_argument(
         "--local-workers", type=int, metavar="N", help="start a local cluster of N worker processes"
@@ -176,17 +201,20 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         help="score a harmonized cube against a reference (SAM, ERGAS, RMSE, UIQI, PSNR, SSIM)",
         description="Compare each date of PRED with the nearest date of REF; print Table-IV style scores.",
     )
-    p.add_argument("pred", metavar="PRED.zarr")
-    p.add_argument("ref", metavar="REF.zarr")
+    p.add_argument("pred", metavar="PRED.zarr", help="the prediction, e.g. written by xharm harmonize")
+    p.add_argument("ref", metavar="REF.zarr", help="the reference, e.g. written by xharm simulate")
     p.add_argument("--pred-group", metavar="GROUP", help="group in PRED (default: the root)")
-    p.add_argument("--pred-var", default="reflectance", metavar="VAR")
-    p.add_argument("--ref-group", default="l8", metavar="GROUP", help="group in REF (default l8)")
-    p.add_argument("--ref-var", default="reflectance", metavar="VAR",
-                   help="variable in REF (default reflectance; 'truth' for simulated stores)")  # fmt: skip
+    p.add_argument("--pred-var", default="reflectance", metavar="VAR", help="variable in PRED")
+    p.add_argument("--ref-group", default="l8", metavar="GROUP", help="group in REF")
+    p.add_argument("--ref-var", metavar="VAR",
+                   help="variable in REF (default: 'truth' when the group has one, the clear-sky truth of "
+                   "simulated stores, else 'reflectance', an observation whose *valid masks are then "
+                   "applied); the choice is printed")  # fmt: skip
     p.add_argument("--valid", action="append", default=[], metavar="GROUP/VAR",
-                   help="clear mask(s) to score on, from REF or --valid-store (repeatable)")  # fmt: skip
+                   help="clear mask(s) to score on, from REF or --valid-store (repeatable; default: only the "
+                   "masks stored with PRED and, for an observation, with REF)")  # fmt: skip
     p.add_argument("--valid-store", metavar="STORE.zarr", help="store of the --valid masks (default REF)")
-    p.add_argument("--tolerance", default="1D", help="largest PRED-REF date difference (default 1D)")
+    p.add_argument("--tolerance", default="1D", help="largest PRED-REF date difference (pandas Timedelta)")
     p.add_argument("--name", help="row label (default: the prediction's method)")
     p.add_argument("--json", metavar="FILE", help="write the scores as JSON")
     p.add_argument("--csv", metavar="FILE", help="write the scores as CSV (one row per method and band)")
@@ -197,6 +225,28 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         "train", help="train the MGAN on paired patches (see `xharm train --help`)", add_help=False
     )
     return parser, handlers
+
+
+class _Defaults(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to an option's help unless it names its default itself."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" in text
+            or action.default in (None, False, argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return text
+        return text + " (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Sub-command parser whose help shows every option's default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Defaults)
+        super().__init__(*args, **kwargs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,7 +36,18 @@ from .exceptions import (
 )
 from .sensors import Sensor, get_sensor
 
-__all__ = ["DIMS", "check_same_grid", "from_canonical", "geobox_of", "make_cube", "to_canonical", "validate"]
+__all__ = [
+    "DIMS",
+    "check_same_grid",
+    "crs_label",
+    "from_canonical",
+    "geobox_of",
+    "make_cube",
+    "processing_level",
+    "product_attrs",
+    "to_canonical",
+    "validate",
+]
 
 DIMS: tuple[str, str, str, str] = ("time", "band", "y", "x")
 _SPATIAL_ALIASES = {"lat": "y", "latitude": "y", "lon": "x", "longitude": "x"}
@@ -394,8 +405,8 @@ def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] 
         raise CRSError(
             describe(
                 f"{names[0]} and {names[1]} are in different CRSs",
-                expected=str(ga.crs),
-                found=str(gb.crs),
+                expected=crs_label(ga.crs),
+                found=crs_label(gb.crs),
                 fix=f"reproject {names[1]} first (e.g. xharm.grid.align_to or .odc.reproject)",
             )
         )
@@ -403,14 +414,112 @@ def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] 
         raise GridError(
             describe(
                 f"{names[0]} and {names[1]} are not on the same pixel grid",
-                expected=repr(ga),
-                found=repr(gb),
+                expected=_grid_label(ga),
+                found=_grid_label(gb),
                 fix="align the grids with xharm.grid",
             )
         )
 
 
+def crs_label(crs: Any) -> str:
+    """A short name of a CRS for messages: ``"EPSG:32618"``, else its name, never a WKT string.
+
+    Examples
+    --------
+    >>> import pyproj
+    >>> from odc.geo import CRS
+    >>> crs_label(CRS(pyproj.CRS("EPSG:32618").to_wkt()))
+    'EPSG:32618'
+    """
+    if crs is None:
+        return "none"
+    epsg = getattr(crs, "epsg", None)
+    if epsg:
+        return f"EPSG:{epsg}"
+    proj = getattr(crs, "proj", None)
+    name = getattr(proj, "name", None)
+    return str(name) if name else str(crs)[:60]
+
+
+def _grid_label(g: GeoBox) -> str:
+    a = g.affine
+    return (
+        f"{g.shape.x} x {g.shape.y} px of {abs(a.a):g} m, upper-left corner ({a.c:.10g}, {a.f:.10g}), "
+        f"{crs_label(g.crs)}"
+    )
+
+
 # --------------------------------------------------------------------------- helpers
+
+
+#: ``attrs["processing_level"]`` values the readers write: Sentinel-2 L1C (top of atmosphere)
+#: and L2A (surface reflectance); Landsat / HLS L1 (top of atmosphere) and L2 (surface).
+PROCESSING_LEVELS = ("L1C", "L2A", "L1", "L2")
+
+
+def processing_level(cube: xr.DataArray | xr.Dataset) -> str | None:
+    """The processing level the readers recorded: ``"L1C"``, ``"L2A"``, ``"L1"``, ``"L2"`` or None.
+
+    Read from ``attrs["processing_level"]`` (every xharm reader and the simulator set it);
+    a harmonized product reports its source's level (``source_processing_level``). Top of
+    atmosphere input (``L1C``/``L1``) into a model trained on surface reflectance is a
+    domain error that each method can check with this.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> processing_level(xr.DataArray(0, attrs={"processing_level": "L1C"}))
+    'L1C'
+    >>> processing_level(xr.DataArray(0)) is None
+    True
+    """
+    attrs = cube.attrs
+    value = attrs.get("processing_level") or attrs.get("source_processing_level")
+    return None if value in (None, "") else str(value)
+
+
+def product_attrs(
+    source: Mapping[str, Any], *, sensor: str, method: str, resolution: float, **extra: Any
+) -> dict[str, Any]:
+    """The ``attrs`` of a harmonized product: the product itself, its source under ``source_*``.
+
+    A harmonized cube imitates another sensor: ``sensor`` and ``resolution`` describe the
+    product (e.g. ``"landsat-8"``, 30 m); what described the input cube (its sensor,
+    platform, product name, processing level and baseline, group, pixel size ...) is kept
+    under ``source_<key>``, never beside the product's own keys, so no store mixes the two.
+
+    Parameters
+    ----------
+    source
+        ``attrs`` of the input cube (merged over its resolutions).
+    sensor, method, resolution
+        The sensor the product imitates, the harmonization method, the pixel size (m).
+    **extra
+        Further product keys (model name and checksum, coefficients, ...).
+
+    Examples
+    --------
+    >>> a = product_attrs({"sensor": "sentinel-2a", "platform": "sentinel-2a", "level": "L2A",
+    ...                    "resolution": 10.0}, sensor="landsat-8", method="hls", resolution=30)
+    >>> a["sensor"], a["resolution"], a["source_platform"], a["source_level"], "platform" in a
+    ('landsat-8', 30.0, 'sentinel-2a', 'L2A', False)
+    """
+    out: dict[str, Any] = {}
+    for key, value in source.items():
+        if key == _ADDED:
+            continue
+        if key.startswith(("xharm_", "source_")):  # xharm's own processing notes, earlier provenance
+            out[key] = value
+        else:
+            out[f"source_{key}"] = value
+    out.update(
+        sensor=sensor,
+        resolution=float(resolution),
+        harmonization_method=method,
+        harmonized_from=str(source.get("platform") or source.get("sensor") or "sentinel-2"),
+    )
+    out.update(extra)
+    return out
 
 
 def _infer_sensor(sensor: str | Sensor | None, attrs: Mapping[str, Any]) -> Sensor:

@@ -9,6 +9,7 @@ rule. See ``docs/dense_series.md``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import dask.array as da
@@ -17,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from .cube import check_same_grid, validate
-from .exceptions import DimensionError, describe
+from .exceptions import DimensionError, XharmError, describe
 
 __all__ = ["PIXEL_SOURCES", "PREFER", "dense_series"]
 
@@ -60,9 +61,65 @@ def _valid_of(cube: xr.DataArray, valid: xr.DataArray | None, what: str) -> xr.D
     return ok & xr.DataArray(valid.transpose("time", "y", "x").data, dims=("time", "y", "x"))
 
 
+def _bands(l8: xr.DataArray, s2_like: xr.DataArray, bands: list[str] | None) -> list[str]:
+    """The output bands: ``bands``, or those of ``s2_like`` that ``l8`` holds too (warns on a drop)."""
+    if bands is not None:
+        return [str(b) for b in bands]
+    have = {str(b) for b in l8["band"].values}
+    mine = [str(b) for b in s2_like["band"].values]
+    common = [b for b in mine if b in have]
+    dropped = [b for b in mine if b not in have]
+    if not common:
+        raise DimensionError(
+            describe(
+                "the Landsat cube and the Landsat-like S2 cube share no band",
+                expected=mine,
+                found=sorted(have),
+                fix="load Landsat bands with the same ids (B2..B7)",
+            )
+        )
+    if dropped:
+        warnings.warn(
+            f"dense_series: band(s) {', '.join(dropped)} of the Landsat-like S2 cube are not in the "
+            f"Landsat cube and are left out (pass bands=[...] to choose)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return common
+
+
+def _onto(
+    cube: xr.DataArray, ok: xr.DataArray, geobox: Any, resampling: str
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """Reproject a cube and its clear mask (nearest; outside the source: not clear) onto ``geobox``."""
+    from odc.geo.xr import xr_coords
+
+    from .grid import align_to
+
+    src = cube.odc.geobox
+    mask = xr.DataArray(ok.data.astype("uint8"), dims=("time", "y", "x"), coords=xr_coords(src))
+    moved = align_to(cube, geobox, resampling)
+    mask = align_to(mask, geobox, "nearest", fill=0)
+    return moved, xr.DataArray((mask.data == 1), dims=("time", "y", "x"))
+
+
+def _same_grid(a: xr.DataArray, b: xr.DataArray) -> None:
+    try:
+        check_same_grid(a, b, names=("the Landsat cube", "the Landsat-like S2 cube"))
+    except XharmError as err:
+        raise type(err)(
+            f"{err}\n  or:       dense_series(..., grid='landsat') reprojects the S2-like cube onto the "
+            "Landsat grid (grid='sentinel-2': the other way); different UTM zones are normal"
+        ) from err
+
+
 def _platform(cube: xr.DataArray, family: str) -> str:
-    """``attrs["platform"]`` when it names a platform of ``family`` (``landsat-9``), else ``family``."""
-    name = str(cube.attrs.get("platform", "")).lower()
+    """The platform of ``family`` (``landsat-9``) the cube's dates come from, else ``family``.
+
+    ``attrs["source_platform"]`` of a harmonized product (where its data came from), else
+    ``attrs["platform"]``.
+    """
+    name = str(cube.attrs.get("source_platform", cube.attrs.get("platform", ""))).lower()
     return name if name.startswith(family.split("-")[0]) else family
 
 
@@ -92,17 +149,20 @@ def dense_series(
     prefer: str = "landsat",
     same_day: str | pd.Timedelta = "12h",
     max_day_gap: float = 5.0,
+    grid: str = "same",
+    resampling: str = "nearest",
+    bands: list[str] | None = None,
 ) -> xr.DataArray:
     """Merge Landsat dates and Landsat-like Sentinel-2 dates into one dense 30 m series.
 
     Parameters
     ----------
     l8
-        Landsat-8/9 canonical cube (surface reflectance, 30 m). Must hold every band of
-        ``s2_like``; the output has ``s2_like``'s bands, in its order.
+        Landsat-8/9 canonical cube (surface reflectance, 30 m).
     s2_like
         Landsat-like cube harmonized from Sentinel-2 (:func:`xharm.to_landsat`), on
-        exactly the same grid as ``l8`` (same CRS, resolution, origin and shape).
+        the same grid as ``l8`` (same CRS, resolution, origin and shape) unless ``grid``
+        says which grid to reproject onto.
     l8_valid, s2_valid
         Boolean clear masks ``(time, y, x)`` of the two cubes' dates (True = clear). The
         S2 mask may be on the 10/20/30 m grid (brought to 30 m: clear where every
@@ -124,6 +184,19 @@ def dense_series(
         (each S2 date pairs with at most one L8 date, closest pairs first).
     max_day_gap
         ``"nearest-clear"`` only: how far (days) to look for a clear observation.
+    grid
+        ``"same"`` (default): the cubes must already share one grid. ``"landsat"``:
+        reproject ``s2_like`` (and its mask) onto ``l8``'s grid; ``"sentinel-2"``: reproject
+        ``l8`` onto ``s2_like``'s grid. Landsat WRS-2 scenes and Sentinel-2 MGRS tiles are
+        often in different UTM zones: this is how to merge them (odc-geo reprojection,
+        :func:`xharm.grid.align_to`; masks with nearest, pixels outside the source NaN).
+    resampling
+        GDAL resampling of the reprojected reflectance (``"nearest"``, as the MGAN paper
+        aligns Landsat; or ``"bilinear"``, ``"average"`` ...).
+    bands
+        Bands of the output; default the bands of ``s2_like`` that ``l8`` also holds, in
+        ``s2_like``'s order (e.g. HLS's ``B1`` is dropped, with a warning, for a Landsat
+        cube read without it).
 
     Returns
     -------
@@ -155,16 +228,25 @@ def dense_series(
     """
     if prefer not in PREFER:
         raise DimensionError(describe(f"unknown prefer rule {prefer!r}", expected=PREFER, found=prefer))
-    bands = [str(b) for b in s2_like["band"].values]
+    bands = _bands(l8, s2_like, bands)
     validate(l8, bands=bands, what="Landsat cube")
-    validate(s2_like, what="Landsat-like S2 cube")
-    check_same_grid(l8, s2_like, names=("the Landsat cube", "the Landsat-like S2 cube"))
+    validate(s2_like, bands=bands, what="Landsat-like S2 cube")
     keep = ("time", "band", "y", "x", "common_name", "spatial_ref")
     a = l8.sel(band=bands)
     a = a.drop_vars([c for c in a.coords if c not in keep])
-    b = s2_like.drop_vars([c for c in s2_like.coords if c not in keep])
-    b = b.assign_coords(band=a["band"].values)
+    b = s2_like.sel(band=bands)
+    b = b.drop_vars([c for c in b.coords if c not in keep])
     va, vb = _valid_of(l8, l8_valid, "Landsat"), _valid_of(s2_like, s2_valid, "Landsat-like S2")
+    if grid == "landsat":
+        b, vb = _onto(b, vb, a.odc.geobox, resampling)
+    elif grid == "sentinel-2":
+        a, va = _onto(a, va, b.odc.geobox, resampling)
+    elif grid != "same":
+        raise DimensionError(
+            describe(f"unknown grid {grid!r}", expected="'same', 'landsat' or 'sentinel-2'", found=grid)
+        )
+    _same_grid(a, b)
+    b = b.assign_coords(band=a["band"].values)
 
     t_a = a["time"].values.astype("datetime64[ns]")
     t_b = b["time"].values.astype("datetime64[ns]")

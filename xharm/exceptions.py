@@ -24,6 +24,7 @@ __all__ = [
     "GridError",
     "MissingBandError",
     "MissingDependencyError",
+    "MissingHintsError",
     "ProductError",
     "ProductNotFoundError",
     "SensorError",
@@ -112,6 +113,10 @@ class SensorError(XharmError, ValueError):
 
 class ProductError(XharmError, ValueError):
     """A product file or its metadata is not what the reader expects."""
+
+
+class MissingHintsError(ProductError, SensorError):
+    """A reader cannot tell several facts (platform, date, baseline) and lists every one at once."""
 
 
 class ProductNotFoundError(XharmError, FileNotFoundError):

@@ -32,7 +32,7 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords, xr_reproject
 
-from .cube import geobox_of, validate
+from .cube import crs_label, geobox_of, validate
 from .exceptions import CRSError, GridError, UnitsError, describe
 
 __all__ = [
@@ -94,8 +94,8 @@ def check_nested(*geoboxes: GeoBox) -> None:
             raise CRSError(
                 describe(
                     f"grids 0 and {i} are in different CRSs, so they cannot nest",
-                    expected=str(crs0),
-                    found=str(g.crs),
+                    expected=crs_label(crs0),
+                    found=crs_label(g.crs),
                     fix="reproject one of them first (xharm.grid.align_to)",
                 )
             )
@@ -151,12 +151,20 @@ def grid_at(geobox: GeoBox, resolution: float, *, within: Sequence[GeoBox] = ())
     left, right = _snap_in(x0, x1, px, lx)
     bottom, top = _snap_in(y0, y1, py, ly)
     if right <= left or top <= bottom:
+        r0 = abs(geobox.affine.a)
+        need = (
+            f"{_fmt(lx)} x {_fmt(ly)} m block whose edges lie on the lattice (x = {_fmt(px)} + k * {_fmt(lx)}"
+        )
+        need += f", y = {_fmt(py)} + k * {_fmt(ly)} m)"
         raise GridError(
             describe(
-                "the footprint holds no whole nested block",
-                expected=f"at least {_fmt(lx)} x {_fmt(ly)} m on the block lattice",
-                found=f"footprint x {_fmt(x0)}..{_fmt(x1)}, y {_fmt(y0)}..{_fmt(y1)}",
-                fix="use a larger area",
+                "the footprint is too small: it holds no whole block of the nested-grid lattice",
+                expected=f"at least one {need}: {round(lx / r0)} x {round(ly / r0)} px of {_fmt(r0)} m "
+                f"when aligned with it, {round(2 * lx / r0)} x {round(2 * ly / r0)} px ({_fmt(2 * lx)} m) "
+                "anywhere",
+                found=f"{_fmt(x1 - x0)} x {_fmt(y1 - y0)} m ({round((x1 - x0) / r0)} x "
+                f"{round((y1 - y0) / r0)} px): x {_fmt(x0)}..{_fmt(x1)}, y {_fmt(y0)}..{_fmt(y1)}",
+                fix="read a larger area (crop it so that it covers the block above)",
             )
         )
     nx = round((right - left) / res)
@@ -208,12 +216,18 @@ def output_grid(geoboxes: Sequence[GeoBox] | Mapping[Any, GeoBox], resolution: f
     nx = math.floor((x1 - left) / res + _TOL)
     ny = math.floor((top - y0) / res + _TOL)
     if nx <= 0 or ny <= 0:
+        r0 = abs(boxes[0].affine.a)
+        aligned = math.ceil(res / r0 - _TOL)
+        anywhere = (math.ceil((lx - r0 + res) / r0 - _TOL), math.ceil((ly - r0 + res) / r0 - _TOL))
         raise GridError(
             describe(
-                f"the inputs' common footprint holds no {_fmt(res)} m pixel on their block lattice",
-                expected=f"a footprint of at least {_fmt(lx)} + {_fmt(res)} m per side",
-                found=f"footprint x {_fmt(x0)}..{_fmt(x1)}, y {_fmt(y0)}..{_fmt(y1)}",
-                fix="use a larger area (or check that the inputs overlap)",
+                f"the footprint is too small: it holds no {_fmt(res)} m output pixel on the grids' lattice",
+                expected=f"one {_fmt(res)} m pixel whose corner lies on the lattice (x = {_fmt(px)} + k * "
+                f"{_fmt(lx)}, y = {_fmt(py)} + k * {_fmt(ly)} m): {aligned} x {aligned} px of {_fmt(r0)} m "
+                f"when aligned with it, {anywhere[0]} x {anywhere[1]} px anywhere",
+                found=f"{_fmt(max(x1 - x0, 0))} x {_fmt(max(y1 - y0, 0))} m ({round(max(x1 - x0, 0) / r0)} x "
+                f"{round(max(y1 - y0, 0) / r0)} px): x {_fmt(x0)}..{_fmt(x1)}, y {_fmt(y0)}..{_fmt(y1)}",
+                fix="read a larger area (or check that the inputs overlap)",
             )
         )
     return GeoBox((ny, nx), Affine(res, 0.0, left, 0.0, -res, top), boxes[0].crs)

@@ -20,7 +20,6 @@ import importlib
 import importlib.util
 import json
 import os
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +152,8 @@ def harmonize(
     s2_10m, s2_20m
         Groups of the 10 m and 20 m cubes in ``src``.
     valid
-        ``"GROUP/VAR"``: an S2 clear mask in ``src``; output pixels that are not clear are NaN.
+        ``"GROUP/VAR"``: an S2 clear mask in ``src``; output pixels that are not clear are NaN,
+        and the mask, brought to 30 m, is written beside the cube as the variable ``valid``.
     chunk, time_chunk
         Output (and Zarr) chunk: ``chunk`` x ``chunk`` 30 m px, ``time_chunk`` dates.
     region
@@ -162,7 +162,7 @@ def harmonize(
         Continue a job that this same command (same arguments) started; finished regions
         are kept. Without it an existing ``dst`` is an error.
     overwrite
-        Replace whatever ``dst`` holds.
+        Replace whatever ``dst`` holds (not together with ``resume``).
     on_region
         Called as ``on_region(done, total)`` after each region written (progress bars).
 
@@ -171,7 +171,7 @@ def harmonize(
     xarray.DataArray
         The written cube, opened lazily from ``dst``.
     """
-    from .io.zarr import RegionWriter, finished_regions, open_cube
+    from .io.zarr import RegionWriter, finished_regions, open_cube, quiet_zarr_strings
     from .pipeline import to_landsat
 
     if model is not None and method != "mgan":
@@ -196,8 +196,19 @@ def harmonize(
         ident: Any = handle
     else:
         ident = None
+    if resume and overwrite:
+        raise DimensionError(
+            describe(
+                "--resume and --overwrite contradict each other",
+                expected="one of them",
+                found="both",
+                fix="--resume to finish the run OUT holds, or --overwrite to start it again from scratch",
+            )
+        )
     out = to_landsat({10: c10, 20: c20}, method=method, valid=mask, **kwargs)
-    # Only the cube goes to the store: per-date angles and masks stay with the inputs.
+    clear = out.coords["valid"] if "valid" in out.coords else None
+    # Only the cube goes to the store (the 30 m clear mask as its own variable, below):
+    # per-date angles and masks stay with the inputs.
     out = out.drop_vars(
         [c for c in out.coords if c not in ("time", "band", "y", "x", "common_name", "spatial_ref")]
     )
@@ -224,8 +235,10 @@ def harmonize(
     exists = Path(dst).exists()
     if exists and not overwrite and not (resume and state == "ready"):
         done = len(finished_regions(dst, group=out_group)) if state == "ready" else None
-        if done is not None:
-            what = f"an unfinished or finished run of this job ({done} of {len(writer.regions)} regions done)"
+        if done is not None and done == len(writer.regions):
+            what = f"the finished output of this same job (all {done} regions done)"
+        elif done is not None:
+            what = f"an unfinished run of this job ({done} of {len(writer.regions)} regions done)"
         else:
             what = (
                 "the output of another job" if state == "other" else "something that is not this job's output"
@@ -233,7 +246,13 @@ def harmonize(
         raise FileExistsError(
             describe(
                 f"{dst} already exists: it holds {what}",
-                fix=("pass --resume to finish it, or " if state == "ready" else "")
+                fix=(
+                    "nothing to do; pass --resume to accept it as is, or "
+                    if done is not None and done == len(writer.regions)
+                    else "pass --resume to finish it, or "
+                    if state == "ready"
+                    else ""
+                )
                 + "--overwrite to replace it, or choose another output path",
             )
         )
@@ -241,14 +260,31 @@ def harmonize(
     done = n - len(writer.pending()) if state == "ready" else 0
     if on_region is not None:
         on_region(done, n)
-    with warnings.catch_warnings():
-        # zarr 3 warns that fixed-width strings (band names) are not in the v3 spec yet; it reads them fine.
-        warnings.filterwarnings("ignore", message=".*(Zarr V3|Zarr format 3) specification.*")
+    with quiet_zarr_strings():
         for _ in writer.run(overwrite=overwrite):
             done += 1
             if on_region is not None:
                 on_region(done, n)
+        if clear is not None:
+            _write_valid(clear, dst, out_group)
     return open_cube(dst, group=out_group)
+
+
+def _write_valid(clear: xr.DataArray, dst: str | os.PathLike[str], group: str | None) -> None:
+    """Store the 30 m clear mask beside the cube as the boolean variable ``valid`` (time, y, x).
+
+    The output is NaN where it is False; the mask keeps the cloud information (a NaN may
+    also be a fill). Read it with ``open_mask(dst, "valid")`` or ``xharm evaluate --valid``.
+    """
+    keep = ("time", "y", "x", "spatial_ref")
+    mask = clear.drop_vars([c for c in clear.coords if c not in keep]).astype(bool)
+    ds = mask.to_dataset(name="valid").drop_vars("spatial_ref", errors="ignore")
+    ds["valid"].attrs = {"description": "Sentinel-2 clear mask at 30 m (True = clear; output NaN elsewhere)"}
+    import zarr
+
+    # to_zarr(mode="a") replaces the group attrs: hand it the current ones (the job's marks included)
+    ds.attrs = dict(zarr.open_group(os.fspath(dst), path=group or "", mode="r").attrs)
+    ds.to_zarr(dst, group=group, mode="a", consolidated=False)
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -263,6 +299,9 @@ class Evaluation:
     n_dates: int
     unmatched: list[str]
     valid_fraction: float
+    reference: str = ""
+    masks: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``overall`` {method: {metric: value}}, ``per_band`` {method: {band: {...}}}."""
@@ -275,6 +314,9 @@ class Evaluation:
             "n_dates": self.n_dates,
             "unmatched_dates": self.unmatched,
             "valid_fraction": self.valid_fraction,
+            "reference": self.reference,
+            "masks": list(self.masks),
+            "notes": list(self.notes),
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -287,8 +329,12 @@ class Evaluation:
 
     def __str__(self) -> str:
         fmt = lambda v: f"{v:.4f}"  # noqa: E731
+        head = f"reference: {self.reference}\n" if self.reference else ""
+        head += f"masks applied: {', '.join(self.masks) if self.masks else 'none'}\n"
+        head += "".join(f"note: {n}\n" for n in self.notes)
         return (
-            f"{self.n_dates} date(s) scored, {self.valid_fraction:.0%} of their pixels valid"
+            head + f"{self.n_dates} date(s) scored, {self.valid_fraction:.1%} of their pixels valid"
+            " (finite in both cubes and clear in every mask)"
             + (
                 f"; {len(self.unmatched)} prediction date(s) without a reference date"
                 if self.unmatched
@@ -298,7 +344,16 @@ class Evaluation:
             + self.overall.to_string(float_format=fmt)
             + "\n\nPer band:\n"
             + self.per_band.to_string(float_format=fmt)
+            + "\n\n"
+            + metric_legend()
         )
+
+
+def metric_legend() -> str:
+    """One line per metric: its unit and which direction is better (for printed score tables)."""
+    from .demo import METRIC_NOTES
+
+    return "\n".join(f"  {m:<6} {note}" for m, note in METRIC_NOTES.items())
 
 
 def _match(times: np.ndarray, ref_times: np.ndarray, tolerance: pd.Timedelta) -> np.ndarray:
@@ -332,7 +387,7 @@ def evaluate(
     pred_group: str | None = None,
     pred_var: str = VAR,
     ref_group: str | None = "l8",
-    ref_var: str = VAR,
+    ref_var: str | None = None,
     valid: Sequence[str] = (),
     valid_store: str | os.PathLike[str] | None = None,
     tolerance: str | pd.Timedelta = "1D",
@@ -350,11 +405,17 @@ def evaluate(
     pred_store, pred_group, pred_var
         The prediction (e.g. the output of ``xharm harmonize``).
     ref_store, ref_group, ref_var
-        The reference on the same 30 m grid; for ``xharm simulate`` stores use
-        ``ref_group="l8", ref_var="truth"`` (the registered clear-sky Landsat truth).
+        The reference on the same 30 m grid. ``ref_var=None`` picks it: ``truth`` when the
+        group has one (the registered clear-sky Landsat truth of ``xharm simulate``
+        stores), else ``reflectance`` (an observation); the choice is reported in
+        :attr:`Evaluation.reference`.
     valid, valid_store
         Masks ``"GROUP/VAR"`` read from ``valid_store`` (default ``ref_store``), on any
-        nested grid, matched to the prediction dates like the reference.
+        nested grid, matched to the prediction dates like the reference. Besides these,
+        the clear masks stored beside each cube are always applied: the prediction's
+        ``valid`` variable (``xharm harmonize --valid`` writes it) and, when the reference
+        is an observation, the boolean ``*valid`` variables of its group (``l8_valid``).
+        :attr:`Evaluation.masks` lists every mask used.
     name
         Row label of the tables; default the prediction's ``harmonization_method``.
     """
@@ -363,6 +424,20 @@ def evaluate(
     from .grid import mask_to_grid
 
     tol = pd.Timedelta(tolerance)
+    ref_names = set(map(str, _open_group(ref_store, ref_group).data_vars))
+    if ref_var is None:
+        ref_var = "truth" if "truth" in ref_names else VAR
+    where = f"{ref_group}/{ref_var}" if ref_group else ref_var
+    reference = where + (" (clear-sky truth)" if ref_var == "truth" else " (an observation)")
+    valid = list(valid)
+    if ref_var != "truth":  # an observation: its own clear masks (clouds, fill) apply
+        for var in sorted(ref_names):
+            spec = f"{ref_group}/{var}" if ref_group else var
+            if var.endswith("valid") and spec not in valid and _is_mask(ref_store, ref_group, var):
+                valid.append(spec)
+    pred_masks: list[str] = []
+    if "valid" in _open_group(pred_store, pred_group).data_vars and _is_mask(pred_store, pred_group, "valid"):
+        pred_masks.append((f"{pred_group}/" if pred_group else "") + "valid")
     pred, ref = open_var(pred_store, pred_group, pred_var), open_var(ref_store, ref_group, ref_var)
     bands = [str(b) for b in pred["band"].values]
     have = [str(b) for b in ref["band"].values]
@@ -387,8 +462,9 @@ def evaluate(
     ref = _on_dates(ref.sel(band=bands), times, tol, "the reference")
     ok = pred.notnull().all("band") & ref.notnull().all("band")
     gbox = pred.odc.geobox
-    for spec in valid:
-        m = _on_dates(open_mask(valid_store or ref_store, spec), times, tol, f"mask {spec}")
+    sources = [(valid_store or ref_store, spec) for spec in valid] + [(pred_store, m) for m in pred_masks]
+    for store, spec in sources:
+        m = _on_dates(open_mask(store, spec), times, tol, f"mask {spec}")
         m = mask_to_grid(m.transpose("time", "y", "x"), gbox)
         ok = ok & xr.DataArray(m.data, dims=("time", "y", "x"), coords={"time": times})
     label = name or str(pred.attrs.get("harmonization_method", pred_group or "prediction"))
@@ -397,7 +473,20 @@ def evaluate(
     ref = ref.drop_vars([c for c in ref.coords if c not in keep])
     ok = ok.drop_vars([c for c in ok.coords if c not in keep])
     overall, per_band = score_table({label: pred}, ref, ok)
-    return Evaluation(overall, per_band, len(times), unmatched, float(ok.mean().compute()))
+    masks = tuple(f"{spec} (of {Path(store).name})" for store, spec in sources)
+    notes: tuple[str, ...] = ()
+    if not sources:
+        notes = (
+            "no clear mask of the prediction was applied: pixels that were cloudy in its input are "
+            "scored too (harmonize with --valid, or pass --valid GROUP/VAR, e.g. s2_20m/s2_valid)",
+        )
+    fraction = float(ok.mean().compute())
+    return Evaluation(overall, per_band, len(times), unmatched, fraction, reference, masks, notes)
+
+
+def _is_mask(store: str | os.PathLike[str], group: str | None, var: str) -> bool:
+    da_ = _open_group(store, group)[var]
+    return bool(da_.dtype == bool and set(da_.dims) == {"time", "y", "x"})
 
 
 # --------------------------------------------------------------------------- schedulers

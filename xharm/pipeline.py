@@ -128,7 +128,12 @@ def to_landsat(
     ----------
     s2
         The Sentinel-2 10 m canonical cube (B02, B03, B04, B08), or a mapping
-        ``{10: cube10, 20: cube20}``.
+        ``{10: cube10, 20: cube20}``. For ``"mgan"`` also a single 10 m stack of every
+        band (e.g. the 13 bands resampled to 10 m): the 20 m bands are averaged over 2 x 2
+        pixels onto the nested 20 m grid (restoring their native pixels). The baselines
+        read any single cube that holds their bands (10, 20, 30 or 60 m). The footprint
+        must hold one whole 60 x 60 m block of the S2 tile lattice (6 x 6 px of 10 m when
+        aligned with it; 12 x 12 px anywhere).
     s2_20m
         The 20 m cube (B11, B12; B8A for the HLS methods) when ``s2`` is a single cube.
     method
@@ -206,19 +211,20 @@ def to_landsat(
 
     handle = model if isinstance(model, ZooHandle) else ZooHandle.of(model or DEFAULT_MODEL)
     spec = ModelSpec.from_json(_spec_text(handle))
-    cubes = _s2_groups(s2, s2_20m)
+    cubes = _s2_groups(s2, s2_20m, spec)
     for g in spec.inputs:
         validate(cubes[g.name], bands=g.bands, what=f"Sentinel-2 {g.resolution:g} m cube")
     if valid is not None:
         cubes = {name: c.where(mask_to_grid(valid, c.odc.geobox)) for name, c in cubes.items()}
     out = apply_model(cubes, spec, handle, chunks=chunks, batch_size=batch_size)
+    from .cube import product_attrs
+
     first = cubes[spec.inputs[0].name]
-    attrs = {k: v for k, v in first.attrs.items() if k not in ("sensor", "platform")}
-    attrs.update(
+    attrs = product_attrs(
+        first.attrs,
         sensor=spec.sensor_out,
-        platform=str(first.attrs.get("platform", first.attrs.get("sensor", ""))),
-        harmonization_method="mgan",
-        harmonized_from=str(first.attrs.get("sensor", "sentinel-2")),
+        method="mgan",
+        resolution=spec.output.resolution,
         model=_resolve_name(handle),
         model_architecture=spec.name,
         model_version=spec.version,
@@ -253,7 +259,7 @@ def _spec_text(handle: Any) -> str:
 
 
 def _s2_groups(
-    s2: xr.DataArray | Mapping[Any, xr.DataArray], s2_20m: xr.DataArray | None
+    s2: xr.DataArray | Mapping[Any, xr.DataArray], s2_20m: xr.DataArray | None, spec: ModelSpec
 ) -> dict[str, xr.DataArray]:
     if isinstance(s2, Mapping):
         by_res = {float(k): v for k, v in s2.items()}
@@ -261,13 +267,65 @@ def _s2_groups(
         by_res = {10.0: s2}
         if s2_20m is not None:
             by_res[20.0] = s2_20m
+    if len(by_res) == 1:
+        by_res = _split_stack(next(iter(by_res.values())), spec)
     if 10.0 not in by_res or 20.0 not in by_res:
         raise DimensionError(
             describe(
                 "the MGAN needs both Sentinel-2 resolutions",
                 expected="a 10 m cube (B02, B03, B04, B08) and a 20 m cube (B11, B12)",
                 found=f"cubes at {sorted(by_res)} m",
-                fix="pass to_landsat(s2_10m, s2_20m) or to_landsat({10: s2_10m, 20: s2_20m})",
+                fix="pass to_landsat(s2_10m, s2_20m) or to_landsat({10: s2_10m, 20: s2_20m}); a single "
+                "stack of every band resampled to 10 m is split by to_landsat(stack) itself",
             )
         )
     return {"s2_10m": by_res[10.0], "s2_20m": by_res[20.0]}
+
+
+def _split_stack(cube: xr.DataArray, spec: ModelSpec) -> dict[float, xr.DataArray]:
+    """A single-resolution stack of every band (e.g. 13 bands resampled to 10 m) -> one cube per head.
+
+    The 10 m bands are taken as they are; the 20 m bands are averaged over 2 x 2 pixels on
+    the nested 20 m grid (:func:`xharm.grid.grid_at`), which restores the native 20 m pixels
+    of a stack that was upsampled from them (nearest or bilinear on the S2 tile grid). A
+    stack coarser than 10 m cannot feed the 10 m head and is refused.
+    """
+    from odc.geo.xr import xr_coords
+
+    from .cube import validate
+    from .grid import grid_at
+
+    gbox = validate(cube, sensor="sentinel-2", what="Sentinel-2 single-resolution stack")
+    res = float(abs(gbox.resolution.x))
+    have = [str(b) for b in cube["band"].values]
+    need = {g.resolution: list(g.bands) for g in spec.inputs}
+    wanted = [b for bands in need.values() for b in bands]
+    if res == 10.0 and any(b not in have for b in wanted):
+        return {res: cube}  # a 10 m cube without the 20 m bands: the caller asks for both cubes
+    if res != 10.0:
+        raise DimensionError(
+            describe(
+                f"the MGAN cannot read this single {res:g} m cube",
+                expected=" and ".join(f"{', '.join(b)} at {r:g} m" for r, b in sorted(need.items()))
+                + " (two cubes), or one cube of all of them at 10 m (a resampled stack, split here)",
+                found=f"bands {', '.join(have)} at {res:g} m",
+                fix="pass to_landsat(s2_10m, s2_20m); for a stack coarser than 10 m use "
+                "method='hls' or 'resample', which read any single cube",
+            )
+        )
+    out: dict[float, xr.DataArray] = {}
+    for r, bands in need.items():
+        sub = cube.sel(band=bands)
+        if r == res:
+            out[r] = sub
+            continue
+        k = round(r / res)
+        g = grid_at(gbox, r)
+        ix = round((g.affine.c - gbox.affine.c) / res)
+        iy = round((gbox.affine.f - g.affine.f) / res)
+        sub = sub.isel(y=slice(iy, iy + k * g.shape.y), x=slice(ix, ix + k * g.shape.x))
+        coarse = sub.coarsen(y=k, x=k).mean().astype(sub.dtype)
+        coarse = coarse.drop_vars(["y", "x", "spatial_ref"], errors="ignore").assign_coords(xr_coords(g))
+        coarse.attrs = {**cube.attrs, "xharm_split": f"{r:g} m bands: {k} x {k} mean of the {res:g} m stack"}
+        out[r] = coarse
+    return out

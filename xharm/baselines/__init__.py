@@ -102,8 +102,9 @@ def to_landsat(
         Force (True) or drop (False) the L8 B1 output; default: when B01 is given.
     valid
         Boolean clear mask of the S2 dates, ``(time, y, x)`` on the 10, 20 or 30 m grid;
-        brought to 30 m (clear only where every sub-pixel is clear) and attached to the output
-        as the ``valid`` coordinate. TRA fits on clear pixels only.
+        brought to 30 m (clear only where every sub-pixel is clear), attached to the output
+        as the ``valid`` coordinate, and output pixels that are not clear are NaN (as for
+        the MGAN, :func:`xharm.to_landsat`). TRA also fits on clear pixels only.
     angles
         ``hls`` only: ``sun_zenith``, ``sun_azimuth``, ``view_zenith``, ``view_azimuth`` in
         degrees (scalars, per-date sequences, or DataArrays on ``(time, y, x)``); default the
@@ -183,5 +184,8 @@ def to_landsat(
         else:
             out = as_landsat(cube30, inp, "resample")
     if valid is not None:
-        out = out.assign_coords(valid=mask_to_30m(valid, inp, out))
+        v30 = mask_to_30m(valid, inp, out)
+        attrs = dict(out.attrs)
+        out = out.where(v30).assign_coords(valid=v30)
+        out.attrs = attrs
     return out

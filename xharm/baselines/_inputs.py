@@ -235,21 +235,20 @@ def as_landsat(
     cube30: xr.DataArray, inp: S2Input, method: str, extra: Mapping[str, Any] | None = None
 ) -> xr.DataArray:
     """Rename S2 bands to L8 ids/common names and record provenance in ``attrs``."""
+    from ..cube import product_attrs
+
     ids = [S2_TO_L8[b] for b in inp.bands]
     out = cube30.assign_coords(band=ids, common_name=("band", [_LANDSAT.band(i).common_name for i in ids]))
-    src = inp.attrs
-    attrs = {k: v for k, v in src.items() if k not in ("sensor", "platform")}
-    plats = src.get("platform") or src.get("sensor")
-    attrs.update(
+    src = {**inp.attrs, **{k: v for k, v in cube30.attrs.items() if k.startswith("xharm_")}}
+    out.attrs = product_attrs(
+        src,
         sensor="landsat-8",
-        platform=str(plats),
-        harmonization_method=method,
-        harmonized_from=str(src.get("sensor", "sentinel-2")),
+        method=method,
+        resolution=30.0,
         source_bands=list(inp.bands),
         target_bands=ids,
+        **dict(extra or {}),
     )
-    attrs.update(extra or {})
-    out.attrs = attrs
     out.name = None
     return out
 

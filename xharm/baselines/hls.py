@@ -73,7 +73,7 @@ def hls_from_30m(
     out.attrs = dict(cube30.attrs)
     result = as_landsat(out, inp, "hls", extra)
     if len(set(plats)) == 1:
-        result.attrs["platform"] = plats[0]
+        result.attrs["source_platform"] = plats[0]
     return result
 
 

@@ -134,7 +134,12 @@ def read_hls(
             bands=wanted,
             sensor=sensor,
             times=times,
-            attrs={"platform": plat, "product": f"HLS.{sensor.name[-3:].upper()} v2.0"},
+            # HLS v2.0 is surface reflectance (atmospherically corrected, NBAR): level 2
+            attrs={
+                "platform": plat,
+                "product": f"HLS.{sensor.name[-3:].upper()} v2.0",
+                "processing_level": "L2",
+            },
             time_coords=per_time,
         )
     if all("Fmask" in g.files for g in granules):

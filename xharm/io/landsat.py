@@ -137,7 +137,7 @@ def read_landsat_c2l2(
         arrays.append(
             decode_dn(stack, scale=scaling.scale, offset=scaling.offset, fills=(scaling.fill, *nodata))
         )
-    attrs = {"product": ",".join(pids), "level": "L2SP"}
+    attrs = {"product": ",".join(pids), "level": "L2SP", "processing_level": "L2"}
     data_vars: dict[str, xr.DataArray] = {}
     if wanted:
         data_vars["reflectance"] = build_cube(

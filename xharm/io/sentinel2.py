@@ -22,7 +22,15 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from ..exceptions import CRSError, GridError, MissingBandError, ProductError, SensorError, describe
+from ..exceptions import (
+    CRSError,
+    GridError,
+    MissingBandError,
+    MissingHintsError,
+    ProductError,
+    SensorError,
+    describe,
+)
 from ..sensors import S2_SCALING, get_sensor, s2_boa_offset
 from ._raster import (
     Chunks,
@@ -185,7 +193,8 @@ def read_sentinel2(
             "processing_baseline": [s["processing_baseline"] or "" for s in series],
             "add_offset_dn": [_one_offset(s["offsets"], band_ids) for s in series],
         }
-        attrs: dict[str, Any] = {"level": _unique([s["level"] for s in series])}
+        level_all = _unique([s["level"] for s in series])
+        attrs: dict[str, Any] = {"level": level_all, "processing_level": level_all}
         for key in ("processing_baseline", "add_offset_dn"):
             value = _unique(per_time[key])
             if value not in (None, "") and value == value:  # skip unknown and NaN
@@ -443,6 +452,9 @@ def _describe_product(
     tt = next((t for t in (_TILE_TIME.search(n) for n in names) if t), None)
 
     found_level = meta.get("level") or (m and ("L1C" if m.group(2) == "L1C" else "L2A"))
+    if not found_level:  # a folder or file name such as ..._s2_l1c_18SVG_...
+        texts = [prod.name, *names]
+        found_level = next((lv.group(1).upper() for lv in (_NAME_LEVEL.search(t) for t in texts) if lv), None)
     if level is not None and found_level and level.upper() != found_level:
         raise ProductError(
             describe(
@@ -453,43 +465,19 @@ def _describe_product(
             )
         )
     plat = platform or meta.get("platform") or (m and m.group(1))
-    if not plat:
-        raise SensorError(
-            describe(
-                f"cannot tell which Sentinel-2 platform product {prod.name} comes from",
-                expected="an MTD file, a product name starting S2A_/S2B_/S2C_, or platform=...",
-                found="none of them",
-                fix="pass platform='sentinel-2a' (or -2b, -2c)",
-            )
-        )
     stamp = time if time is not None else meta.get("time")
     if stamp is None and m:
         stamp = parse_time(_iso(m.group(3)))
     if stamp is None and tt:
         stamp = parse_time(_iso(tt.group(2)))
-    if stamp is None:
-        raise ProductError(
-            describe(
-                f"cannot tell when product {prod.name} was acquired",
-                expected="an MTD file, a product or band file name with the date, or time=...",
-                found=names[:3],
-                fix="pass time='2016-01-12' (the acquisition date)",
-            )
-        )
     pb = meta.get("processing_baseline") or (m and f"{m.group(4)[:2]}.{m.group(4)[2:]}") or baseline
+    need_pb = pb is None and add_offset_dn is None and not meta.get("offsets")
+    if not plat or stamp is None or need_pb:
+        raise _missing_hints(prod, names, plat, stamp, need_pb)
     offsets = dict(meta.get("offsets") or {})
     if add_offset_dn is not None:
         offsets = {b: float(add_offset_dn) for b in S2_BAND_ORDER}
     elif not offsets:
-        if pb is None:
-            raise ProductError(
-                describe(
-                    f"cannot tell the processing baseline of product {prod.name} (it sets the DN offset)",
-                    expected="an MTD file, a name with _N0400_, processing_baseline= or add_offset_dn=",
-                    found="none of them",
-                    fix="pass processing_baseline='02.01' (or add_offset_dn=0 / -1000 if you know it)",
-                )
-            )
         offsets = {b: s2_boa_offset(pb) for b in S2_BAND_ORDER}
     missing = [b for b in prod.files if b not in offsets]
     for b in missing:
@@ -503,6 +491,77 @@ def _describe_product(
         "offsets": offsets,
         "quantification": meta.get("quantification", 1.0 / S2_SCALING.scale),
     }
+
+
+_NAME_DATE = re.compile(r"(?<!\d)(20\d{2})-?([01]\d)-?([0-3]\d)(?!\d)")
+_NAME_PLATFORM = re.compile(r"(?i)(?:^|[^a-z0-9])(?:s2|sentinel-?2)([abc])(?:[^a-z0-9]|$)")
+_NAME_LEVEL = re.compile(r"(?i)(?:^|[^a-z0-9])(l1c|l2a)(?:[^a-z0-9]|$)")
+#: Sentinel-2B was launched on 2017-03-07 and 2C on 2024-09-05: before, only 2A (then 2A/2B) flew.
+_S2B_LAUNCH, _S2C_LAUNCH = np.datetime64("2017-03-07"), np.datetime64("2024-09-05")
+#: Processing baseline 04.00 (with the -1000 DN offset) started on 2022-01-25.
+_PB_0400 = np.datetime64("2022-01-25")
+
+
+def _missing_hints(
+    prod: _Product, names: list[str], plat: str | None, stamp: Any, need_pb: bool
+) -> MissingHintsError:
+    """One error naming every fact the reader could not find, with values read from the names."""
+    texts = [prod.name, *names, *(part for info, _ in prod.files.values() for part in info.path.parts[-3:-1])]
+    date = None
+    if stamp is not None:
+        date = np.datetime64(stamp, "D")
+    else:
+        found = next((d for d in (_NAME_DATE.search(t) for t in texts) if d), None)
+        if found:
+            date = np.datetime64(f"{found.group(1)}-{found.group(2)}-{found.group(3)}", "D")
+    lines, args = [], []
+    if stamp is None:
+        if date is not None:
+            lines.append(
+                f"time: the name holds the date {date}; pass time='{date}' if that is the acquisition"
+            )
+            args.append(f"time='{date}'")
+        else:
+            lines.append(
+                "time: no date in the metadata or the names; pass time='YYYY-MM-DD' (the acquisition)"
+            )
+            args.append("time=...")
+    if not plat:
+        letter = next((p.group(1).lower() for p in (_NAME_PLATFORM.search(t) for t in texts) if p), None)
+        if letter:
+            lines.append(f"platform: the name says Sentinel-2{letter.upper()}")
+            args.append(f"platform='sentinel-2{letter}'")
+        elif date is not None and date < _S2B_LAUNCH:
+            lines.append(f"platform: only Sentinel-2A flew on {date} (2B was launched on {_S2B_LAUNCH})")
+            args.append("platform='sentinel-2a'")
+        else:
+            both = "2A or 2B" if date is None or date < _S2C_LAUNCH else "2A, 2B or 2C"
+            lines.append(f"platform: not in the names; Sentinel-{both} (the spectral responses differ)")
+            args.append("platform='sentinel-2a'  # or -2b" + (", -2c" if "2C" in both else ""))
+    if need_pb:
+        if date is not None and date < _PB_0400:
+            lines.append(
+                f"processing baseline (sets the DN offset): products first processed before {_PB_0400}"
+                " (baseline < 04.00) have no offset; a reprocessed one (N0500) has -1000"
+            )
+            args.append("add_offset_dn=0")
+        else:
+            lines.append(
+                "processing baseline (sets the DN offset): baseline >= 04.00 (all products since"
+                f" {_PB_0400}) has a -1000 DN offset, older ones none"
+            )
+            args.append("add_offset_dn=-1000" if date is not None else "processing_baseline='..'")
+    level = next((lv.group(1).upper() for lv in (_NAME_LEVEL.search(t) for t in texts) if lv), None)
+    head = f"product {prod.name} lacks {len(lines)} fact(s) the reader needs"
+    head += " (no MTD_MSI*.xml beside the files, no S2x_MSIxxx_... product name)"
+    if level:
+        head += f"; the name says {level}"
+    return MissingHintsError(
+        describe(
+            head + ":\n    " + "\n    ".join(lines),
+            fix=f"read_sentinel2(..., {', '.join(args)}), or put the product's MTD file beside the bands",
+        )
+    )
 
 
 def _iso(compact: str) -> str:

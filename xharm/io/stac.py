@@ -8,6 +8,7 @@ rule (for Sentinel-2 the DN offset follows the item's ``s2:processing_baseline``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,32 @@ def load_stac(
     out = out.assign_coords(time=np.asarray(times, dtype="datetime64[ns]"))
     cube = to_canonical(out, s)
     cube.attrs.update(product=",".join(sorted({i.id for i in items})), source="stac")
+    level = _unique_level(items, s)
+    if level is not None:
+        cube.attrs["processing_level"] = level
     return cube
+
+
+def _unique_level(items: Sequence[pystac.Item], s: Sensor) -> str | None:
+    """The processing level of the items (``L1C``/``L2A``/``L1``/``L2``), when they tell and agree."""
+    levels = {_item_level(item, s) for item in items}
+    return levels.pop() if len(levels) == 1 else None
+
+
+def _item_level(item: pystac.Item, s: Sensor) -> str | None:
+    props = item.properties
+    text = " ".join(
+        str(v)
+        for v in (props.get("processing:level"), props.get("s2:product_type"), item.collection_id, item.id)
+        if v
+    ).upper()
+    if s.family == "sentinel-2":
+        for code in ("L2A", "L1C"):
+            if code in text or code.replace("L", "MSI") in text:
+                return code
+        return None
+    m = re.search(r"(?<![A-Z0-9])(?:C2[-_])?(L[12])", text)
+    return m.group(1) if m else None
 
 
 def _asset_keys(items: Sequence[pystac.Item], wanted: Sequence[Any]) -> dict[str, str]:

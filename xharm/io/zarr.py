@@ -14,8 +14,10 @@ ends up byte-identical to an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -27,13 +29,25 @@ import zarr
 from ..cube import validate
 from ..exceptions import CorruptProductError, ProductNotFoundError, describe
 
-__all__ = ["RegionWriter", "finished_regions", "open_cube", "write_cube"]
+__all__ = ["RegionWriter", "finished_regions", "open_cube", "quiet_zarr_strings", "write_cube"]
 
 VAR = "reflectance"
 DONE = "xharm_done"
 _READY = "xharm_ready"
 _FINGERPRINT = "xharm_fingerprint"
 _STR_COORDS = ("band", "common_name")
+
+
+@contextlib.contextmanager
+def quiet_zarr_strings() -> Iterator[None]:
+    """Silence zarr 3's warning that fixed-width strings have no Zarr v3 specification yet.
+
+    xharm stores band names as fixed-width strings; zarr-python and xarray read them back
+    fine. Every xharm Zarr write runs inside this block, so the filter lives in one place.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(Zarr V3|Zarr format 3) specification.*")
+        yield
 
 
 def _to_dataset(cube: xr.DataArray) -> xr.Dataset:
@@ -87,7 +101,8 @@ def write_cube(
         enc_chunks = (1, *cube.shape[1:])
     if cube.chunks is not None:
         ds = ds.chunk(dict(zip(cube.dims, enc_chunks, strict=True)))
-    ds.to_zarr(store, group=group, mode=mode, encoding={VAR: {"chunks": enc_chunks}}, consolidated=False)
+    with quiet_zarr_strings():
+        ds.to_zarr(store, group=group, mode=mode, encoding={VAR: {"chunks": enc_chunks}}, consolidated=False)
 
 
 def open_cube(store: str | os.PathLike[str], *, group: str | None = None, chunks: Any = None) -> xr.DataArray:
@@ -218,7 +233,10 @@ class RegionWriter:
         n = len(self.regions)
         ds[DONE] = xr.DataArray(da_zeros(n), dims=("xharm_region",))
         enc = {VAR: {"chunks": self.chunks}, DONE: {"chunks": (1,)}}
-        ds.to_zarr(self.store, group=self.group, mode="w", compute=False, encoding=enc, consolidated=False)
+        with quiet_zarr_strings():
+            ds.to_zarr(
+                self.store, group=self.group, mode="w", compute=False, encoding=enc, consolidated=False
+            )
         grp = zarr.open_group(self.store, path=self.group or "", mode="r+")
         grp.attrs[_READY] = True
 

@@ -13,8 +13,9 @@ surface truth is defined at (BRDF-normalised reflectance, as HLS NBAR).
 
 from __future__ import annotations
 
+import contextlib
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from typing import Any
@@ -257,8 +258,13 @@ def pair_series(
 
     ny, nx = shape
     common = {"nbar_sun_zenith": REFERENCE_SUN_ZENITH, "simulated": "xharm.simulate", "seed": int(seed)}
-    s2_attrs = {**common, "product": "simulated S2 L2A", "processing_baseline": "05.00"}
-    l8_attrs = {**common, "product": "simulated L8 C2 L2"}
+    s2_attrs = {
+        **common,
+        "product": "simulated S2 L2A",
+        "processing_baseline": "05.00",
+        "processing_level": "L2A",
+    }
+    l8_attrs = {**common, "product": "simulated L8 C2 L2", "processing_level": "L2"}
     s2a = _angle_coords([s.s2 for s in specs])
     l8a = _angle_coords([s.l8 for s in specs])
 
@@ -323,13 +329,16 @@ def _plain(cube: xr.DataArray) -> xr.DataArray:
     )
 
 
-def to_zarr(path: str, n_dates: int = 6, size_km: float = 3.0, seed: int = 0, **kwargs: Any) -> PairSeries:
+def to_zarr(
+    path: str, n_dates: int = 6, size_km: float = 3.0, seed: int = 0, *, progress: bool = False, **kwargs: Any
+) -> PairSeries:
     """Simulate a pair series and write it to a Zarr store, one group per grid.
 
     Groups: ``s2_10m`` (``reflectance``), ``s2_20m`` (``reflectance``, ``scl``,
     ``s2_valid``), ``l8`` (``reflectance``, ``truth``, ``qa_pixel``, ``l8_valid``),
     ``labels`` (``labels`` at 10 m). Each keeps its ``spatial_ref`` (CRS) coordinate;
-    metadata is consolidated at the root. Rendering runs once per date.
+    metadata is consolidated at the root. Rendering runs once per date. ``progress=True``
+    shows a progress bar over the rendering and writing tasks.
 
     Returns
     -------
@@ -346,6 +355,8 @@ def to_zarr(path: str, n_dates: int = 6, size_km: float = 3.0, seed: int = 0, **
     """
     import zarr
 
+    from ..io.zarr import quiet_zarr_strings
+
     ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=True, **kwargs)
     groups = {
         "s2_10m": xr.Dataset({"reflectance": ps.s2_10m}),
@@ -356,9 +367,37 @@ def to_zarr(path: str, n_dates: int = 6, size_km: float = 3.0, seed: int = 0, **
     }  # fmt: skip
     zarr.open_group(str(path), mode="w", attributes={"simulated": "xharm.simulate", "seed": int(seed)})
     writes = []
-    for name, ds in groups.items():
-        ds.attrs = {"simulated": "xharm.simulate", "seed": int(seed), "group": name}
-        writes.append(ds.to_zarr(str(path), group=name, mode="w", consolidated=False, compute=False))
-    dask.compute(*writes)
-    zarr.consolidate_metadata(path)
+    with quiet_zarr_strings():
+        for name, ds in groups.items():
+            ds.attrs = {"simulated": "xharm.simulate", "seed": int(seed), "group": name}
+            writes.append(ds.to_zarr(str(path), group=name, mode="w", consolidated=False, compute=False))
+        with _progress_bar(progress, f"xharm simulate ({n_dates} dates)"):
+            dask.compute(*writes)
+        zarr.consolidate_metadata(path)
     return ps
+
+
+@contextlib.contextmanager
+def _progress_bar(show: bool, desc: str) -> Iterator[None]:
+    """A tqdm bar over the tasks of the Dask computations inside the block (local schedulers)."""
+    if not show:
+        yield
+        return
+    from dask.callbacks import Callback
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=0, desc=desc, unit="task")
+
+    class _Bar(Callback):  # type: ignore[misc]
+        def _start_state(self, dsk: Any, state: Any) -> None:
+            bar.total += sum(len(state[k]) for k in ("ready", "waiting", "running"))
+            bar.refresh()
+
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+            bar.update()
+
+    try:
+        with _Bar():
+            yield
+    finally:
+        bar.close()
