@@ -8,7 +8,7 @@ For each scenario (a calendar of same-day S2/L8 dates plus one date where only S
    model or no pipeline is available), ``hls`` and ``resample`` (the paper's "original
    Sentinel-2" row), :func:`xharm.baselines.to_landsat`;
 3. Table IV analogue: SAM, ERGAS, RMSE, UIQI, PSNR (and SSIM) of each method against the
-   simulator's Landsat-8 truth on the paired dates (:func:`xharm.demo.score_table`);
+   simulator's Landsat-8 truth on the paired dates (:func:`xharm.evaluate.score_table`);
 4. Table V analogue: crop-type mapping (:func:`xharm.downstream.crop_mapping`, RBF SVM,
    5-fold CV, spatial block split) on each method's series of the paired dates, and on
    the same series plus the S2-only date; repeated over several block splits.
@@ -46,8 +46,8 @@ import xarray as xr
 
 from xharm import simulate
 from xharm.baselines import to_landsat
-from xharm.demo import score_table
 from xharm.downstream import crop_mapping
+from xharm.evaluate import score_table
 from xharm.grid import mask_to_grid
 
 SCENARIOS: dict[str, dict[str, Any]] = {
@@ -316,7 +316,7 @@ def write_report(path: Path, results: dict[str, dict[str, Any]], ctx: dict[str, 
         "advects it between the two overpasses, so a clear-S2 / cloudy-L8 day does not occur by "
         "itself). Date roles are then read from the masks: *paired* if both sensors are at least "
         f"{CLEAR:.0%} clear (the paper: < 30 % clouds), *S2 only* if only S2 is.",
-        "- Table IV analogue: `xharm.demo.score_table` — each method's 30 m images of the paired dates "
+        "- Table IV analogue: `xharm.evaluate.score_table` — each method's 30 m images of the paired dates "
         "against the simulator's Landsat-8 truth (clear, BRDF-normalised, registered surface at the S2 "
         "time) on S2-clear pixels; per image, then averaged over dates; overall = mean over bands. "
         "SAM (degrees) and ERGAS are spectral, so they are given overall only; PSNR for a data range "

@@ -19,18 +19,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["METRIC_NOTES", "DemoResult", "run_demo", "score_table"]
+from .evaluate import HEADERS, LOWER_BETTER, METRIC_NOTES, better_than, run_methods, score_table
+from .grid import mask_to_grid
 
-_METRICS = ("sam", "ergas", "rmse", "uiqi", "psnr", "ssim")
-#: Unit and better direction of each score (printed under every score table).
-METRIC_NOTES = {
-    "sam": "spectral angle mapper, degrees; lower is better (0 = same spectral shape)",
-    "ergas": "relative global error (ERGAS), no unit; lower is better (0 = identical)",
-    "rmse": "root mean square error, reflectance (0..1); lower is better",
-    "uiqi": "universal image quality index, -1..1; higher is better (1 = identical)",
-    "psnr": "peak signal-to-noise ratio, dB for a data range of 1; higher is better",
-    "ssim": "structural similarity, -1..1; higher is better (1 = identical)",
-}
+__all__ = ["DemoResult", "run_demo"]
 
 
 @dataclass
@@ -43,48 +35,6 @@ class DemoResult:
     overall: pd.DataFrame
     per_band: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def score_table(
-    predictions: dict[str, xr.DataArray], reference: xr.DataArray, valid: xr.DataArray
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table-IV style scores of each prediction against ``reference`` on ``valid`` pixels.
-
-    Every metric is computed per image (date, band) over the valid pixels, then averaged
-    over dates; "overall" averages the per-band metrics over bands (SAM and ERGAS are
-    spectral by definition). SAM is in degrees, PSNR for a data range of 1.
-
-    Returns
-    -------
-    overall, per_band
-        ``overall``: one row per method, one column per metric. ``per_band``: RMSE, UIQI,
-        PSNR and SSIM per band (rows: method, band).
-    """
-    from .metrics import metrics
-
-    overall, per_band = {}, []
-    for name, pred in predictions.items():
-        ds = metrics(pred, reference, _METRICS, dim=("time", "y", "x"), valid=valid, degrees=True).compute()
-        overall[name] = {m: float(ds[m].mean()) if "band" in ds[m].dims else float(ds[m]) for m in _METRICS}
-        for band in ds["band"].values:
-            row = {m: float(ds[m].sel(band=band)) for m in ("rmse", "uiqi", "psnr", "ssim")}
-            per_band.append({"method": name, "band": str(band), **row})
-    return pd.DataFrame(overall).T[list(_METRICS)], pd.DataFrame(per_band).set_index(["method", "band"])
-
-
-def _methods(series: Any, model: str | None) -> dict[str, Callable[[], xr.DataArray]]:
-    from .baselines import to_landsat
-
-    s2 = {10: series.s2_10m, 20: series.s2_20m}
-    methods: dict[str, Callable[[], xr.DataArray]] = {
-        "resample": lambda: to_landsat(s2, method="resample"),
-        "hls": lambda: to_landsat(s2, method="hls", valid=series.s2_valid),
-    }
-    if model is not None:
-        from .pipeline import to_landsat as to_landsat_model
-
-        methods["mgan"] = lambda: to_landsat_model(s2, model=model, valid=series.s2_valid)
-    return methods
 
 
 def _default_model() -> str | None:
@@ -220,21 +170,19 @@ def run_demo(
     bar.update()
 
     preds: dict[str, xr.DataArray] = {}
-    for name, make in _methods(series, model_name).items():
+    s2 = {10: series.s2_10m, 20: series.s2_20m}
+    for name in _methods_names(model_name):
         step(name)
         t = time.perf_counter()
-        preds[name] = make().compute()
+        preds |= run_methods(s2, [name], model=model_name, valid=series.s2_valid)
         timings[name] = time.perf_counter() - t
         bar.update()
 
     step("score")
     t = time.perf_counter()
-    from .grid import mask_to_grid
-
     bands = next(iter(preds.values()))["band"].values.tolist()  # B2..B7: no S2 60 m input, no B1
     truth = series.l8_truth.sel(band=bands).assign_coords(time=series.s2_10m.time.values)
     valid = mask_to_grid(series.s2_valid, truth.odc.geobox)
-    preds = {n: p.drop_vars("valid", errors="ignore") for n, p in preds.items()}
     overall, per_band = score_table(preds, truth, valid)
     timings["score"] = time.perf_counter() - t
     bar.update()
@@ -266,15 +214,6 @@ def run_demo(
     return DemoResult(out, zarr_path, png, overall, per_band, timings)
 
 
-_HEADERS = {
-    "sam": "SAM [deg]",
-    "ergas": "ERGAS",
-    "rmse": "RMSE [refl]",
-    "uiqi": "UIQI",
-    "psnr": "PSNR [dB]",
-    "ssim": "SSIM",
-}
-_LOWER_BETTER = ("sam", "ergas", "rmse")
 _DESCRIPTIONS = {
     "resample": "Sentinel-2 regridded to 30 m, nothing else (the 'do nothing' reference)",
     "hls": "NASA HLS v2.0: 30 m regrid, BRDF normalisation, bandpass adjustment",
@@ -309,38 +248,32 @@ def _report(
         "over all dates. Each score is averaged over dates (and over bands in the overall table).",
         "",
         "Overall:",
-        overall.rename(columns=_HEADERS).to_string(float_format=fmt),
+        overall.rename(columns=HEADERS).to_string(float_format=fmt),
         "",
         "Per band (Landsat-8 bands B2 blue .. B7 SWIR-2):",
-        per_band.rename(columns=_HEADERS).to_string(float_format=fmt),
+        per_band.rename(columns=HEADERS).to_string(float_format=fmt),
         "",
         "What the scores mean:",
-        *(f"  {_HEADERS[m]:<12} {note}" for m, note in METRIC_NOTES.items()),
+        *(f"  {HEADERS[m]:<12} {note}" for m, note in METRIC_NOTES.items()),
         "",
         "From this run:",
     ]
     for m in overall.columns:
         col = overall[m].dropna()
         if col.empty:
-            lines.append(f"  {_HEADERS[m]:<12} not defined on this run (no window free of invalid pixels)")
+            lines.append(f"  {HEADERS[m]:<12} not defined on this run (no window free of invalid pixels)")
             continue
-        best = col.idxmin() if m in _LOWER_BETTER else col.idxmax()
-        lines.append(f"  {_HEADERS[m]:<12} best: {best} ({col[best]:.4f})")
+        best = col.idxmin() if m in LOWER_BETTER else col.idxmax()
+        lines.append(f"  {HEADERS[m]:<12} best: {best} ({col[best]:.4f})")
     names = list(overall.index)
     challenger = "mgan" if "mgan" in names else "hls"
     baseline = "hls" if challenger == "mgan" else "resample"
     if challenger in names and baseline in names:
-        better = [
-            m
-            for m in overall.columns
-            if (overall.loc[challenger, m] < overall.loc[baseline, m]) == (m in _LOWER_BETTER)
-            and np.isfinite(overall.loc[[challenger, baseline], m]).all()
-            and overall.loc[challenger, m] != overall.loc[baseline, m]
-        ]
+        better = better_than(overall, challenger, baseline)
         scored = [m for m in overall.columns if np.isfinite(overall.loc[[challenger, baseline], m]).all()]
         lines.append(
             f"  {challenger} is better than {baseline} on {len(better)} of {len(scored)} overall scores"
-            + (f" ({', '.join(_HEADERS[m] for m in better)})" if better else "")
+            + (f" ({', '.join(HEADERS[m] for m in better)})" if better else "")
             + "."
         )
     if model_name is None:

@@ -351,7 +351,7 @@ class Evaluation:
 
 def metric_legend() -> str:
     """One line per metric: its unit and which direction is better (for printed score tables)."""
-    from .demo import METRIC_NOTES
+    from .evaluate import METRIC_NOTES
 
     return "\n".join(f"  {m:<6} {note}" for m, note in METRIC_NOTES.items())
 
@@ -398,7 +398,7 @@ def evaluate(
     Each prediction date is compared with the nearest reference date within
     ``tolerance`` (prediction dates without one are skipped and listed); the reference
     is cut to the prediction's bands. Pixels count where both are finite in every band
-    and every ``valid`` mask is True. Scores: :func:`xharm.demo.score_table`.
+    and every ``valid`` mask is True. Scores: :func:`xharm.evaluate.score_table`.
 
     Parameters
     ----------
@@ -420,7 +420,7 @@ def evaluate(
         Row label of the tables; default the prediction's ``harmonization_method``.
     """
     from .cube import check_same_grid
-    from .demo import score_table
+    from .evaluate import score_table
     from .grid import mask_to_grid
 
     tol = pd.Timedelta(tolerance)

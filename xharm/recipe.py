@@ -306,9 +306,8 @@ def select_checkpoint(
     """
     import tempfile
 
-    from . import simulate, to_landsat
-    from .demo import score_table
-    from .grid import mask_to_grid
+    from . import simulate
+    from .evaluate import score_series
     from .train.checkpoint import Checkpointer
     from .train.config import TrainConfig
     from .train.state import create_state
@@ -325,16 +324,8 @@ def select_checkpoint(
     scenes = [simulate.pair_series(n_dates=n_dates, size_km=size_km, seed=s, lazy=False) for s in seeds]
 
     def scores(model: str | None) -> tuple[float, float]:
-        rows = []
-        for ps in scenes:
-            s2 = {10: ps.s2_10m, 20: ps.s2_20m}
-            kw: dict[str, Any] = {"method": "hls"} if model is None else {"model": model}
-            pred = to_landsat(s2, valid=ps.s2_valid, **kw)
-            pred = pred.drop_vars("valid", errors="ignore").compute()
-            t = ps.s2_10m.time.values
-            ref = ps.l8.sel(band=pred["band"].values.tolist()).assign_coords(time=t)
-            valid = mask_to_grid(ps.s2_valid, pred.odc.geobox) & ps.l8_valid.assign_coords(time=t)
-            rows.append(score_table({"m": pred}, ref, valid)[0].loc["m"])
+        method = ["hls"] if model is None else ["mgan"]
+        rows = [score_series(ps, method, model=model, references=["l8"])["l8"][0].iloc[0] for ps in scenes]
         return float(np.mean([r["sam"] for r in rows])), float(np.mean([r["rmse"] for r in rows]))
 
     sam_h, rmse_h = scores(None)
