@@ -39,6 +39,7 @@ from .cube import make_cube, validate
 from .exceptions import DimensionError, GridError, MissingBandError, describe
 from .spec import ModelHandle, ModelSpec, NormStats, PredictFn
 from .tiling import TileSpec, cut_patches, default_output_geobox, nest_offset, stitch, window
+from .validate import positive_int
 
 __all__ = ["FunctionHandle", "apply_model", "load_predict_fn", "predict_block"]
 
@@ -229,6 +230,9 @@ def apply_model(
     >>> bool((out.values == cube.values).all())
     True
     """
+    batch_size = positive_int(batch_size, "batch_size", fix="patches per model call, e.g. 16")
+    for dim, size in (chunks or {}).items():
+        positive_int(size, f"chunks[{dim!r}]", fix="chunk sizes in output px, e.g. {'time': 1, 'y': 512}")
     tile = TileSpec.from_spec(spec)
     sel: dict[str, xr.DataArray] = {}
     for g in spec.inputs:

@@ -35,6 +35,7 @@ from .exceptions import (
     describe,
 )
 from .sensors import Sensor, get_sensor
+from .validate import check_grid, check_projected, check_time, crs_name, grid_name
 
 __all__ = ["DIMS", "check_same_grid", "from_canonical", "geobox_of", "make_cube", "to_canonical", "validate"]
 
@@ -325,6 +326,7 @@ def validate(
                 fix="call xharm.cube.to_canonical(obj, sensor=...) first",
             )
         )
+    check_projected(cube, what)
     if tuple(cube.dims) != DIMS:
         raise DimensionError(
             describe(
@@ -366,6 +368,8 @@ def validate(
                     fix="load those bands (or choose another model/method that does not need them)",
                 )
             )
+    check_time(cube, what)
+    check_grid(cube, what)
     return geobox_of(cube, what=what)
 
 
@@ -394,8 +398,8 @@ def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] 
         raise CRSError(
             describe(
                 f"{names[0]} and {names[1]} are in different CRSs",
-                expected=str(ga.crs),
-                found=str(gb.crs),
+                expected=crs_name(ga.crs),
+                found=crs_name(gb.crs),
                 fix=f"reproject {names[1]} first (e.g. xharm.grid.align_to or .odc.reproject)",
             )
         )
@@ -403,8 +407,8 @@ def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] 
         raise GridError(
             describe(
                 f"{names[0]} and {names[1]} are not on the same pixel grid",
-                expected=repr(ga),
-                found=repr(gb),
+                expected=grid_name(ga),
+                found=grid_name(gb),
                 fix="align the grids with xharm.grid",
             )
         )

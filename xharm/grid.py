@@ -31,6 +31,7 @@ from odc.geo.xr import xr_coords, xr_reproject
 
 from .cube import geobox_of, validate
 from .exceptions import CRSError, GridError, UnitsError, describe
+from .validate import crs_name
 
 __all__ = ["BLOCK", "align_to", "check_nested", "grid_at", "mask_to_grid", "nested_grids", "s2_to_30m"]
 
@@ -81,8 +82,8 @@ def check_nested(*geoboxes: GeoBox) -> None:
             raise CRSError(
                 describe(
                     f"grids 0 and {i} are in different CRSs, so they cannot nest",
-                    expected=str(crs0),
-                    found=str(g.crs),
+                    expected=crs_name(crs0),
+                    found=crs_name(g.crs),
                     fix="reproject one of them first (xharm.grid.align_to)",
                 )
             )

@@ -31,6 +31,7 @@ from odc.geo.geobox import GeoBox
 
 from .exceptions import CRSError, DimensionError, GridError, describe
 from .spec import ModelSpec
+from .validate import crs_name
 
 __all__ = [
     "TileSpec",
@@ -264,8 +265,8 @@ def nest_offset(
         raise CRSError(
             describe(
                 f"{name} is in another CRS than the output grid",
-                expected=str(outer.crs),
-                found=str(inner.crs),
+                expected=crs_name(outer.crs),
+                found=crs_name(inner.crs),
             )
         )
     ao, ai = outer.affine, inner.affine

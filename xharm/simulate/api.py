@@ -14,6 +14,7 @@ surface truth is defined at (BRDF-normalised reflectance, as HLS NBAR).
 from __future__ import annotations
 
 import operator
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
@@ -29,6 +30,7 @@ from odc.geo.xr import xr_coords
 
 from ..cube import make_cube
 from ..exceptions import GridError, describe
+from ..validate import check_writable_file, positive_float, positive_int
 from .clouds import SCL_INVALID, draw_weather
 from .landscape import CLASSES, Landscape, make_landscape
 from .render import L8_BANDS, S2_10M, S2_20M, DateSpec, Geometry, RenderConfig, render_date
@@ -218,6 +220,9 @@ def pair_series(
     ((2, 4, 60, 60), (2, 6, 30, 30), (2, 7, 20, 20), 'uint8')
     """
     cfg = replace(RenderConfig(seed=int(seed)), **options)
+    size_km = positive_float(size_km, "size_km (--size-km)", fix="the scene side in km, e.g. 3")
+    if dates is None:
+        n_dates = positive_int(n_dates, "n_dates (--dates)", fix="the number of dates, e.g. 6")
     g = grids(size_km, origin, crs)
     shape = tuple(g[10].shape)
     times = _dates(n_dates, start, end, dates)
@@ -323,13 +328,24 @@ def _plain(cube: xr.DataArray) -> xr.DataArray:
     )
 
 
-def to_zarr(path: str, n_dates: int = 6, size_km: float = 3.0, seed: int = 0, **kwargs: Any) -> PairSeries:
+def to_zarr(
+    path: str,
+    n_dates: int = 6,
+    size_km: float = 3.0,
+    seed: int = 0,
+    *,
+    overwrite: bool = False,
+    **kwargs: Any,
+) -> PairSeries:
     """Simulate a pair series and write it to a Zarr store, one group per grid.
 
     Groups: ``s2_10m`` (``reflectance``), ``s2_20m`` (``reflectance``, ``scl``,
     ``s2_valid``), ``l8`` (``reflectance``, ``truth``, ``qa_pixel``, ``l8_valid``),
     ``labels`` (``labels`` at 10 m). Each keeps its ``spatial_ref`` (CRS) coordinate;
     metadata is consolidated at the root. Rendering runs once per date.
+
+    An existing ``path`` is refused unless ``overwrite=True`` (then it is replaced).
+    Arrays are written with zstd checksums (:func:`xharm.io.zarr.checksummed`).
 
     Returns
     -------
@@ -346,7 +362,17 @@ def to_zarr(path: str, n_dates: int = 6, size_km: float = 3.0, seed: int = 0, **
     """
     import zarr
 
-    ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=True, **kwargs)
+    from ..io.zarr import checksummed
+
+    ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=True, **kwargs)  # checks the args
+    if os.path.lexists(path) and not overwrite:
+        raise FileExistsError(
+            describe(
+                f"{path} already exists",
+                fix="pass --overwrite (overwrite=True) to replace it, or choose another path",
+            )
+        )
+    check_writable_file(path, "simulated store")
     groups = {
         "s2_10m": xr.Dataset({"reflectance": ps.s2_10m}),
         "s2_20m": xr.Dataset({"reflectance": ps.s2_20m, "scl": ps.scl, "s2_valid": ps.s2_valid}),
@@ -358,7 +384,10 @@ def to_zarr(path: str, n_dates: int = 6, size_km: float = 3.0, seed: int = 0, **
     writes = []
     for name, ds in groups.items():
         ds.attrs = {"simulated": "xharm.simulate", "seed": int(seed), "group": name}
-        writes.append(ds.to_zarr(str(path), group=name, mode="w", consolidated=False, compute=False))
+        enc = {v: {"compressors": checksummed()} for v in ds.data_vars}
+        writes.append(
+            ds.to_zarr(str(path), group=name, mode="w", consolidated=False, compute=False, encoding=enc)
+        )
     dask.compute(*writes)
     zarr.consolidate_metadata(path)
     return ps
