@@ -217,3 +217,16 @@ def test_pair_series_refuses_bad_sizes(kwargs):
 
     with pytest.raises(ArgumentError):
         simulate.pair_series(**{"n_dates": 1, "size_km": 0.6, **kwargs})
+
+
+def test_to_zarr_disk_full_is_a_storage_error(tmp_path, monkeypatch):
+    import errno
+
+    from xharm.exceptions import StorageError
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(simulate.api.dask, "compute", full)
+    with pytest.raises(StorageError, match="No space left"):
+        simulate.to_zarr(str(tmp_path / "s.zarr"), n_dates=1, size_km=0.6)

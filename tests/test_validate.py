@@ -210,3 +210,21 @@ def test_output_in_a_read_only_folder_is_refused(tmp_path):
 def test_sun_zenith_out_of_range(value):
     with pytest.raises(UnitsError, match="sun_zenith"):
         v.check_angle(np.array([30.0, value]), "sun_zenith")
+
+
+def test_crs_from_wkt_is_named_by_code_or_name_not_wkt():
+    import re
+
+    import pyproj
+    from odc.geo import CRS
+
+    wkt = re.sub(r',ID\["EPSG",\d+\]\]$', "]", pyproj.CRS("EPSG:32632").to_wkt())  # no authority id
+    custom = CRS(wkt.replace("UTM zone 32N", "custom").replace("500000", "500001"))
+    assert len(str(custom)) > 1000  # what the messages used to print
+    assert v.crs_name(CRS(wkt)) == "EPSG:32632"
+    assert v.crs_name(custom) == "'WGS 84 / custom' (no EPSG code)"
+    a = _cube()
+    b = a.odc.assign_crs(custom)
+    with pytest.raises(CRSError) as err:
+        check_same_grid(a, b)
+    assert len(str(err.value)) < 400 and "WGS 84 / custom" in str(err.value)

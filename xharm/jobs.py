@@ -97,7 +97,7 @@ def open_mask(store: str | os.PathLike[str], spec: str) -> xr.DataArray:
                 f"{spec} in {store} is not a clear mask",
                 expected="bool (time, y, x)",
                 found=f"{mask.dtype} {tuple(mask.dims)}",
-                fix="name a boolean mask such as s2_20m/s2_valid or l8/l8_valid",
+                fix="name a boolean mask: s2_20m/s2_valid (harmonize), l8/l8_valid (evaluate)",
             )
         )
     return mask

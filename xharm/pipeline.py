@@ -221,7 +221,7 @@ def to_landsat(
                 fix=f"model='{DEFAULT_MODEL}' or model='runs/x/model'",
             )
         )
-    handle = model if isinstance(model, ZooHandle) else ZooHandle.of(model or DEFAULT_MODEL)
+    handle = model if isinstance(model, ZooHandle) else ZooHandle.of(os.fspath(model or DEFAULT_MODEL))
     spec = _spec_of(handle)
     cubes = _s2_groups(s2, s2_20m)
     for g in spec.inputs:

@@ -309,7 +309,7 @@ class RegionWriter:
 
     def verify(self) -> list[int]:
         """Re-digest every finished region; unmark (for rewriting) and return those that differ."""
-        digests = zarr.open_array(self.store, path=self._path(DIGEST), mode="r")[...]
+        digests = np.asarray(zarr.open_array(self.store, path=self._path(DIGEST), mode="r")[...])
         bad = [int(i) for i in finished_regions(self.store, group=self.group) if digests[i] != self.digest(i)]
         if bad:
             done = zarr.open_array(self.store, path=self._path(DONE), mode="r+")

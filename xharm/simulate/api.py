@@ -29,7 +29,7 @@ from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 
 from ..cube import make_cube
-from ..exceptions import GridError, describe
+from ..exceptions import GridError, StorageError, describe
 from ..validate import check_writable_file, positive_float, positive_int
 from .clouds import SCL_INVALID, draw_weather
 from .landscape import CLASSES, Landscape, make_landscape
@@ -388,6 +388,13 @@ def to_zarr(
         writes.append(
             ds.to_zarr(str(path), group=name, mode="w", consolidated=False, compute=False, encoding=enc)
         )
-    dask.compute(*writes)
-    zarr.consolidate_metadata(path)
+    try:
+        dask.compute(*writes)
+        zarr.consolidate_metadata(path)
+    except OSError as err:  # disk full, permissions changed mid-write
+        raise StorageError(
+            describe(
+                f"writing {path} failed: {err.strerror or err}", fix="free space, then rerun with --overwrite"
+            )
+        ) from err
     return ps
