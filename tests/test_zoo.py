@@ -152,8 +152,9 @@ def test_reindented_spec_still_loads(tmp_path, params):
 def test_broken_spec_is_a_corrupt_product(tmp_path, params, text):
     zoo.save_model(tmp_path / "m", params, CFG)
     (tmp_path / "m" / "spec.json").write_text(text)
-    with pytest.raises(CorruptProductError):
-        zoo.load(tmp_path / "m")
+    for load in (zoo.load, zoo.ZooHandle.of):  # ZooHandle.of is what to_landsat and harmonize call
+        with pytest.raises(CorruptProductError):
+            load(tmp_path / "m")
 
 
 def test_unsigned_user_spec_loads_with_a_warning(tmp_path, params):

@@ -3,7 +3,8 @@
 :func:`harmonize_zarr` reads a chunked Zarr time series (one group per model input),
 runs a model with :func:`xharm.apply.apply_model` and writes the result to Zarr region
 by region; rerun with the same arguments after a crash, it skips finished regions and
-ends with a store identical to an uninterrupted run.
+ends with a store identical to an uninterrupted run (finished regions are re-digested
+first, and any whose chunks were altered or lost are written again).
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def harmonize_zarr(
         mask,
     )
     writer = RegionWriter(out, dst, fingerprint=fingerprint, group=out_group, region=region)
+    if writer.state() == "ready":
+        writer.verify()  # finished regions whose chunks were altered or lost are written again
     n = len(writer.regions)
     for i in writer.run(overwrite=overwrite):
         if on_region is not None:
@@ -191,7 +194,7 @@ def to_landsat(
         )
     batch_size = positive_int(batch_size, "batch_size", fix="patches per model call, e.g. 16")
     if uncertainty:
-        samples = positive_int(samples, "samples", minimum=2, fix="Monte-Carlo samples, e.g. 10")
+        samples = positive_int(samples, "samples", fix="Monte-Carlo samples, e.g. 10")  # >= 2: uncertainty
     s2, s2_20m = _checked_inputs(s2, s2_20m, valid)
     if valid is not None:
         first = next(iter(s2.values())) if isinstance(s2, Mapping) else s2
