@@ -222,3 +222,115 @@ def test_simulate_progress_and_no_zarr_warnings(tmp_path):
     res = _run("simulate", str(tmp_path / "s.zarr"), "--dates", "1", "--size-km", "0.6")
     assert res.returncode == 0, res.stderr
     assert "Warning" not in res.stderr and "xharm simulate" in res.stderr and "100%" in res.stderr
+
+
+# --------------------------------------------------------------------------- hostile input (issue 19)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--batch-size", "-4"], "batch_size"),
+        (["--batch-size", "0"], "batch_size"),
+        (["--chunk", "0"], "chunk"),
+        (["--chunk", "-64"], "chunk"),
+        (["--time-chunk", "0"], "time_chunk"),
+        (["--local-workers", "-1"], "local_workers"),
+        (["--local-workers", "0"], "local_workers"),
+        (["--s2-20m", "s2_20m/reflectance"], "is an array, not a group"),
+        (["--valid", "l8/l8_valid"], "lacks"),
+        (["--valid", "s2_20m/scl"], "not a clear mask"),
+    ],
+)
+def test_harmonize_refuses_bad_arguments_with_one_message(store, tmp_path, capsys, args, message):
+    dst = tmp_path / "o.zarr"
+    assert main(["harmonize", store, str(dst), "--method", "resample", "--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xharm harmonize: error:") and message in err and "Traceback" not in err
+    assert not (dst / "reflectance").exists()  # refused before any region was written
+
+
+def test_harmonize_into_its_own_input_is_refused(store, capsys):
+    before = sorted(p.name for p in Path(store).iterdir())
+    assert main(["harmonize", store, store, "--overwrite", "--quiet"]) == 2
+    assert main(["harmonize", store, store, "--out-group", "s2_10m", "--overwrite", "--quiet"]) == 2
+    assert "is the input store" in capsys.readouterr().err
+    assert sorted(p.name for p in Path(store).iterdir()) == before
+    assert jobs.open_var(store, "s2_10m").notnull().any()
+
+
+def test_missing_scheduler_file_does_not_hang(store, tmp_path):
+    res = _run("harmonize", store, str(tmp_path / "o.zarr"), "--scheduler", str(tmp_path / "missing.json"))
+    assert res.returncode == 2 and "scheduler file" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_negative_local_workers_do_not_hang(store, tmp_path):
+    res = _run("harmonize", store, str(tmp_path / "o.zarr"), "--local-workers", "-1")
+    assert res.returncode == 2 and "local_workers" in res.stderr and "(0 workers)" not in res.stdout
+
+
+def test_unreachable_scheduler_is_a_clear_error(store, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = _run("harmonize", store, str(tmp_path / "o.zarr"), "--scheduler", f"tcp://127.0.0.1:{port}")
+    assert res.returncode == 2 and "cannot reach the dask scheduler" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_resume_after_a_changed_input_is_refused(tmp_path, capsys):
+    src, dst = str(tmp_path / "s.zarr"), str(tmp_path / "o.zarr")
+    simulate.to_zarr(src, n_dates=2, size_km=0.6, seed=1)
+
+    def crash(done: int, total: int) -> None:
+        if done >= 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        jobs.harmonize(src, dst, method="resample", on_region=crash)
+    simulate.to_zarr(src, n_dates=2, size_km=0.6, seed=2, overwrite=True)  # other input, same path
+    assert main(["harmonize", src, dst, "--method", "resample", "--resume", "--quiet"]) == 2
+    assert "changed since the job" in capsys.readouterr().err
+
+
+def test_resume_rewrites_a_deleted_output_chunk(store, tmp_path, capsys):
+    dst, ref = tmp_path / "o.zarr", tmp_path / "ref.zarr"
+    for d in (dst, ref):
+        assert main(["harmonize", store, str(d), "--method", "resample", "--quiet"]) == 0
+    (dst / "reflectance" / "c" / "1" / "0" / "0" / "0").unlink()
+    with pytest.warns(UserWarning, match="rewriting them"):
+        assert main(["harmonize", store, str(dst), "--method", "resample", "--resume", "--quiet"]) == 0
+    np.testing.assert_array_equal(open_cube(str(dst)).values, open_cube(str(ref)).values)
+
+
+def test_evaluate_checks_tolerance_and_output_files_before_scoring(store, tmp_path, capsys):
+    pred = str(tmp_path / "p.zarr")
+    assert main(["harmonize", store, pred, "--method", "resample", "--quiet"]) == 0
+    assert main(["evaluate", pred, store, "--tolerance", "abc"]) == 2
+    assert "not a time span" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["evaluate", pred, store, "--ref-var", "truth", "--json", str(blocker / "s.json")]) == 2
+    captured = capsys.readouterr()
+    assert "is a file" in captured.err and "SAM" not in captured.out  # refused before scoring
+
+
+def test_simulate_refuses_to_overwrite_and_bad_sizes(tmp_path, capsys):
+    out = tmp_path / "s.zarr"
+    assert main(["simulate", str(out), "--dates", "1", "--size-km", "0.6"]) == 0
+    stamp = (out / "zarr.json").stat().st_mtime_ns
+    assert main(["simulate", str(out), "--dates", "1", "--size-km", "0.6"]) == 2
+    assert "already exists" in capsys.readouterr().err and (out / "zarr.json").stat().st_mtime_ns == stamp
+    assert main(["simulate", str(out), "--dates", "1", "--size-km", "0.6", "--overwrite"]) == 0
+    for args in (["--size-km", "-1"], ["--size-km", "0"], ["--dates", "0"], ["--size-km", "nan"]):
+        assert main(["simulate", str(tmp_path / "n.zarr"), *args]) == 2
+        assert "must be a" in capsys.readouterr().err
+    assert not (tmp_path / "n.zarr").exists()
+
+
+def test_train_set_of_the_wrong_type_is_refused(capsys):
+    args = ["train", "tiny", "--data", "d", "--out", "o", "--set", "learning_rate=abc", "--print-config"]
+    assert main(args) == 2
+    assert "wrong type" in capsys.readouterr().err

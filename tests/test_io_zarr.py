@@ -10,7 +10,7 @@ from odc.geo.geobox import GeoBox
 
 from xharm.cube import make_cube
 from xharm.exceptions import ProductNotFoundError
-from xharm.io.zarr import RegionWriter, finished_regions, open_cube, write_cube
+from xharm.io.zarr import RegionWriter, find_corrupt_chunk, finished_regions, open_cube, write_cube
 
 GBOX = GeoBox((12, 10), Affine(30.0, 0.0, 600000.0, 0.0, -30.0, 5000010.0), "EPSG:32632")
 TIMES = ["2021-06-01", "2021-06-11", "2021-06-21"]
@@ -91,3 +91,45 @@ def test_other_job_is_refused_unless_overwrite(tmp_path):
         other.init()
     list(other.run(overwrite=True))
     np.testing.assert_array_equal(open_cube(path).values, _cube().values * 2)
+
+
+# --------------------------------------------------------------------------- integrity (issue 19)
+
+
+def _flip(path) -> None:
+    b = bytearray(path.read_bytes())
+    for i in range(20, min(60, len(b))):
+        b[i] ^= 0x5A
+    path.write_bytes(bytes(b))
+
+
+def test_write_cube_checksums_detect_flipped_bytes(tmp_path):
+    path = tmp_path / "c.zarr"
+    write_cube(_cube(), str(path))
+    assert '"checksum": true' in (path / "reflectance" / "zarr.json").read_text()
+    assert find_corrupt_chunk(str(path), "reflectance") is None
+    _flip(path / "reflectance" / "c" / "1" / "0" / "0" / "0")
+    assert find_corrupt_chunk(str(path), "reflectance").endswith("reflectance/c/1/0/0/0")
+    with pytest.raises(RuntimeError):
+        open_cube(str(path)).values  # noqa: B018
+
+
+def test_find_corrupt_chunk_of_a_missing_array_is_none(tmp_path):
+    assert find_corrupt_chunk(str(tmp_path / "nope.zarr"), "reflectance") is None
+
+
+def test_region_digests_catch_edits_and_deletions(tmp_path):
+    cube = _cube()
+    w = RegionWriter(cube, str(tmp_path / "r.zarr"), fingerprint="f", region={"time": 1})
+    list(w.run())
+    assert w.verify() == []
+    chunks = sorted((tmp_path / "r.zarr" / "reflectance" / "c").rglob("*"))
+    files = [p for p in chunks if p.is_file()]
+    _flip(files[0])
+    files[-1].unlink()
+    bad = w.verify()
+    assert bad == sorted({0, len(w.regions) - 1}) and w.pending() == bad
+    list(w.run())
+    assert w.verify() == [] and np.array_equal(
+        open_cube(str(tmp_path / "r.zarr")).values, cube.values, equal_nan=True
+    )

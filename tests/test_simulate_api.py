@@ -198,3 +198,36 @@ def test_dry_season_landsat_matches_the_real_l8_sample(real_data: Path) -> None:
         lo, hi = np.nanpercentile(r, [5, 95])
         mean = float(np.nanmean(sim.sel(band=band).values))
         assert lo <= mean <= hi, (band, mean, lo, hi)
+
+
+# --------------------------------------------------------------------------- hostile input (issue 19)
+
+
+def test_to_zarr_refuses_an_existing_store(tmp_path):
+    path = tmp_path / "s.zarr"
+    path.mkdir()
+    (path / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="already exists"):
+        simulate.to_zarr(str(path), n_dates=1, size_km=0.6)
+    assert (path / "mine.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("kwargs", [{"size_km": -1}, {"size_km": 0}, {"n_dates": 0}, {"n_dates": 2.5}])
+def test_pair_series_refuses_bad_sizes(kwargs):
+    from xharm.exceptions import ArgumentError
+
+    with pytest.raises(ArgumentError):
+        simulate.pair_series(**{"n_dates": 1, "size_km": 0.6, **kwargs})
+
+
+def test_to_zarr_disk_full_is_a_storage_error(tmp_path, monkeypatch):
+    import errno
+
+    from xharm.exceptions import StorageError
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(simulate.api.dask, "compute", full)
+    with pytest.raises(StorageError, match="No space left"):
+        simulate.to_zarr(str(tmp_path / "s.zarr"), n_dates=1, size_km=0.6)

@@ -7,7 +7,15 @@ import pytest
 import xarray as xr
 
 import xharm
-from xharm.exceptions import DimensionError, MissingBandError, SensorError
+from xharm.exceptions import (
+    ArgumentError,
+    CRSError,
+    DimensionError,
+    GridError,
+    MissingBandError,
+    SensorError,
+    UnitsError,
+)
 
 
 def test_mgan_is_lazy_and_keeps_grid_and_attrs(s2_inputs, tiny_model, scene, compute_counter):
@@ -206,3 +214,107 @@ def test_tiny_real_crop_works_or_says_the_minimum_size(real_data):
         xharm.to_landsat(stack.isel(y=slice(0, 4), x=slice(0, 5)), method="hls", brdf=False)
     text = str(err.value)
     assert "3 x 3 px of 10 m" in text and "8 x 8 px anywhere" in text and "(5 x 4 px)" in text
+
+
+# --------------------------------------------------------------------------- hostile input (issue 19)
+
+
+def _both(scene, f):
+    return {10: f(scene.s2_10m), 20: f(scene.s2_20m)}
+
+
+@pytest.mark.parametrize("batch_size", [-3, 0, 2.5, "16"])
+def test_bad_batch_size_is_refused(scene, batch_size):
+    with pytest.raises(ArgumentError, match="batch_size"):
+        xharm.to_landsat(_both(scene, lambda c: c), batch_size=batch_size)
+
+
+@pytest.mark.parametrize("samples", [2.7, 0, -5, "10"])  # samples=1: test_uncertainty
+def test_bad_samples_are_refused(scene, samples):
+    with pytest.raises(ArgumentError, match="samples"):
+        xharm.to_landsat(_both(scene, lambda c: c), uncertainty=True, samples=samples)
+
+
+@pytest.mark.parametrize("model", [42, 1.5, ["mgan-starter"]])
+def test_model_of_the_wrong_type_is_refused(scene, model):
+    with pytest.raises(ArgumentError, match="model must name a model"):
+        xharm.to_landsat(_both(scene, lambda c: c), model=model)
+
+
+@pytest.mark.parametrize("method", ["mgan", "hls"])
+@pytest.mark.parametrize("scale", [100, 10000])
+def test_scaled_reflectance_is_a_units_error(scene, method, scale):
+    with pytest.raises(UnitsError, match=f"x {scale}"):
+        xharm.to_landsat(_both(scene, lambda c: c * scale), method=method)
+
+
+def test_scaled_dask_input_fails_at_compute_not_silently(scene):
+    out = xharm.to_landsat(_both(scene, lambda c: c.chunk({"time": 1}) * 100), method="hls")
+    with pytest.raises(UnitsError):
+        out.compute()
+
+
+def test_negative_band_everywhere_is_a_units_error(scene):
+    bad = scene.s2_10m.where(scene.s2_10m.band != "B02", -0.5)
+    with pytest.raises(UnitsError, match=r"band B02.*negative"):
+        xharm.to_landsat({10: bad, 20: scene.s2_20m}, method="hls")
+
+
+def test_nodata_zeros_and_inf_give_nan_out(tiny_model, scene):
+    def damage(c):
+        c = c.copy(data=c.values.copy())
+        c[:, :, : c.sizes["y"] // 4] = 0.0  # a no-data strip written as 0.0 in every band
+        c[:, 0, -1, -1] = np.inf
+        return c
+
+    for method, kw in (("mgan", {"model": tiny_model}), ("hls", {})):
+        out = xharm.to_landsat(_both(scene, damage), method=method, **kw).compute()
+        strip = out.isel(y=slice(0, out.sizes["y"] // 4 - 1))
+        assert bool(np.isnan(strip).all()), method
+        assert bool(np.isnan(out[:, 0, -1, -1]).all()) and not np.isinf(out.values).any(), method  # B02 -> B2
+        rest = out.isel(y=slice(out.sizes["y"] // 2, -2), x=slice(0, -2))
+        assert np.isfinite(rest.values).all(), method
+
+
+@pytest.mark.parametrize("method", ["mgan", "hls", "resample"])
+def test_south_up_is_refused_everywhere(scene, method):
+    flipped = _both(scene, lambda c: c.isel(y=slice(None, None, -1)))
+    with pytest.raises(GridError, match="north-up"):
+        xharm.to_landsat(flipped, method=method)
+
+
+@pytest.mark.parametrize("zenith", [np.nan, 95.0, 120.0])
+def test_hls_refuses_a_missing_or_night_sun(scene, zenith):
+    def night(c):
+        return c.assign_coords(sun_zenith=("time", [30.0, zenith]))
+
+    with pytest.raises(UnitsError, match="sun_zenith"):
+        xharm.to_landsat(_both(scene, night), method="hls").compute()
+
+
+@pytest.mark.parametrize("time", [[0, 1], ["a", "b"]])
+def test_time_that_is_not_dates_is_refused(scene, time):
+    with pytest.raises(DimensionError, match="does not hold dates"):
+        xharm.to_landsat(_both(scene, lambda c: c.assign_coords(time=time)), method="hls")
+
+
+def test_geographic_label_on_a_metre_grid(scene):
+    with pytest.raises(CRSError, match="reproject to UTM"):
+        xharm.to_landsat(_both(scene, lambda c: c.odc.assign_crs("EPSG:4326")), method="resample")
+
+
+def test_valid_mask_with_missing_dates_is_refused(scene):
+    with pytest.raises(DimensionError, match="lacks 1"):
+        xharm.to_landsat(_both(scene, lambda c: c), valid=scene.s2_valid.isel(time=[1]))
+
+
+def test_valid_mask_cut_short_is_refused(scene):
+    with pytest.raises(GridError, match="does not cover"):
+        xharm.to_landsat(_both(scene, lambda c: c), method="hls", valid=scene.s2_valid.isel(y=slice(0, 10)))
+
+
+def test_valid_mask_in_other_order_is_aligned_by_date(scene):
+    valid = scene.s2_valid
+    a = xharm.to_landsat(_both(scene, lambda c: c), method="resample", valid=valid)
+    b = xharm.to_landsat(_both(scene, lambda c: c), method="resample", valid=valid.isel(time=[1, 0]))
+    xr.testing.assert_identical(a["valid"], b["valid"])

@@ -45,3 +45,13 @@ def test_overrides():
     for bad in bad_cases:
         with pytest.raises(ConfigError):
             TrainConfig.preset("tiny").with_overrides(bad)
+
+
+@pytest.mark.parametrize("item", ["learning_rate=abc", "epochs=1.5", "epochs=true", "progress=3", "seed=[1]"])
+def test_override_of_the_wrong_type_is_refused(item):
+    with pytest.raises(ConfigError, match="wrong type"):
+        TrainConfig.preset("tiny").with_overrides([item])
+
+
+def test_override_int_for_float_is_fine():
+    assert TrainConfig.preset("tiny").with_overrides(["learning_rate=1"]).learning_rate == 1.0

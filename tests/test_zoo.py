@@ -13,6 +13,7 @@ from xharm import zoo
 from xharm.exceptions import CorruptProductError, DimensionError, ProductNotFoundError
 from xharm.models.mgan import Generator, MGANConfig
 from xharm.spec import ModelSpec, NormStats, PredictFn
+from xharm.zoo.registry import spec_digest
 
 CFG = MGANConfig.tiny()
 S = CFG.input_shapes()
@@ -94,6 +95,7 @@ def test_weights_must_fit_the_config(tmp_path, params):
     )
     text = json.loads((tmp_path / "m" / "spec.json").read_text())
     text["meta"] = [[k, v] for k, v in sorted(meta.items())]
+    text["spec_checksum"] = spec_digest(text)  # a consistent spec whose config does not fit the weights
     (tmp_path / "m" / "spec.json").write_text(json.dumps(text))
     with pytest.raises(CorruptProductError, match="do not fit"):
         zoo.load(tmp_path / "m")
@@ -123,3 +125,52 @@ def test_handle_is_hashable_and_loads(tmp_path, params):
     assert h.load()(inputs(1)).shape == (1, 32, 32, 6)
     assert zoo.resolve(tmp_path / "m" / "spec.json") == tmp_path / "m"
     assert isinstance(zoo.available(), list)
+
+
+# --------------------------------------------------------------------------- spec integrity (issue 19)
+
+
+def test_edited_spec_is_refused(tmp_path, params):
+    zoo.save_model(tmp_path / "m", params, CFG)
+    path = tmp_path / "m" / "spec.json"
+    d = json.loads(path.read_text())
+    d["inputs"][0]["bands"] = list(reversed(d["inputs"][0]["bands"]))  # hand-edited band order
+    path.write_text(json.dumps(d, indent=1))
+    for load in (zoo.load, zoo.ZooHandle.of, zoo.read_spec):
+        with pytest.raises(CorruptProductError, match="changed after the model was saved"):
+            load(tmp_path / "m")
+
+
+def test_reindented_spec_still_loads(tmp_path, params):
+    zoo.save_model(tmp_path / "m", params, CFG)
+    path = tmp_path / "m" / "spec.json"
+    path.write_text(json.dumps(json.loads(path.read_text())))  # whitespace only
+    assert zoo.read_spec(tmp_path / "m").checksum.startswith("sha256:")
+
+
+@pytest.mark.parametrize("text", ["{not json", "", "[1, 2]", '{"name": "mgan"}'])
+def test_broken_spec_is_a_corrupt_product(tmp_path, params, text):
+    zoo.save_model(tmp_path / "m", params, CFG)
+    (tmp_path / "m" / "spec.json").write_text(text)
+    for load in (zoo.load, zoo.ZooHandle.of):  # ZooHandle.of is what to_landsat and harmonize call
+        with pytest.raises(CorruptProductError):
+            load(tmp_path / "m")
+
+
+def test_unsigned_user_spec_loads_with_a_warning(tmp_path, params):
+    zoo.save_model(tmp_path / "m", params, CFG)
+    path = tmp_path / "m" / "spec.json"
+    d = json.loads(path.read_text())
+    del d["spec_checksum"]
+    path.write_text(json.dumps(d))
+    with pytest.warns(UserWarning, match="no spec_checksum"):
+        zoo.read_spec(tmp_path / "m")
+
+
+def test_bundled_model_spec_is_signed_and_weights_unchanged():
+    folder = zoo.resolve(zoo.DEFAULT_MODEL)
+    d = json.loads((folder / "spec.json").read_text())
+    assert d["spec_checksum"] == spec_digest(d)
+    spec = zoo.read_spec(folder)
+    assert spec.checksum == zoo.sha256_file(folder / "weights.msgpack")
+    assert spec.checksum == "sha256:e0e364440cd00f74fa53cc72d8bb02ed84e8d1eb9338cb04522a5db4ebd18476"

@@ -40,6 +40,7 @@ from .exceptions import DimensionError, GridError, MissingBandError, describe
 from .grid import nest_offset, output_grid
 from .spec import ModelHandle, ModelSpec, PredictFn
 from .tiling import TileSpec, cut_patches, stitch
+from .validate import positive_int
 
 __all__ = ["FunctionHandle", "apply_model", "load_predict_fn", "predict_block", "window"]
 
@@ -230,6 +231,9 @@ def apply_model(
     >>> bool((out.values == cube.values).all())
     True
     """
+    batch_size = positive_int(batch_size, "batch_size", fix="patches per model call, e.g. 16")
+    for dim, size in (chunks or {}).items():
+        positive_int(size, f"chunks[{dim!r}]", fix="chunk sizes in output px, e.g. {'time': 1, 'y': 512}")
     tile = TileSpec.from_spec(spec)
     sel: dict[str, xr.DataArray] = {}
     for g in spec.inputs:

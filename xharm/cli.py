@@ -44,7 +44,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import to_zarr
 
-    to_zarr(args.out, n_dates=args.dates, size_km=args.size_km, seed=args.seed, progress=not args.quiet)
+    to_zarr(
+        args.out,
+        n_dates=args.dates,
+        size_km=args.size_km,
+        seed=args.seed,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
+    )
     print(f"wrote {args.out} (groups s2_10m, s2_20m, l8, labels)")
     return 0
 
@@ -91,7 +98,11 @@ def _cmd_harmonize(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .jobs import evaluate
+    from .validate import check_writable_file
 
+    for path, what in ((args.json, "--json file"), (args.csv, "--csv file")):
+        if path:  # before scoring, so a typo does not cost the whole evaluation
+            check_writable_file(path, what)
     ev = evaluate(
         args.pred, args.ref, pred_group=args.pred_group, pred_var=args.pred_var, ref_group=args.ref_group,
         ref_var=args.ref_var, valid=args.valid, valid_store=args.valid_store, tolerance=args.tolerance,
@@ -145,6 +156,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p.add_argument("--dates", type=int, default=6, help="number of acquisition dates")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same scene)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     handlers["simulate"] = _cmd_simulate
 
     p = sub.add_parser(
@@ -263,6 +275,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return handlers[args.command](args)
-    except XharmError as err:
+    except (XharmError, FileExistsError) as err:  # bad input: the message, no traceback
         print(f"xharm {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -35,11 +35,11 @@ from .exceptions import (
     describe,
 )
 from .sensors import Sensor, get_sensor
+from .validate import check_grid, check_projected, check_time, crs_name, grid_name
 
 __all__ = [
     "DIMS",
     "check_same_grid",
-    "crs_label",
     "from_canonical",
     "geobox_of",
     "make_cube",
@@ -336,6 +336,7 @@ def validate(
                 fix="call xharm.cube.to_canonical(obj, sensor=...) first",
             )
         )
+    check_projected(cube, what)
     if tuple(cube.dims) != DIMS:
         raise DimensionError(
             describe(
@@ -377,6 +378,8 @@ def validate(
                     fix="load those bands (or choose another model/method that does not need them)",
                 )
             )
+    check_time(cube, what)
+    check_grid(cube, what)
     return geobox_of(cube, what=what)
 
 
@@ -405,8 +408,8 @@ def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] 
         raise CRSError(
             describe(
                 f"{names[0]} and {names[1]} are in different CRSs",
-                expected=crs_label(ga.crs),
-                found=crs_label(gb.crs),
+                expected=crs_name(ga.crs),
+                found=crs_name(gb.crs),
                 fix=f"reproject {names[1]} first (e.g. xharm.grid.align_to or .odc.reproject)",
             )
         )
@@ -414,47 +417,11 @@ def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] 
         raise GridError(
             describe(
                 f"{names[0]} and {names[1]} are not on the same pixel grid",
-                expected=_grid_label(ga),
-                found=_grid_label(gb),
+                expected=grid_name(ga),
+                found=grid_name(gb),
                 fix="align the grids with xharm.grid",
             )
         )
-
-
-def crs_label(crs: Any) -> str:
-    """A short name of a CRS for messages: ``"EPSG:32618"``, else its name, never a WKT string.
-
-    Examples
-    --------
-    >>> import pyproj
-    >>> from odc.geo import CRS
-    >>> crs_label(CRS(pyproj.CRS("EPSG:32618").to_wkt()))
-    'EPSG:32618'
-    """
-    if crs is None:
-        return "none"
-    epsg = getattr(crs, "epsg", None)
-    if epsg:
-        return f"EPSG:{epsg}"
-    proj = getattr(crs, "proj", None)
-    name = getattr(proj, "name", None)
-    return str(name) if name else str(crs)[:60]
-
-
-def _grid_label(g: GeoBox) -> str:
-    a = g.affine
-    return (
-        f"{g.shape.x} x {g.shape.y} px of {abs(a.a):g} m, upper-left corner ({a.c:.10g}, {a.f:.10g}), "
-        f"{crs_label(g.crs)}"
-    )
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-#: ``attrs["processing_level"]`` values the readers write: Sentinel-2 L1C (top of atmosphere)
-#: and L2A (surface reflectance); Landsat / HLS L1 (top of atmosphere) and L2 (surface).
-PROCESSING_LEVELS = ("L1C", "L2A", "L1", "L2")
 
 
 def processing_level(cube: xr.DataArray | xr.Dataset) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ArgumentError",
     "BandError",
     "CRSError",
     "CatalogError",
@@ -27,7 +28,9 @@ __all__ = [
     "MissingHintsError",
     "ProductError",
     "ProductNotFoundError",
+    "SchedulerError",
     "SensorError",
+    "StorageError",
     "UnitsError",
     "UnknownBandError",
     "XharmError",
@@ -137,3 +140,15 @@ class ConfigError(XharmError, ValueError):
 
 class MissingDependencyError(XharmError, ImportError):
     """An optional dependency is not installed."""
+
+
+class ArgumentError(XharmError, ValueError):
+    """An argument has the wrong type or an impossible value (``batch_size=-3``, ``samples=2.7``)."""
+
+
+class StorageError(XharmError, OSError):
+    """An output cannot be written: no permission, a file in the way, the disk is full."""
+
+
+class SchedulerError(XharmError, ConnectionError):
+    """A Dask scheduler cannot be reached, or a cluster cannot be started."""

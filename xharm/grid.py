@@ -32,8 +32,9 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords, xr_reproject
 
-from .cube import crs_label, geobox_of, validate
+from .cube import geobox_of, validate
 from .exceptions import CRSError, GridError, UnitsError, describe
+from .validate import crs_name
 
 __all__ = [
     "BLOCK",
@@ -94,8 +95,8 @@ def check_nested(*geoboxes: GeoBox) -> None:
             raise CRSError(
                 describe(
                     f"grids 0 and {i} are in different CRSs, so they cannot nest",
-                    expected=crs_label(crs0),
-                    found=crs_label(g.crs),
+                    expected=crs_name(crs0),
+                    found=crs_name(g.crs),
                     fix="reproject one of them first (xharm.grid.align_to)",
                 )
             )
@@ -252,8 +253,8 @@ def nest_offset(
         raise CRSError(
             describe(
                 f"{name} is in another CRS than the output grid",
-                expected=str(outer.crs),
-                found=str(inner.crs),
+                expected=crs_name(outer.crs),
+                found=crs_name(inner.crs),
             )
         )
     ao, ai = outer.affine, inner.affine

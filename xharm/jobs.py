@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,16 +29,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+import zarr
 from dask.base import tokenize
 
 from .exceptions import (
+    CorruptProductError,
     DimensionError,
     EmptyDataError,
     MissingBandError,
     MissingDependencyError,
     ProductNotFoundError,
+    SchedulerError,
+    StorageError,
+    XharmError,
     describe,
 )
+from .validate import check_output_path, existing_file, positive_int, timedelta
 
 __all__ = ["Evaluation", "dask_client", "evaluate", "harmonize", "open_mask", "open_var"]
 
@@ -72,7 +79,7 @@ def open_var(store: str | os.PathLike[str], group: str | None, var: str = VAR) -
         )
     cube = ds[var]
     cube.attrs = {**ds.attrs, **cube.attrs}
-    for k in ("xharm_ready", "xharm_fingerprint"):
+    for k in ("xharm_ready", "xharm_fingerprint", "xharm_input"):
         cube.attrs.pop(k, None)
     cube.name = None
     keep = set(cube.dims) | {"common_name", "spatial_ref"}
@@ -90,7 +97,7 @@ def open_mask(store: str | os.PathLike[str], spec: str) -> xr.DataArray:
                 f"{spec} in {store} is not a clear mask",
                 expected="bool (time, y, x)",
                 found=f"{mask.dtype} {tuple(mask.dims)}",
-                fix="name a boolean mask such as s2_20m/s2_valid or l8/l8_valid",
+                fix="name a boolean mask: s2_20m/s2_valid (harmonize), l8/l8_valid (evaluate)",
             )
         )
     return mask
@@ -106,6 +113,16 @@ def _open_group(store: str | os.PathLike[str], group: str | None) -> xr.Dataset:
     except (FileNotFoundError, KeyError) as err:
         raise ProductNotFoundError(
             describe(f"{store} has no group {group!r}", found=str(err), fix="check the group name")
+        ) from err
+    except zarr.errors.ContainsArrayError as err:
+        parent = str(group).rpartition("/")[0] or "the root"
+        raise ProductNotFoundError(
+            describe(
+                f"{group!r} in {store} is an array, not a group",
+                expected="a group holding a 'reflectance' variable",
+                found=f"the array {group!r}",
+                fix=f"name its group ({parent})",
+            )
         ) from err
 
 
@@ -172,8 +189,18 @@ def harmonize(
         The written cube, opened lazily from ``dst``.
     """
     from .io.zarr import RegionWriter, finished_regions, open_cube, quiet_zarr_strings
-    from .pipeline import to_landsat
+    from .pipeline import METHODS, to_landsat
 
+    if method not in METHODS:
+        raise DimensionError(
+            describe(f"unknown method {method!r}", expected=", ".join(METHODS), found=method)
+        )
+    chunk = positive_int(chunk, "chunk (--chunk)", fix="output chunk side in 30 m px, e.g. 512")
+    time_chunk = positive_int(time_chunk, "time_chunk (--time-chunk)", fix="dates per chunk, e.g. 1")
+    batch_size = positive_int(batch_size, "batch_size (--batch-size)", fix="patches per model call, e.g. 16")
+    for dim, size in (region or {}).items():
+        positive_int(size, f"region[{dim!r}]")
+    check_output_path(dst, inputs={"input store": src})
     if model is not None and method != "mgan":
         raise DimensionError(
             describe(
@@ -214,9 +241,11 @@ def harmonize(
     )
     out = out.chunk({"time": time_chunk, "band": -1, "y": chunk, "x": chunk})
     out.attrs = _jsonable(out.attrs)
+    identity = input_identity(src, [s2_10m, s2_20m, *([valid.rpartition("/")[0]] if valid else [])])
     fingerprint = tokenize(
-        "xharm.jobs.harmonize/1",
+        "xharm.jobs.harmonize/2",
         os.path.abspath(os.fspath(src)),
+        identity,
         method,
         ident,
         s2_10m,
@@ -229,10 +258,25 @@ def harmonize(
         sorted((k, repr(v)) for k, v in baseline_kwargs.items()),
     )
     writer = RegionWriter(
-        out, dst, fingerprint=fingerprint, group=out_group, region=region or {"time": time_chunk}
+        out,
+        dst,
+        fingerprint=fingerprint,
+        group=out_group,
+        region=region or {"time": time_chunk},
+        input_identity=identity,
     )
     state = writer.state()
     exists = Path(dst).exists()
+    stored = writer.stored_input_identity() if state == "other" else None
+    if resume and not overwrite and stored is not None and stored != identity:
+        raise FileExistsError(
+            describe(
+                f"cannot resume: the input {src} changed since the job writing {dst} started",
+                expected="the same input files (names, sizes, modification times)",
+                found="other files in the input groups",
+                fix="pass --overwrite to redo the job on the new input, or restore the old input",
+            )
+        )
     if exists and not overwrite and not (resume and state == "ready"):
         done = len(finished_regions(dst, group=out_group)) if state == "ready" else None
         if done is not None and done == len(writer.regions):
@@ -257,10 +301,16 @@ def harmonize(
             )
         )
     n = len(writer.regions)
+    if state == "ready" and resume and (bad := writer.verify()):
+        warnings.warn(
+            f"{dst}: {len(bad)} finished region(s) ({', '.join(map(str, bad[:8]))}) do not match their "
+            "recorded digests (chunks altered, truncated or deleted); rewriting them",
+            stacklevel=2,
+        )
     done = n - len(writer.pending()) if state == "ready" else 0
     if on_region is not None:
         on_region(done, n)
-    with quiet_zarr_strings():
+    with quiet_zarr_strings(), _job_errors(src, dst, [s2_10m, s2_20m], valid):
         for _ in writer.run(overwrite=overwrite):
             done += 1
             if on_region is not None:
@@ -285,6 +335,63 @@ def _write_valid(clear: xr.DataArray, dst: str | os.PathLike[str], group: str | 
     # to_zarr(mode="a") replaces the group attrs: hand it the current ones (the job's marks included)
     ds.attrs = dict(zarr.open_group(os.fspath(dst), path=group or "", mode="r").attrs)
     ds.to_zarr(dst, group=group, mode="a", consolidated=False)
+
+
+def input_identity(src: str | os.PathLike[str], groups: Sequence[str | None]) -> str:
+    """A token of the files of ``groups`` in store ``src``: names, sizes and modification times.
+
+    Cheap (``stat`` only, no data read); it changes when any chunk, coordinate or
+    metadata file of those groups is rewritten, so a changed input refuses ``--resume``.
+    """
+    root = Path(src)
+    entries: list[tuple[str, int, int]] = []
+    for group in sorted({g or "" for g in groups}):
+        base = root / group if group else root
+        if not group:  # a root-level mask: the root metadata only (the arrays' groups are walked)
+            files = [base / "zarr.json"]
+        else:
+            files = sorted(p for p in base.rglob("*") if p.is_file())
+        for f in files:
+            if f.is_file():
+                st = f.stat()
+                entries.append((str(f.relative_to(root)), st.st_size, st.st_mtime_ns))
+    return str(tokenize("xharm.input/1", entries))
+
+
+@contextlib.contextmanager
+def _job_errors(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], groups: Sequence[str], valid: str | None
+) -> Iterator[None]:
+    """Turn a full disk into :class:`StorageError` and an undecodable input chunk into
+    :class:`CorruptProductError` naming the chunk."""
+    from .io.zarr import find_corrupt_chunk
+
+    try:
+        yield
+    except XharmError:
+        raise
+    except OSError as err:
+        raise StorageError(
+            describe(
+                f"writing {dst} failed: {err.strerror or err}",
+                found=f"{type(err).__name__} (errno {err.errno})",
+                fix="free space or fix permissions, then rerun with --resume (finished regions are kept)",
+            )
+        ) from err
+    except Exception as err:
+        paths = [f"{g}/{VAR}" for g in groups] + ([valid] if valid else [])
+        for path in paths:
+            chunk = find_corrupt_chunk(src, path)
+            if chunk is not None:
+                raise CorruptProductError(
+                    describe(
+                        f"an input chunk of {src} is corrupt: {chunk}",
+                        expected="chunks that decode (zstd checksum)",
+                        found=f"{type(err).__name__}: {err}",
+                        fix="restore or rewrite that input, then rerun with --resume",
+                    )
+                ) from err
+        raise
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -423,7 +530,7 @@ def evaluate(
     from .evaluate import score_table
     from .grid import mask_to_grid
 
-    tol = pd.Timedelta(tolerance)
+    tol = timedelta(tolerance, "tolerance (--tolerance)")
     ref_names = set(map(str, _open_group(ref_store, ref_group).data_vars))
     if ref_var is None:
         ref_var = "truth" if "truth" in ref_names else VAR
@@ -494,7 +601,11 @@ def _is_mask(store: str | os.PathLike[str], group: str | None, var: str) -> bool
 
 @contextlib.contextmanager
 def dask_client(
-    scheduler: str | None = None, local_workers: int | None = None, gpu: bool = False
+    scheduler: str | None = None,
+    local_workers: int | None = None,
+    gpu: bool = False,
+    *,
+    timeout: float = 10.0,
 ) -> Iterator[Any]:
     """Make a ``dask.distributed`` client the active scheduler for the block (None: threads).
 
@@ -506,6 +617,8 @@ def dask_client(
         Start a :class:`distributed.LocalCluster` of that many single-threaded worker processes.
     gpu
         Start a ``dask_cuda.LocalCUDACluster`` (one worker per GPU); needs ``xharm[gpu]``.
+    timeout
+        Seconds to wait for ``scheduler`` before :class:`~xharm.exceptions.SchedulerError`.
 
     Examples
     --------
@@ -513,10 +626,16 @@ def dask_client(
     ...     client is None
     True
     """
-    if sum(bool(x) for x in (scheduler, local_workers, gpu)) > 1:
+    if sum(x is not None and x is not False for x in (scheduler, local_workers, gpu)) > 1:
         raise DimensionError(
             describe("choose one scheduler", found="more than one of --scheduler, --local-workers, --gpu")
         )
+    if local_workers is not None:
+        local_workers = positive_int(
+            local_workers, "local_workers (--local-workers)", fix="worker processes, e.g. 2"
+        )
+    if scheduler is not None and str(scheduler).endswith(".json"):
+        existing_file(scheduler, "scheduler file")
     if not (scheduler or local_workers or gpu):
         yield None
         return
@@ -543,5 +662,14 @@ def dask_client(
             client = stack.enter_context(Client(cluster))
         else:
             key = "scheduler_file" if str(scheduler).endswith(".json") else "address"
-            client = stack.enter_context(Client(**{key: scheduler}))
+            try:
+                client = stack.enter_context(Client(**{key: scheduler}, timeout=timeout))
+            except (OSError, TimeoutError) as err:
+                raise SchedulerError(
+                    describe(
+                        f"cannot reach the dask scheduler {scheduler} (waited {timeout:g} s)",
+                        found=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+                        fix="start it (dask scheduler), check the address/port, or drop --scheduler",
+                    )
+                ) from err
         yield client

@@ -3,7 +3,8 @@
 :func:`harmonize_zarr` reads a chunked Zarr time series (one group per model input),
 runs a model with :func:`xharm.apply.apply_model` and writes the result to Zarr region
 by region; rerun with the same arguments after a crash, it skips finished regions and
-ends with a store identical to an uninterrupted run.
+ends with a store identical to an uninterrupted run (finished regions are re-digested
+first, and any whose chunks were altered or lost are written again).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import xarray as xr
 from dask.base import tokenize
 
 from .apply import _is_handle, apply_model
-from .exceptions import DimensionError, SensorError, describe
+from .exceptions import ArgumentError, DimensionError, SensorError, describe
 from .io.zarr import RegionWriter, open_cube
 from .spec import ModelHandle, ModelSpec, PredictFn
+from .validate import align_mask, check_reflectance, positive_int
 
 __all__ = ["METHODS", "harmonize_zarr", "to_landsat"]
 
@@ -95,6 +97,8 @@ def harmonize_zarr(
         mask,
     )
     writer = RegionWriter(out, dst, fingerprint=fingerprint, group=out_group, region=region)
+    if writer.state() == "ready":
+        writer.verify()  # finished regions whose chunks were altered or lost are written again
     n = len(writer.regions)
     for i in writer.run(overwrite=overwrite):
         if on_region is not None:
@@ -193,6 +197,13 @@ def to_landsat(
                 fix="drop uncertainty=True, or use method='mgan'",
             )
         )
+    batch_size = positive_int(batch_size, "batch_size", fix="patches per model call, e.g. 16")
+    if uncertainty:
+        samples = positive_int(samples, "samples", fix="Monte-Carlo samples, e.g. 10")  # >= 2: uncertainty
+    s2, s2_20m = _checked_inputs(s2, s2_20m, valid)
+    if valid is not None:
+        first = next(iter(s2.values())) if isinstance(s2, Mapping) else s2
+        valid = align_mask(valid, first)
     if method != "mgan":
         from . import baselines
 
@@ -209,8 +220,17 @@ def to_landsat(
     from .grid import mask_to_grid
     from .zoo import DEFAULT_MODEL, ZooHandle
 
-    handle = model if isinstance(model, ZooHandle) else ZooHandle.of(model or DEFAULT_MODEL)
-    spec = ModelSpec.from_json(_spec_text(handle))
+    if model is not None and not isinstance(model, str | os.PathLike | ZooHandle):
+        raise ArgumentError(
+            describe(
+                "model must name a model",
+                expected="a bundled model name, a model folder or a xharm.zoo.ZooHandle",
+                found=f"{type(model).__name__} {model!r}",
+                fix=f"model='{DEFAULT_MODEL}' or model='runs/x/model'",
+            )
+        )
+    handle = model if isinstance(model, ZooHandle) else ZooHandle.of(os.fspath(model or DEFAULT_MODEL))
+    spec = _spec_of(handle)
     cubes = _s2_groups(s2, s2_20m, spec)
     for g in spec.inputs:
         validate(cubes[g.name], bands=g.bands, what=f"Sentinel-2 {g.resolution:g} m cube")
@@ -252,10 +272,27 @@ def _resolve_name(handle: Any) -> str:
     return resolve(handle.name_or_path).name
 
 
-def _spec_text(handle: Any) -> str:
-    from .zoo import resolve
+def _spec_of(handle: Any) -> ModelSpec:
+    from .zoo.registry import read_spec, resolve
 
-    return (resolve(handle.name_or_path) / "spec.json").read_text()
+    return read_spec(resolve(handle.name_or_path))
+
+
+def _checked_inputs(
+    s2: xr.DataArray | Mapping[Any, xr.DataArray], s2_20m: xr.DataArray | None, valid: Any
+) -> tuple[Any, xr.DataArray | None]:
+    """The inputs after the reflectance rule of :mod:`xharm.validate` (lazily for Dask)."""
+    from .cube import validate
+
+    def check(cube: Any, what: str) -> Any:
+        if isinstance(cube, xr.DataArray):
+            validate(cube, what=what)
+            return check_reflectance(cube, what)
+        return cube  # not a cube: the method's own validation names the fault
+
+    if isinstance(s2, Mapping):
+        return {k: check(v, f"Sentinel-2 {k} m cube") for k, v in s2.items()}, s2_20m
+    return check(s2, "Sentinel-2 cube"), None if s2_20m is None else check(s2_20m, "Sentinel-2 20 m cube")
 
 
 def _s2_groups(

@@ -20,6 +20,7 @@ import xarray as xr
 from .apply import apply_model
 from .exceptions import DimensionError, describe
 from .spec import ModelSpec
+from .validate import positive_int
 
 __all__ = ["mc_dropout_std"]
 
@@ -54,7 +55,8 @@ def mc_dropout_std(
     >>> h = ZooHandle.of("mgan-starter")  # doctest: +SKIP
     >>> std = mc_dropout_std({"s2_10m": c10, "s2_20m": c20}, spec, h, samples=10)  # doctest: +SKIP
     """
-    if int(samples) < 2:
+    samples = positive_int(samples, "samples", fix="Monte-Carlo samples, e.g. 10")
+    if samples < 2:
         raise DimensionError(
             describe(
                 "Monte-Carlo dropout needs at least 2 samples for a standard deviation",

@@ -29,6 +29,7 @@ import numpy as np
 import xarray as xr
 
 from ..exceptions import DimensionError, MissingBandError, describe
+from ..validate import check_angle
 from ._inputs import S2Input, as_landsat, gather, per_time, to_30m
 from .bandpass import bandpass_coefficients, platforms_of
 from .brdf import ANGLE_NAMES, c_factors
@@ -118,6 +119,9 @@ def resolve_angles(
             out[name] = _angle_on_grid(value, cube30, name)
         else:
             out[name] = per_time(value, cube30, name)
+    for name, high in (("sun_zenith", 90.0), ("view_zenith", 90.0)):
+        if name in out:
+            out[name] = check_angle(out[name], name, 0.0, high)
     if missing:
         raise MissingBandError(
             describe(

@@ -10,11 +10,19 @@ chunks) is written and *afterwards* marked done in the small ``xharm_done`` arra
 chunk per region). A killed job leaves at most the regions in flight unmarked; a rerun
 with the same fingerprint skips marked regions and rewrites the others, so the store
 ends up byte-identical to an uninterrupted run.
+
+Integrity: every array is written with zstd frame checksums (a flipped byte fails the
+read instead of decoding to garbage), and each finished region's chunk files are
+digested (BLAKE2b, in ``xharm_digest``) next to the job fingerprint.
+:meth:`RegionWriter.verify` re-digests finished regions (``resume`` does) and marks a
+region whose chunks were altered, truncated or deleted for rewriting;
+:func:`find_corrupt_chunk` names the chunk of an input that no longer decodes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import warnings
@@ -29,10 +37,20 @@ import zarr
 from ..cube import validate
 from ..exceptions import CorruptProductError, ProductNotFoundError, describe
 
-__all__ = ["RegionWriter", "finished_regions", "open_cube", "quiet_zarr_strings", "write_cube"]
+__all__ = [
+    "RegionWriter",
+    "checksummed",
+    "find_corrupt_chunk",
+    "finished_regions",
+    "open_cube",
+    "quiet_zarr_strings",
+    "write_cube",
+]
 
 VAR = "reflectance"
 DONE = "xharm_done"
+DIGEST = "xharm_digest"
+_INPUT = "xharm_input"
 _READY = "xharm_ready"
 _FINGERPRINT = "xharm_fingerprint"
 _STR_COORDS = ("band", "common_name")
@@ -48,6 +66,30 @@ def quiet_zarr_strings() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(Zarr V3|Zarr format 3) specification.*")
         yield
+
+
+def checksummed() -> tuple[Any, ...]:
+    """The compressors xharm writes with: zstd with a frame checksum (verified on every read)."""
+    from zarr.codecs import ZstdCodec
+
+    return (ZstdCodec(level=0, checksum=True),)
+
+
+def find_corrupt_chunk(store: str | os.PathLike[str], path: str) -> str | None:
+    """The first chunk of array ``path`` in ``store`` that fails to decode (its file path), or None.
+
+    Reads the array chunk by chunk; meant for the error path, after a read failed.
+    """
+    try:
+        arr = zarr.open_array(str(store), path=path, mode="r")
+    except Exception:
+        return None
+    for idx in itertools.product(*(range(n) for n in arr.cdata_shape)):
+        try:
+            arr.get_block_selection(idx)
+        except Exception:
+            return os.path.join(str(store), path, arr.metadata.encode_chunk_key(idx))
+    return None
 
 
 def _to_dataset(cube: xr.DataArray) -> xr.Dataset:
@@ -101,8 +143,9 @@ def write_cube(
         enc_chunks = (1, *cube.shape[1:])
     if cube.chunks is not None:
         ds = ds.chunk(dict(zip(cube.dims, enc_chunks, strict=True)))
+    enc = {VAR: {"chunks": enc_chunks, "compressors": checksummed()}}
     with quiet_zarr_strings():
-        ds.to_zarr(store, group=group, mode=mode, encoding={VAR: {"chunks": enc_chunks}}, consolidated=False)
+        ds.to_zarr(store, group=group, mode=mode, encoding=enc, consolidated=False)
 
 
 def open_cube(store: str | os.PathLike[str], *, group: str | None = None, chunks: Any = None) -> xr.DataArray:
@@ -131,7 +174,7 @@ def open_cube(store: str | os.PathLike[str], *, group: str | None = None, chunks
         )
     cube = ds[VAR]
     # group attrs (what write_cube stores), then the variable's own attrs, which win
-    group_attrs = {k: v for k, v in ds.attrs.items() if k not in (_READY, _FINGERPRINT)}
+    group_attrs = {k: v for k, v in ds.attrs.items() if k not in (_READY, _FINGERPRINT, _INPUT)}
     cube.attrs = {**group_attrs, **cube.attrs}
     cube = cube.drop_vars([c for c in cube.coords if c == DONE], errors="ignore")
     cube.name = None
@@ -164,6 +207,9 @@ class RegionWriter:
         also the Zarr chunks). Default: 4 time chunks, whole y/x. A region is computed with
         ``dask.array.store`` (chunks are written as they finish, so memory stays bounded by
         the scheduler's parallelism, not the region size); its chunks run in parallel.
+    input_identity
+        A digest of the inputs (part of ``fingerprint``), stored apart so that a refused
+        resume can say that the input changed.
     """
 
     def __init__(
@@ -174,8 +220,10 @@ class RegionWriter:
         fingerprint: str,
         group: str | None = None,
         region: Mapping[str, int] | None = None,
+        input_identity: str | None = None,
     ) -> None:
         validate(cube)
+        self.input_identity = input_identity
         if cube.chunks is None:
             cube = cube.chunk({"time": 1})
         self.cube, self.store, self.group, self.fingerprint = cube, str(store), group, fingerprint
@@ -230,9 +278,16 @@ class RegionWriter:
             )
         ds = _to_dataset(self.cube)
         ds.attrs.update({_FINGERPRINT: self.fingerprint})
+        if self.input_identity is not None:
+            ds.attrs[_INPUT] = self.input_identity
         n = len(self.regions)
         ds[DONE] = xr.DataArray(da_zeros(n), dims=("xharm_region",))
-        enc = {VAR: {"chunks": self.chunks}, DONE: {"chunks": (1,)}}
+        ds[DIGEST] = xr.DataArray(da_zeros(n, np.uint64), dims=("xharm_region",))
+        enc = {
+            VAR: {"chunks": self.chunks, "compressors": checksummed()},
+            DONE: {"chunks": (1,)},
+            DIGEST: {"chunks": (1,)},
+        }
         with quiet_zarr_strings():
             ds.to_zarr(
                 self.store, group=self.group, mode="w", compute=False, encoding=enc, consolidated=False
@@ -253,8 +308,49 @@ class RegionWriter:
         where = tuple(sel.get(str(d), slice(None)) for d in self.cube.dims)
         target = zarr.open_array(self.store, path=self._path(VAR), mode="r+")
         da.store(da.asarray(self.cube.data)[where], target, regions=where, lock=False)  # type: ignore[arg-type]
+        digests = zarr.open_array(self.store, path=self._path(DIGEST), mode="r+")
+        digests[index] = self.digest(index)
         done = zarr.open_array(self.store, path=self._path(DONE), mode="r+")
         done[index] = 1
+
+    def _chunk_files(self, index: int) -> list[tuple[str, Path]]:
+        """``(key, file)`` of every Zarr chunk of region ``index`` (local stores)."""
+        arr = zarr.open_array(self.store, path=self._path(VAR), mode="r")
+        sel = self.regions[index]
+        spans = []
+        for dim, size, chunk in zip(self.cube.dims, self.cube.shape, self.chunks, strict=True):
+            s = sel.get(str(dim), slice(0, size))
+            spans.append(range(s.start // chunk, -(-s.stop // chunk)))
+        root = Path(self.store) / self._path(VAR)
+        keys = (arr.metadata.encode_chunk_key(idx) for idx in itertools.product(*spans))
+        return [(k, root / k) for k in keys]
+
+    def digest(self, index: int) -> int:
+        """BLAKE2b (64 bit) of region ``index``'s chunk files as stored (a missing file counts)."""
+        h = hashlib.blake2b(digest_size=8)
+        for key, path in self._chunk_files(index):
+            data = path.read_bytes() if path.is_file() else b"<absent>"
+            h.update(key.encode() + b"\0" + len(data).to_bytes(8, "little") + data)
+        return int.from_bytes(h.digest(), "little") or 1
+
+    def verify(self) -> list[int]:
+        """Re-digest every finished region; unmark (for rewriting) and return those that differ."""
+        digests = np.asarray(zarr.open_array(self.store, path=self._path(DIGEST), mode="r")[...])
+        bad = [int(i) for i in finished_regions(self.store, group=self.group) if digests[i] != self.digest(i)]
+        if bad:
+            done = zarr.open_array(self.store, path=self._path(DONE), mode="r+")
+            for i in bad:
+                done[i] = 0
+        return bad
+
+    def stored_input_identity(self) -> str | None:
+        """The input identity recorded when the store was initialized (None: none recorded)."""
+        try:
+            grp = zarr.open_group(self.store, path=self.group or "", mode="r")
+        except (FileNotFoundError, KeyError, ValueError, zarr.errors.NodeTypeValidationError):
+            return None
+        value = grp.attrs.get(_INPUT)
+        return None if value is None else str(value)
 
     def run(self, *, overwrite: bool = False) -> Iterator[int]:
         """Initialize if needed and write every pending region; yields each finished index."""
@@ -264,8 +360,8 @@ class RegionWriter:
             yield i
 
 
-def da_zeros(n: int) -> Any:
-    """Lazy int8 zeros (written as metadata only with ``compute=False``)."""
+def da_zeros(n: int, dtype: Any = np.int8) -> Any:
+    """Lazy zeros (written as metadata only with ``compute=False``)."""
     import dask.array as da
 
-    return da.zeros(n, dtype=np.int8, chunks=1)
+    return da.zeros(n, dtype=dtype, chunks=1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
@@ -29,7 +30,8 @@ from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 
 from ..cube import make_cube
-from ..exceptions import GridError, describe
+from ..exceptions import GridError, StorageError, describe
+from ..validate import check_writable_file, positive_float, positive_int
 from .clouds import SCL_INVALID, draw_weather
 from .landscape import CLASSES, Landscape, make_landscape
 from .render import L8_BANDS, S2_10M, S2_20M, DateSpec, Geometry, RenderConfig, render_date
@@ -219,6 +221,9 @@ def pair_series(
     ((2, 4, 60, 60), (2, 6, 30, 30), (2, 7, 20, 20), 'uint8')
     """
     cfg = replace(RenderConfig(seed=int(seed)), **options)
+    size_km = positive_float(size_km, "size_km (--size-km)", fix="the scene side in km, e.g. 3")
+    if dates is None:
+        n_dates = positive_int(n_dates, "n_dates (--dates)", fix="the number of dates, e.g. 6")
     g = grids(size_km, origin, crs)
     shape = tuple(g[10].shape)
     times = _dates(n_dates, start, end, dates)
@@ -330,7 +335,14 @@ def _plain(cube: xr.DataArray) -> xr.DataArray:
 
 
 def to_zarr(
-    path: str, n_dates: int = 6, size_km: float = 3.0, seed: int = 0, *, progress: bool = False, **kwargs: Any
+    path: str,
+    n_dates: int = 6,
+    size_km: float = 3.0,
+    seed: int = 0,
+    *,
+    progress: bool = False,
+    overwrite: bool = False,
+    **kwargs: Any,
 ) -> PairSeries:
     """Simulate a pair series and write it to a Zarr store, one group per grid.
 
@@ -339,6 +351,9 @@ def to_zarr(
     ``labels`` (``labels`` at 10 m). Each keeps its ``spatial_ref`` (CRS) coordinate;
     metadata is consolidated at the root. Rendering runs once per date. ``progress=True``
     shows a progress bar over the rendering and writing tasks.
+
+    An existing ``path`` is refused unless ``overwrite=True`` (then it is replaced).
+    Arrays are written with zstd checksums (:func:`xharm.io.zarr.checksummed`).
 
     Returns
     -------
@@ -355,9 +370,17 @@ def to_zarr(
     """
     import zarr
 
-    from ..io.zarr import quiet_zarr_strings
+    from ..io.zarr import checksummed, quiet_zarr_strings
 
-    ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=True, **kwargs)
+    ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=True, **kwargs)  # checks the args
+    if os.path.lexists(path) and not overwrite:
+        raise FileExistsError(
+            describe(
+                f"{path} already exists",
+                fix="pass --overwrite (overwrite=True) to replace it, or choose another path",
+            )
+        )
+    check_writable_file(path, "simulated store")
     groups = {
         "s2_10m": xr.Dataset({"reflectance": ps.s2_10m}),
         "s2_20m": xr.Dataset({"reflectance": ps.s2_20m, "scl": ps.scl, "s2_valid": ps.s2_valid}),
@@ -370,10 +393,21 @@ def to_zarr(
     with quiet_zarr_strings():
         for name, ds in groups.items():
             ds.attrs = {"simulated": "xharm.simulate", "seed": int(seed), "group": name}
-            writes.append(ds.to_zarr(str(path), group=name, mode="w", consolidated=False, compute=False))
-        with _progress_bar(progress, f"xharm simulate ({n_dates} dates)"):
-            dask.compute(*writes)
-        zarr.consolidate_metadata(path)
+            enc = {v: {"compressors": checksummed()} for v in ds.data_vars}
+            writes.append(
+                ds.to_zarr(str(path), group=name, mode="w", consolidated=False, compute=False, encoding=enc)
+            )
+        try:
+            with _progress_bar(progress, f"xharm simulate ({n_dates} dates)"):
+                dask.compute(*writes)
+            zarr.consolidate_metadata(path)
+        except OSError as err:  # disk full, permissions changed mid-write
+            raise StorageError(
+                describe(
+                    f"writing {path} failed: {err.strerror or err}",
+                    fix="free space, then rerun with --overwrite",
+                )
+            ) from err
     return ps
 
 

@@ -187,5 +187,33 @@ class TrainConfig:
                 raise ConfigError(
                     describe(f"unknown config field {key!r}", expected=sorted(target), found=leaf)
                 )
-            target[leaf] = value
+            target[leaf] = _typed(key, value, target[leaf])
         return TrainConfig.from_dict(d)
+
+
+def _typed(key: str, value: Any, current: Any) -> Any:
+    """``value`` checked against the type of the field's current value (int accepted for float)."""
+    if current is None or value is None:
+        return value
+    if isinstance(current, str):  # text fields take the text as typed (e.g. a name "2021")
+        return value if isinstance(value, str) else json.dumps(value)
+    kinds: tuple[type, ...]
+    if isinstance(current, bool):
+        kinds = (bool,)
+    elif isinstance(current, int | float):
+        kinds = (int, float) if isinstance(current, float) else (int,)
+    elif isinstance(current, list | tuple):
+        kinds = (list,)
+    else:
+        kinds = (type(current),)
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if not ok:
+        raise ConfigError(
+            describe(
+                f"override {key}={json.dumps(value)} has the wrong type",
+                expected=f"{' or '.join(k.__name__ for k in kinds)} (like the current {json.dumps(current)})",
+                found=type(value).__name__,
+                fix=f"e.g. --set {key}={json.dumps(current)}",
+            )
+        )
+    return float(value) if isinstance(current, float) else value

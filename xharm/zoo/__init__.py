@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..spec import ModelSpec
 from .io import Predictor, load_model, save_model, sha256_file
-from .registry import DEFAULT_MODEL, WEIGHTS_DIR, available, resolve
+from .registry import DEFAULT_MODEL, WEIGHTS_DIR, available, read_spec, resolve
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -25,6 +25,7 @@ __all__ = [
     "available",
     "load",
     "load_model",
+    "read_spec",
     "resolve",
     "save_model",
     "sha256_file",
@@ -59,7 +60,7 @@ class ZooHandle:
     def of(cls, name_or_path: str | Path, **kwargs: object) -> ZooHandle:
         """A handle with the checksum read from the model's spec."""
         folder = resolve(name_or_path)
-        spec = ModelSpec.from_json((folder / "spec.json").read_text())
+        spec = read_spec(folder)
         return cls(str(folder), spec.checksum, **kwargs)  # type: ignore[arg-type]
 
     def load(self) -> Predictor:

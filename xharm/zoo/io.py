@@ -4,11 +4,12 @@ A model directory holds
 
 * ``weights.msgpack`` - the generator parameters, Flax msgpack (no pickle);
 * ``spec.json`` - the ``ModelSpec`` (bands, resolutions, patch sizes, buffer,
-  normalization stats), whose ``checksum`` is ``"sha256:<hex>"`` of the weights file
+  normalization stats), whose ``checksum`` is ``"sha256:<hex>"`` of the weights file,
+  whose ``spec_checksum`` is the digest of the spec itself (:func:`~xharm.zoo.registry.spec_digest`)
   and whose ``meta`` holds the ``MGANConfig`` (``"mgan_config"``), the training
   config, a description of the training data and validation metrics.
 
-:func:`load_model` verifies the checksum before decoding anything.
+:func:`load_model` verifies both checksums before decoding anything.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from ..exceptions import CorruptProductError, DimensionError, ProductNotFoundError, describe
 from ..models.mgan import Generator, MGANConfig
 from ..spec import ModelSpec, NormStats, mgan_spec
+from .registry import SPEC_CHECKSUM, read_spec, spec_digest
 
 __all__ = ["SPEC_FILE", "WEIGHTS_FILE", "Predictor", "load_model", "save_model", "sha256_file"]
 
@@ -91,7 +93,9 @@ def save_model(
         config.patch30, version=version, norm=dict(norm) if norm else None, bands_20m=config.s2_20m_bands
     )
     spec = ModelSpec(**{**_fields(spec), "checksum": sha256_file(weights), "meta": m})
-    (directory / SPEC_FILE).write_text(json.dumps(spec.to_dict(), indent=1, sort_keys=True))
+    d = spec.to_dict()
+    d[SPEC_CHECKSUM] = spec_digest(d)
+    (directory / SPEC_FILE).write_text(json.dumps(d, indent=1, sort_keys=True))
     return spec
 
 
@@ -110,10 +114,7 @@ def load_model(directory: str | Path) -> tuple[ModelSpec, Any, MGANConfig]:
                     f"model file {p} is missing", expected=f"{SPEC_FILE} and {WEIGHTS_FILE} in {directory}"
                 )
             )
-    try:
-        spec = ModelSpec.from_json(spec_path.read_text())
-    except (ValueError, KeyError, TypeError) as err:
-        raise CorruptProductError(describe(f"cannot read the model spec {spec_path}: {err}")) from err
+    spec = read_spec(directory)
     found = sha256_file(weights)
     if spec.checksum != found:
         raise CorruptProductError(
