@@ -126,7 +126,7 @@ def time_pipeline(spec, src: Path, dst: Path, side: int, predict, batch: int) ->
     """(b): harmonize_zarr, Zarr -> Zarr, threaded scheduler."""
     import dask
 
-    from xharm.pipeline import harmonize_zarr
+    from xharm.jobs import harmonize_zarr
 
     with dask.config.set(scheduler="threads"):
         t0 = time.perf_counter()

@@ -75,14 +75,15 @@ def _warm_up(model: str, batch: int) -> None:
 
 def _bare(args: argparse.Namespace) -> dict:
     """Child process: the patches of date 0 through the engine, then the bare generator on them."""
-    from xharm import jobs, zoo
+    from xharm import zoo
     from xharm.apply import apply_model
+    from xharm.io.zarr import open_cube
     from xharm.spec import ModelSpec
 
     folder = zoo.resolve(args.model)
     spec = ModelSpec.from_json((folder / "spec.json").read_text())
     _, predict = zoo.load(folder)
-    cubes = {"s2_10m": jobs.open_var(args.src, "s2_10m"), "s2_20m": jobs.open_var(args.src, "s2_20m")}
+    cubes = {"s2_10m": open_cube(args.src, "s2_10m"), "s2_20m": open_cube(args.src, "s2_20m")}
     cubes = {k: v.isel(time=[0]) for k, v in cubes.items()}
     batches: list[dict[str, np.ndarray]] = []
 

@@ -16,7 +16,8 @@ import xarray as xr
 import xharm
 from xharm import jobs, simulate
 from xharm.cli import main
-from xharm.io.zarr import finished_regions, open_cube
+from xharm.evaluate import score_stores
+from xharm.io.zarr import finished_regions, open_cube, open_mask
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,8 +48,8 @@ def test_harmonize_on_a_distributed_cluster_equals_in_process(tiny_model, store,
     assert any(p.startswith("xharm-apply") for p in ran), sorted(ran)  # the model ran on the cluster
     assert "wrote" in res.stdout and "2 workers" in res.stdout
     got = open_cube(dst)
-    c10, c20 = jobs.open_var(store, "s2_10m"), jobs.open_var(store, "s2_20m")
-    valid = jobs.open_mask(store, "s2_20m/s2_valid")
+    c10, c20 = open_cube(store, "s2_10m"), open_cube(store, "s2_20m")
+    valid = open_mask(store, "s2_20m/s2_valid")
     want = xharm.to_landsat({10: c10, 20: c20}, model=tiny_model, valid=valid).compute()
     np.testing.assert_allclose(got.values, want.values, atol=1e-6)
     assert np.isnan(got.values).any() and np.isfinite(got.values).any()  # clouds masked, land kept
@@ -80,7 +81,7 @@ def test_local_workers_and_resume(store, tmp_path):
     assert len(finished_regions(dst)) == len(finished_regions(ref)) > 2
     xr.testing.assert_identical(a.compute(), b.compute())
     direct = xharm.to_landsat(
-        {10: jobs.open_var(store, "s2_10m"), 20: jobs.open_var(store, "s2_20m")}, method="resample"
+        {10: open_cube(store, "s2_10m"), 20: open_cube(store, "s2_20m")}, method="resample"
     )
     np.testing.assert_array_equal(a.values, direct.values)
     assert main(["harmonize", store, dst, "--method", "hls", "--overwrite", "--quiet"]) == 0
@@ -99,8 +100,8 @@ def test_evaluate_tables(store, tmp_path, capsys):
     scores = json.loads(js.read_text())
     # independent check: per-date RMSE over clear pixels, averaged over dates
     p = open_cube(pred).values
-    t = jobs.open_var(store, "l8", "truth").sel(band=["B2", "B3", "B4", "B5", "B6", "B7"]).values
-    v20 = jobs.open_mask(store, "s2_20m/s2_valid").values  # (time, 2n, 2n) -> 30 m: all 9 sub-pixels
+    t = open_cube(store, "l8", "truth").sel(band=["B2", "B3", "B4", "B5", "B6", "B7"]).values
+    v20 = open_mask(store, "s2_20m/s2_valid").values  # (time, 2n, 2n) -> 30 m: all 9 sub-pixels
     n = p.shape[-1]
     v10 = v20.repeat(2, 1).repeat(2, 2)
     v30 = v10.reshape(2, n, 3, n, 3).all(axis=(2, 4)) & np.isfinite(p).all(1) & np.isfinite(t).all(1)
@@ -154,32 +155,32 @@ def test_valid_mask_masks_baselines_and_is_written(store, tmp_path):
     clear = got["valid"].values
     assert got["valid"].dtype == bool and 0 < clear.mean() < 1
     np.testing.assert_array_equal(np.isnan(got["reflectance"].values).any(axis=1), ~clear)
-    want = jobs.open_mask(store, "s2_20m/s2_valid")
-    c10 = jobs.open_var(store, "s2_10m")
-    api = xharm.to_landsat({10: c10, 20: jobs.open_var(store, "s2_20m")}, method="hls", valid=want)
+    want = open_mask(store, "s2_20m/s2_valid")
+    c10 = open_cube(store, "s2_10m")
+    api = xharm.to_landsat({10: c10, 20: open_cube(store, "s2_20m")}, method="hls", valid=want)
     np.testing.assert_array_equal(api["valid"].values, clear)
-    assert jobs.open_mask(dst, "valid").shape == clear.shape  # readable as an evaluate mask
+    assert open_mask(dst, "valid").shape == clear.shape  # readable as an evaluate mask
 
 
 def test_evaluate_picks_the_truth_and_applies_masks(store, tmp_path, capsys):
     """Issue 18 item 2: without --ref-var it used to score against the cloudy observation, '100% valid'."""
     pred = str(tmp_path / "hls.zarr")
     assert main(["harmonize", store, pred, "--method", "hls", "--valid", "s2_20m/s2_valid", "--quiet"]) == 0
-    ev = jobs.evaluate(pred, store)
+    ev = score_stores(pred, store)
     assert ev.reference.startswith("l8/truth") and ev.masks == ("valid (of hls.zarr)",)
-    clear = jobs.open_mask(pred, "valid").values
+    clear = open_mask(pred, "valid").values
     assert ev.valid_fraction == pytest.approx(clear.mean())
     assert ev.valid_fraction < 1
-    obs = jobs.evaluate(pred, store, ref_var="reflectance")
+    obs = score_stores(pred, store, ref_var="reflectance")
     assert "observation" in obs.reference and any(m.startswith("l8/l8_valid") for m in obs.masks)
-    l8_clear = jobs.open_mask(store, "l8/l8_valid").values
+    l8_clear = open_mask(store, "l8/l8_valid").values
     assert obs.valid_fraction <= min(clear.mean(), l8_clear.mean())
     assert main(["evaluate", pred, store]) == 0
     out = capsys.readouterr().out
     assert "reference: l8/truth" in out and "lower is better" in out and "degrees" in out
     bare = str(tmp_path / "bare.zarr")
     assert main(["harmonize", store, bare, "--method", "hls", "--quiet"]) == 0
-    assert "no clear mask" in jobs.evaluate(bare, store).notes[0]
+    assert "no clear mask" in score_stores(bare, store).notes[0]
 
 
 def test_resume_and_overwrite_together_refused(store, tmp_path, capsys):
@@ -256,7 +257,7 @@ def test_harmonize_into_its_own_input_is_refused(store, capsys):
     assert main(["harmonize", store, store, "--out-group", "s2_10m", "--overwrite", "--quiet"]) == 2
     assert "is the input store" in capsys.readouterr().err
     assert sorted(p.name for p in Path(store).iterdir()) == before
-    assert jobs.open_var(store, "s2_10m").notnull().any()
+    assert open_cube(store, "s2_10m").notnull().any()
 
 
 def test_missing_scheduler_file_does_not_hang(store, tmp_path):

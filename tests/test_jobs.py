@@ -18,6 +18,7 @@ import pytest
 import zarr
 
 from xharm import jobs, simulate
+from xharm.evaluate import score_stores
 from xharm.exceptions import (
     ArgumentError,
     CorruptProductError,
@@ -275,7 +276,7 @@ def test_disk_full_is_a_storage_error_and_resumable(store, tmp_path, monkeypatch
 
 def test_bad_tolerance_is_refused(store):
     with pytest.raises(ArgumentError, match="not a time span"):
-        jobs.evaluate(store, store, pred_group="l8", tolerance="abc")
+        score_stores(store, store, pred_group="l8", tolerance="abc")
 
 
 @pytest.mark.parametrize("n", [-1, 0, 1.5])

@@ -1,4 +1,4 @@
-"""harmonize_zarr: Zarr in, Zarr out, region by region; a killed run resumes to the same store."""
+"""jobs.harmonize_zarr: Zarr in, Zarr out, region by region; a killed run resumes to the same store."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from odc.geo.geobox import GeoBox
 from xharm.apply import FunctionHandle, apply_model
 from xharm.cube import make_cube
 from xharm.io.zarr import finished_regions, open_cube, write_cube
-from xharm.pipeline import harmonize_zarr
+from xharm.jobs import harmonize_zarr
 from xharm.spec import mgan_spec
 
 TESTS = Path(__file__).resolve().parent
@@ -80,7 +80,7 @@ SCRIPT = textwrap.dedent(
     import sys
     sys.path.insert(0, {tests!r})
     from xharm.apply import FunctionHandle
-    from xharm.pipeline import harmonize_zarr
+    from xharm.jobs import harmonize_zarr
     from xharm.spec import mgan_spec
     handle = FunctionHandle("patch_models:make", (("kind", "slow"), ("inner", "conv"), ("delay", {delay})))
     harmonize_zarr({src!r}, {dst!r}, mgan_spec(16), handle, chunks={chunks!r}, region={region!r})

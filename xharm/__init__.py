@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "to_landsat": "xharm.pipeline:to_landsat",
-    "harmonize_zarr": "xharm.pipeline:harmonize_zarr",
+    "harmonize_zarr": "xharm.jobs:harmonize_zarr",
     "metrics": "xharm.metrics:metrics",
     "to_canonical": "xharm.cube:to_canonical",
     "from_canonical": "xharm.cube:from_canonical",

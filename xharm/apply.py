@@ -42,7 +42,7 @@ from .spec import ModelHandle, ModelSpec, PredictFn
 from .tiling import TileSpec, cut_patches, stitch
 from .validate import positive_int
 
-__all__ = ["FunctionHandle", "apply_model", "load_predict_fn", "predict_block", "window"]
+__all__ = ["FunctionHandle", "apply_model", "is_handle", "load_predict_fn", "predict_block", "window"]
 
 _CACHE: dict[Any, PredictFn] = {}
 _LOCK = threading.Lock()
@@ -87,7 +87,8 @@ class FunctionHandle:
         return ("xharm.FunctionHandle", self.target, self.kwargs)
 
 
-def _is_handle(obj: Any) -> bool:
+def is_handle(obj: Any) -> bool:
+    """Whether ``obj`` is a model handle (has a ``load()``, is not itself a ``PredictFn``)."""
     return hasattr(obj, "load") and callable(obj.load) and not callable(obj)
 
 
@@ -118,7 +119,7 @@ def predict_block(
     Each block covers ``[-buffer, n + buffer)`` output px of its chunk (``n`` a multiple of
     ``tile.keep``), converted to the group's pixels. Returns ``(T, C_out, n_y, n_x)`` float32.
     """
-    fn: Any = load_predict_fn(predict) if _is_handle(predict) else predict  # type: ignore[arg-type]
+    fn: Any = load_predict_fn(predict) if is_handle(predict) else predict  # type: ignore[arg-type]
     b, keep = tile.buffer, tile.keep
     g0 = spec.inputs[0].name
     f0 = tile.factor(g0)

@@ -97,13 +97,13 @@ def _cmd_harmonize(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .jobs import evaluate
+    from .evaluate import score_stores
     from .validate import check_writable_file
 
     for path, what in ((args.json, "--json file"), (args.csv, "--csv file")):
         if path:  # before scoring, so a typo does not cost the whole evaluation
             check_writable_file(path, what)
-    ev = evaluate(
+    ev = score_stores(
         args.pred, args.ref, pred_group=args.pred_group, pred_var=args.pred_var, ref_group=args.ref_group,
         ref_var=args.ref_var, valid=args.valid, valid_store=args.valid_store, tolerance=args.tolerance,
         name=args.name,

@@ -38,7 +38,9 @@ from .sensors import Sensor, get_sensor
 from .validate import check_grid, check_projected, check_time, crs_name, grid_name
 
 __all__ = [
+    "CANONICAL_COORDS",
     "DIMS",
+    "canonical_only",
     "check_same_grid",
     "from_canonical",
     "geobox_of",
@@ -381,6 +383,25 @@ def validate(
     check_time(cube, what)
     check_grid(cube, what)
     return geobox_of(cube, what=what)
+
+
+CANONICAL_COORDS: tuple[str, ...] = ("time", "band", "y", "x", "common_name", "spatial_ref")
+"""The coordinates of a canonical cube; everything else (angles, masks) is per-product extra."""
+
+
+def canonical_only(obj: xr.DataArray, keep: tuple[str, ...] = ()) -> xr.DataArray:
+    """``obj`` without the coordinates that are not canonical (:data:`CANONICAL_COORDS`, plus ``keep``).
+
+    Per-date angles, clear masks and the like are dropped: what a store or a score needs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = xr.DataArray(np.zeros((1, 2)), dims=("time", "x"), coords={"sun_zenith": ("time", [30.0])})
+    >>> list(canonical_only(c).coords)
+    []
+    """
+    return obj.drop_vars([c for c in obj.coords if c not in CANONICAL_COORDS and c not in keep])
 
 
 def geobox_of(cube: xr.DataArray | xr.Dataset, *, what: str = "cube") -> GeoBox:

@@ -8,7 +8,6 @@ writes the results to Zarr and draws quicklooks.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +18,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .cube import canonical_only
 from .evaluate import HEADERS, LOWER_BETTER, METRIC_NOTES, better_than, run_methods, score_table
 from .grid import mask_to_grid
+from .io.zarr import write_groups
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -99,30 +100,8 @@ def _quicklook(
 
 
 def _write_zarr(path: Path, series: Any, preds: dict[str, xr.DataArray]) -> None:
-    from .io.zarr import quiet_zarr_strings
-
-    with quiet_zarr_strings():
-        _write_groups(path, series, preds)
-
-
-def _write_groups(path: Path, series: Any, preds: dict[str, xr.DataArray]) -> None:
-    from .simulate.api import _plain
-
-    groups: dict[str, xr.Dataset] = {
-        "s2_10m": _plain(series.s2_10m).to_dataset(name="reflectance"),
-        "s2_20m": _plain(series.s2_20m).to_dataset(name="reflectance"),
-        "l8_truth": _plain(series.l8_truth).to_dataset(name="reflectance"),
-    }
-    for name, pred in preds.items():
-        groups[name] = _plain(pred).drop_vars("valid", errors="ignore").to_dataset(name="reflectance")
-    for i, (group, ds) in enumerate(groups.items()):
-        ds.attrs = {k: v if isinstance(v, str | int | float) else json.dumps(v, default=str)
-                    for k, v in ds["reflectance"].attrs.items()}  # fmt: skip
-        ds["reflectance"].attrs = {}
-        ds.to_zarr(path, group=group, mode="w" if i == 0 else "a", consolidated=False)
-    import zarr
-
-    zarr.consolidate_metadata(str(path))
+    cubes = {"s2_10m": series.s2_10m, "s2_20m": series.s2_20m, "l8_truth": series.l8_truth, **preds}
+    write_groups(path, {name: canonical_only(c) for name, c in cubes.items()})
 
 
 def run_demo(

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .cube import check_same_grid, validate
+from .cube import canonical_only, check_same_grid, validate
 from .exceptions import DimensionError, XharmError, describe
 
 __all__ = ["PIXEL_SOURCES", "PREFER", "dense_series"]
@@ -231,11 +231,8 @@ def dense_series(
     bands = _bands(l8, s2_like, bands)
     validate(l8, bands=bands, what="Landsat cube")
     validate(s2_like, bands=bands, what="Landsat-like S2 cube")
-    keep = ("time", "band", "y", "x", "common_name", "spatial_ref")
-    a = l8.sel(band=bands)
-    a = a.drop_vars([c for c in a.coords if c not in keep])
-    b = s2_like.sel(band=bands)
-    b = b.drop_vars([c for c in b.coords if c not in keep])
+    a = canonical_only(l8.sel(band=bands))
+    b = canonical_only(s2_like.sel(band=bands))
     va, vb = _valid_of(l8, l8_valid, "Landsat"), _valid_of(s2_like, s2_valid, "Landsat-like S2")
     if grid == "landsat":
         b, vb = _onto(b, vb, a.odc.geobox, resampling)

@@ -18,122 +18,135 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import json
 import os
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import xarray as xr
 import zarr
 from dask.base import tokenize
 
+from .apply import apply_model, is_handle
+from .cube import canonical_only
 from .exceptions import (
     CorruptProductError,
     DimensionError,
-    EmptyDataError,
-    MissingBandError,
     MissingDependencyError,
-    ProductNotFoundError,
     SchedulerError,
     StorageError,
     XharmError,
     describe,
 )
-from .validate import check_output_path, existing_file, positive_int, timedelta
+from .io.zarr import (
+    VAR,
+    checksummed,
+    find_corrupt_chunk,
+    jsonable_attrs,
+    open_cube,
+    open_mask,
+    quiet_zarr_strings,
+    write_resumable,
+)
+from .spec import ModelHandle, ModelSpec, PredictFn
+from .validate import check_output_path, existing_file, positive_int
 
-__all__ = ["Evaluation", "dask_client", "evaluate", "harmonize", "open_mask", "open_var"]
-
-VAR = "reflectance"
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def open_var(store: str | os.PathLike[str], group: str | None, var: str = VAR) -> xr.DataArray:
-    """A canonical cube from variable ``var`` of ``group``, lazily; attrs of group and variable merged.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> from xharm import simulate
-    >>> path = os.path.join(tempfile.mkdtemp(), "sim.zarr")
-    >>> _ = simulate.to_zarr(path, n_dates=1, size_km=0.6)
-    >>> truth = open_var(path, "l8", "truth")
-    >>> truth.dims, truth.attrs["sensor"]
-    (('time', 'band', 'y', 'x'), 'landsat-8')
-    """
-    ds = _open_group(store, group)
-    if var not in ds:
-        raise ProductNotFoundError(
-            describe(
-                f"{store} (group {group!r}) has no variable {var!r}",
-                expected=var,
-                found=sorted(map(str, ds.data_vars)),
-                fix="name one of the variables found",
-            )
-        )
-    cube = ds[var]
-    cube.attrs = {**ds.attrs, **cube.attrs}
-    for k in ("xharm_ready", "xharm_fingerprint", "xharm_input"):
-        cube.attrs.pop(k, None)
-    cube.name = None
-    keep = set(cube.dims) | {"common_name", "spatial_ref"}
-    extra = [c for c in cube.coords if c not in keep and set(ds[c].dims) - {"time"}]
-    return cube.drop_vars(extra)
-
-
-def open_mask(store: str | os.PathLike[str], spec: str) -> xr.DataArray:
-    """The boolean mask ``"GROUP/VAR"`` (or ``"VAR"`` of the root group) of a store."""
-    group, _, var = spec.rpartition("/")
-    mask = open_var(store, group or None, var)
-    if mask.dtype != bool or set(mask.dims) != {"time", "y", "x"}:
-        raise DimensionError(
-            describe(
-                f"{spec} in {store} is not a clear mask",
-                expected="bool (time, y, x)",
-                found=f"{mask.dtype} {tuple(mask.dims)}",
-                fix="name a boolean mask: s2_20m/s2_valid (harmonize), l8/l8_valid (evaluate)",
-            )
-        )
-    return mask
-
-
-def _open_group(store: str | os.PathLike[str], group: str | None) -> xr.Dataset:
-    if not Path(store).exists():
-        raise ProductNotFoundError(
-            describe("Zarr store not found", expected="an existing store", found=str(store))
-        )
-    try:
-        return xr.open_zarr(store, group=group, chunks={}, consolidated=False)
-    except (FileNotFoundError, KeyError) as err:
-        raise ProductNotFoundError(
-            describe(f"{store} has no group {group!r}", found=str(err), fix="check the group name")
-        ) from err
-    except zarr.errors.ContainsArrayError as err:
-        parent = str(group).rpartition("/")[0] or "the root"
-        raise ProductNotFoundError(
-            describe(
-                f"{group!r} in {store} is an array, not a group",
-                expected="a group holding a 'reflectance' variable",
-                found=f"the array {group!r}",
-                fix=f"name its group ({parent})",
-            )
-        ) from err
-
-
-def _jsonable(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        k: v if isinstance(v, str | int | float | bool) else json.dumps(v, default=str)
-        for k, v in attrs.items()
-    }
+__all__ = ["dask_client", "harmonize", "harmonize_zarr", "input_identity"]
 
 
 # --------------------------------------------------------------------------- harmonize
+
+
+def _predict_identity(predict: Any) -> str:
+    if is_handle(predict):
+        return tokenize(predict)
+    mod, name = getattr(predict, "__module__", "?"), getattr(predict, "__qualname__", type(predict).__name__)
+    return f"{mod}.{name}"
+
+
+def harmonize_zarr(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    spec: ModelSpec,
+    predict: PredictFn | ModelHandle,
+    *,
+    groups: Mapping[str, str] | None = None,
+    out_group: str | None = None,
+    chunks: Mapping[str, int] | None = None,
+    region: Mapping[str, int] | None = None,
+    batch_size: int = 16,
+    fill: float = 0.0,
+    mask: bool = True,
+    overwrite: bool = False,
+    on_region: Callable[[int, int], None] | None = None,
+) -> xr.DataArray:
+    """Harmonize a Zarr time series into a Zarr store, region by region, resumably.
+
+    Parameters
+    ----------
+    src
+        Zarr store with one cube per input group of ``spec`` (written by
+        :func:`xharm.io.zarr.write_cube`), in groups named after the spec's input groups
+        unless mapped by ``groups``.
+    dst, out_group
+        Output store (and group).
+    spec, predict
+        The model: its spec and a ``PredictFn`` or (better, for clusters and for resuming)
+        a :class:`~xharm.spec.ModelHandle`.
+    groups
+        ``{input group name: Zarr group in src}``.
+    chunks
+        Output chunk sizes (also the Zarr chunks), see :func:`~xharm.apply.apply_model`.
+    region
+        Pixels per written region per dim (rounded to whole chunks); default 4 time
+        chunks by the whole scene. Finished regions survive a crash.
+    overwrite
+        Replace a store written by another job (different arguments) instead of refusing.
+    on_region
+        Called as ``on_region(done, n_regions)`` after each region written.
+
+    Returns
+    -------
+    xarray.DataArray
+        The written cube, opened lazily from ``dst``.
+
+    Examples
+    --------
+    >>> # harmonize_zarr("s2.zarr", "l8like.zarr", spec, FunctionHandle("mypkg.models:load_mgan"))
+    """
+    groups = dict(groups or {})
+    cubes = {g.name: open_cube(src, group=groups.get(g.name, g.name)) for g in spec.inputs}
+    out = apply_model(cubes, spec, predict, chunks=chunks, batch_size=batch_size, fill=fill, mask=mask)
+    fingerprint = tokenize(
+        spec.to_json(),
+        _predict_identity(predict),
+        os.path.abspath(os.fspath(src)),
+        sorted(groups.items()),
+        sorted((chunks or {}).items()),
+        sorted((region or {}).items()),
+        batch_size,
+        fill,
+        mask,
+    )
+    started = False
+
+    def after_each(done: int, n: int) -> None:  # the user's callback hears written regions only
+        nonlocal started
+        if started and on_region is not None:
+            on_region(done, n)
+        started = True
+
+    write_resumable(
+        out,
+        dst,
+        fingerprint=fingerprint,
+        group=out_group,
+        region=region,
+        resume=not overwrite,
+        overwrite=overwrite,
+        on_region=after_each,
+    )
+    return open_cube(dst, group=out_group)
 
 
 def harmonize(
@@ -188,7 +201,6 @@ def harmonize(
     xarray.DataArray
         The written cube, opened lazily from ``dst``.
     """
-    from .io.zarr import RegionWriter, finished_regions, open_cube, quiet_zarr_strings
     from .pipeline import METHODS, to_landsat
 
     if method not in METHODS:
@@ -210,7 +222,7 @@ def harmonize(
                 fix="drop --model, or use --method mgan",
             )
         )
-    c10, c20 = open_var(src, s2_10m), open_var(src, s2_20m)
+    c10, c20 = open_cube(src, s2_10m), open_cube(src, s2_20m)
     mask = open_mask(src, valid) if valid is not None else None
     kwargs: dict[str, Any] = dict(baseline_kwargs)
     if method == "mgan":
@@ -223,24 +235,13 @@ def harmonize(
         ident: Any = handle
     else:
         ident = None
-    if resume and overwrite:
-        raise DimensionError(
-            describe(
-                "--resume and --overwrite contradict each other",
-                expected="one of them",
-                found="both",
-                fix="--resume to finish the run OUT holds, or --overwrite to start it again from scratch",
-            )
-        )
     out = to_landsat({10: c10, 20: c20}, method=method, valid=mask, **kwargs)
     clear = out.coords["valid"] if "valid" in out.coords else None
     # Only the cube goes to the store (the 30 m clear mask as its own variable, below):
     # per-date angles and masks stay with the inputs.
-    out = out.drop_vars(
-        [c for c in out.coords if c not in ("time", "band", "y", "x", "common_name", "spatial_ref")]
-    )
+    out = canonical_only(out)
     out = out.chunk({"time": time_chunk, "band": -1, "y": chunk, "x": chunk})
-    out.attrs = _jsonable(out.attrs)
+    out.attrs = jsonable_attrs(out.attrs)
     identity = input_identity(src, [s2_10m, s2_20m, *([valid.rpartition("/")[0]] if valid else [])])
     fingerprint = tokenize(
         "xharm.jobs.harmonize/2",
@@ -257,64 +258,18 @@ def harmonize(
         batch_size,
         sorted((k, repr(v)) for k, v in baseline_kwargs.items()),
     )
-    writer = RegionWriter(
-        out,
-        dst,
-        fingerprint=fingerprint,
-        group=out_group,
-        region=region or {"time": time_chunk},
-        input_identity=identity,
-    )
-    state = writer.state()
-    exists = Path(dst).exists()
-    stored = writer.stored_input_identity() if state == "other" else None
-    if resume and not overwrite and stored is not None and stored != identity:
-        raise FileExistsError(
-            describe(
-                f"cannot resume: the input {src} changed since the job writing {dst} started",
-                expected="the same input files (names, sizes, modification times)",
-                found="other files in the input groups",
-                fix="pass --overwrite to redo the job on the new input, or restore the old input",
-            )
+    with _job_errors(src, dst, [s2_10m, s2_20m], valid):
+        write_resumable(
+            out,
+            dst,
+            fingerprint=fingerprint,
+            group=out_group,
+            region=region or {"time": time_chunk},
+            input_identity=identity,
+            resume=resume,
+            overwrite=overwrite,
+            on_region=on_region,
         )
-    if exists and not overwrite and not (resume and state == "ready"):
-        done = len(finished_regions(dst, group=out_group)) if state == "ready" else None
-        if done is not None and done == len(writer.regions):
-            what = f"the finished output of this same job (all {done} regions done)"
-        elif done is not None:
-            what = f"an unfinished run of this job ({done} of {len(writer.regions)} regions done)"
-        else:
-            what = (
-                "the output of another job" if state == "other" else "something that is not this job's output"
-            )
-        raise FileExistsError(
-            describe(
-                f"{dst} already exists: it holds {what}",
-                fix=(
-                    "nothing to do; pass --resume to accept it as is, or "
-                    if done is not None and done == len(writer.regions)
-                    else "pass --resume to finish it, or "
-                    if state == "ready"
-                    else ""
-                )
-                + "--overwrite to replace it, or choose another output path",
-            )
-        )
-    n = len(writer.regions)
-    if state == "ready" and resume and (bad := writer.verify()):
-        warnings.warn(
-            f"{dst}: {len(bad)} finished region(s) ({', '.join(map(str, bad[:8]))}) do not match their "
-            "recorded digests (chunks altered, truncated or deleted); rewriting them",
-            stacklevel=2,
-        )
-    done = n - len(writer.pending()) if state == "ready" else 0
-    if on_region is not None:
-        on_region(done, n)
-    with quiet_zarr_strings(), _job_errors(src, dst, [s2_10m, s2_20m], valid):
-        for _ in writer.run(overwrite=overwrite):
-            done += 1
-            if on_region is not None:
-                on_region(done, n)
         if clear is not None:
             _write_valid(clear, dst, out_group)
     return open_cube(dst, group=out_group)
@@ -330,11 +285,13 @@ def _write_valid(clear: xr.DataArray, dst: str | os.PathLike[str], group: str | 
     mask = clear.drop_vars([c for c in clear.coords if c not in keep]).astype(bool)
     ds = mask.to_dataset(name="valid").drop_vars("spatial_ref", errors="ignore")
     ds["valid"].attrs = {"description": "Sentinel-2 clear mask at 30 m (True = clear; output NaN elsewhere)"}
-    import zarr
 
     # to_zarr(mode="a") replaces the group attrs: hand it the current ones (the job's marks included)
     ds.attrs = dict(zarr.open_group(os.fspath(dst), path=group or "", mode="r").attrs)
-    ds.to_zarr(dst, group=group, mode="a", consolidated=False)
+    with quiet_zarr_strings():
+        ds.to_zarr(
+            dst, group=group, mode="a", consolidated=False, encoding={"valid": {"compressors": checksummed()}}
+        )
 
 
 def input_identity(src: str | os.PathLike[str], groups: Sequence[str | None]) -> str:
@@ -364,11 +321,9 @@ def _job_errors(
 ) -> Iterator[None]:
     """Turn a full disk into :class:`StorageError` and an undecodable input chunk into
     :class:`CorruptProductError` naming the chunk."""
-    from .io.zarr import find_corrupt_chunk
-
     try:
         yield
-    except XharmError:
+    except (XharmError, FileExistsError):
         raise
     except OSError as err:
         raise StorageError(
@@ -392,208 +347,6 @@ def _job_errors(
                     )
                 ) from err
         raise
-
-
-# --------------------------------------------------------------------------- evaluate
-
-
-@dataclass
-class Evaluation:
-    """Scores of a prediction against a reference (Table IV of Sedona et al. 2021)."""
-
-    overall: pd.DataFrame
-    per_band: pd.DataFrame
-    n_dates: int
-    unmatched: list[str]
-    valid_fraction: float
-    reference: str = ""
-    masks: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``overall`` {method: {metric: value}}, ``per_band`` {method: {band: {...}}}."""
-        per_band: dict[str, dict[str, dict[str, float]]] = {}
-        for (method, band), row in self.per_band.iterrows():
-            per_band.setdefault(str(method), {})[str(band)] = {k: float(v) for k, v in row.items()}
-        return {
-            "overall": {str(m): {k: float(v) for k, v in r.items()} for m, r in self.overall.iterrows()},
-            "per_band": per_band,
-            "n_dates": self.n_dates,
-            "unmatched_dates": self.unmatched,
-            "valid_fraction": self.valid_fraction,
-            "reference": self.reference,
-            "masks": list(self.masks),
-            "notes": list(self.notes),
-        }
-
-    def to_frame(self) -> pd.DataFrame:
-        """One long table: a row per (method, band), ``band == "all"`` for the overall scores."""
-        overall = self.overall.reset_index(names="method").assign(band="all")
-        per_band = self.per_band.reset_index()
-        table = pd.concat([overall, per_band], ignore_index=True)
-        cols = ["method", "band", *self.overall.columns]
-        return table[cols]
-
-    def __str__(self) -> str:
-        fmt = lambda v: f"{v:.4f}"  # noqa: E731
-        head = f"reference: {self.reference}\n" if self.reference else ""
-        head += f"masks applied: {', '.join(self.masks) if self.masks else 'none'}\n"
-        head += "".join(f"note: {n}\n" for n in self.notes)
-        return (
-            head + f"{self.n_dates} date(s) scored, {self.valid_fraction:.1%} of their pixels valid"
-            " (finite in both cubes and clear in every mask)"
-            + (
-                f"; {len(self.unmatched)} prediction date(s) without a reference date"
-                if self.unmatched
-                else ""
-            )
-            + "\n\n"
-            + self.overall.to_string(float_format=fmt)
-            + "\n\nPer band:\n"
-            + self.per_band.to_string(float_format=fmt)
-            + "\n\n"
-            + metric_legend()
-        )
-
-
-def metric_legend() -> str:
-    """One line per metric: its unit and which direction is better (for printed score tables)."""
-    from .evaluate import METRIC_NOTES
-
-    return "\n".join(f"  {m:<6} {note}" for m, note in METRIC_NOTES.items())
-
-
-def _match(times: np.ndarray, ref_times: np.ndarray, tolerance: pd.Timedelta) -> np.ndarray:
-    """Index of the nearest ``ref_times`` for each of ``times`` (-1: none within ``tolerance``)."""
-    t = times.astype("datetime64[ns]").astype("int64")
-    r = ref_times.astype("datetime64[ns]").astype("int64")
-    if len(r) == 0:
-        return np.full(len(t), -1)
-    d = np.abs(t[:, None] - r[None, :])
-    idx = d.argmin(axis=1)
-    return np.where(d[np.arange(len(t)), idx] <= tolerance.value, idx, -1)
-
-
-def _on_dates(obj: xr.DataArray, times: np.ndarray, tolerance: pd.Timedelta, what: str) -> xr.DataArray:
-    idx = _match(times, obj["time"].values, tolerance)
-    if (idx < 0).any():
-        raise EmptyDataError(
-            describe(
-                f"{what} has no date near {np.datetime_as_string(times[idx < 0][0], unit='m')}",
-                expected=f"a date within {tolerance}",
-                fix="pass a larger --tolerance",
-            )
-        )
-    return obj.isel(time=idx).assign_coords(time=times)
-
-
-def evaluate(
-    pred_store: str | os.PathLike[str],
-    ref_store: str | os.PathLike[str],
-    *,
-    pred_group: str | None = None,
-    pred_var: str = VAR,
-    ref_group: str | None = "l8",
-    ref_var: str | None = None,
-    valid: Sequence[str] = (),
-    valid_store: str | os.PathLike[str] | None = None,
-    tolerance: str | pd.Timedelta = "1D",
-    name: str | None = None,
-) -> Evaluation:
-    """Score a harmonized cube against a reference cube, both in Zarr stores.
-
-    Each prediction date is compared with the nearest reference date within
-    ``tolerance`` (prediction dates without one are skipped and listed); the reference
-    is cut to the prediction's bands. Pixels count where both are finite in every band
-    and every ``valid`` mask is True. Scores: :func:`xharm.evaluate.score_table`.
-
-    Parameters
-    ----------
-    pred_store, pred_group, pred_var
-        The prediction (e.g. the output of ``xharm harmonize``).
-    ref_store, ref_group, ref_var
-        The reference on the same 30 m grid. ``ref_var=None`` picks it: ``truth`` when the
-        group has one (the registered clear-sky Landsat truth of ``xharm simulate``
-        stores), else ``reflectance`` (an observation); the choice is reported in
-        :attr:`Evaluation.reference`.
-    valid, valid_store
-        Masks ``"GROUP/VAR"`` read from ``valid_store`` (default ``ref_store``), on any
-        nested grid, matched to the prediction dates like the reference. Besides these,
-        the clear masks stored beside each cube are always applied: the prediction's
-        ``valid`` variable (``xharm harmonize --valid`` writes it) and, when the reference
-        is an observation, the boolean ``*valid`` variables of its group (``l8_valid``).
-        :attr:`Evaluation.masks` lists every mask used.
-    name
-        Row label of the tables; default the prediction's ``harmonization_method``.
-    """
-    from .cube import check_same_grid
-    from .evaluate import score_table
-    from .grid import mask_to_grid
-
-    tol = timedelta(tolerance, "tolerance (--tolerance)")
-    ref_names = set(map(str, _open_group(ref_store, ref_group).data_vars))
-    if ref_var is None:
-        ref_var = "truth" if "truth" in ref_names else VAR
-    where = f"{ref_group}/{ref_var}" if ref_group else ref_var
-    reference = where + (" (clear-sky truth)" if ref_var == "truth" else " (an observation)")
-    valid = list(valid)
-    if ref_var != "truth":  # an observation: its own clear masks (clouds, fill) apply
-        for var in sorted(ref_names):
-            spec = f"{ref_group}/{var}" if ref_group else var
-            if var.endswith("valid") and spec not in valid and _is_mask(ref_store, ref_group, var):
-                valid.append(spec)
-    pred_masks: list[str] = []
-    if "valid" in _open_group(pred_store, pred_group).data_vars and _is_mask(pred_store, pred_group, "valid"):
-        pred_masks.append((f"{pred_group}/" if pred_group else "") + "valid")
-    pred, ref = open_var(pred_store, pred_group, pred_var), open_var(ref_store, ref_group, ref_var)
-    bands = [str(b) for b in pred["band"].values]
-    have = [str(b) for b in ref["band"].values]
-    if missing := [b for b in bands if b not in have]:
-        raise MissingBandError(
-            describe(f"the reference lacks band(s) {', '.join(missing)}", expected=bands, found=have)
-        )
-    check_same_grid(pred, ref, names=("the prediction", "the reference"))
-    idx = _match(pred["time"].values, ref["time"].values, tol)
-    unmatched = [str(np.datetime_as_string(t, unit="m")) for t in pred["time"].values[idx < 0]]
-    if (idx >= 0).sum() == 0:
-        raise EmptyDataError(
-            describe(
-                "no prediction date has a reference date",
-                expected=f"dates within {tol}",
-                found=f"{len(unmatched)} unmatched dates",
-                fix="check the stores, or pass a larger --tolerance",
-            )
-        )
-    pred = pred.isel(time=np.flatnonzero(idx >= 0))
-    times = pred["time"].values
-    ref = _on_dates(ref.sel(band=bands), times, tol, "the reference")
-    ok = pred.notnull().all("band") & ref.notnull().all("band")
-    gbox = pred.odc.geobox
-    sources = [(valid_store or ref_store, spec) for spec in valid] + [(pred_store, m) for m in pred_masks]
-    for store, spec in sources:
-        m = _on_dates(open_mask(store, spec), times, tol, f"mask {spec}")
-        m = mask_to_grid(m.transpose("time", "y", "x"), gbox)
-        ok = ok & xr.DataArray(m.data, dims=("time", "y", "x"), coords={"time": times})
-    label = name or str(pred.attrs.get("harmonization_method", pred_group or "prediction"))
-    keep = ("time", "band", "y", "x", "common_name", "spatial_ref")
-    pred = pred.drop_vars([c for c in pred.coords if c not in keep])
-    ref = ref.drop_vars([c for c in ref.coords if c not in keep])
-    ok = ok.drop_vars([c for c in ok.coords if c not in keep])
-    overall, per_band = score_table({label: pred}, ref, ok)
-    masks = tuple(f"{spec} (of {Path(store).name})" for store, spec in sources)
-    notes: tuple[str, ...] = ()
-    if not sources:
-        notes = (
-            "no clear mask of the prediction was applied: pixels that were cloudy in its input are "
-            "scored too (harmonize with --valid, or pass --valid GROUP/VAR, e.g. s2_20m/s2_valid)",
-        )
-    fraction = float(ok.mean().compute())
-    return Evaluation(overall, per_band, len(times), unmatched, fraction, reference, masks, notes)
-
-
-def _is_mask(store: str | os.PathLike[str], group: str | None, var: str) -> bool:
-    da_ = _open_group(store, group)[var]
-    return bool(da_.dtype == bool and set(da_.dims) == {"time", "y", "x"})
 
 
 # --------------------------------------------------------------------------- schedulers

@@ -24,9 +24,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import json
 import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,16 +36,21 @@ import xarray as xr
 import zarr
 
 from ..cube import validate
-from ..exceptions import CorruptProductError, ProductNotFoundError, describe
+from ..exceptions import ArgumentError, DimensionError, ProductNotFoundError, StorageError, describe
 
 __all__ = [
     "RegionWriter",
     "checksummed",
     "find_corrupt_chunk",
     "finished_regions",
+    "jsonable_attrs",
     "open_cube",
+    "open_group",
+    "open_mask",
     "quiet_zarr_strings",
     "write_cube",
+    "write_groups",
+    "write_resumable",
 ]
 
 VAR = "reflectance"
@@ -148,37 +154,152 @@ def write_cube(
         ds.to_zarr(store, group=group, mode=mode, encoding=enc, consolidated=False)
 
 
-def open_cube(store: str | os.PathLike[str], *, group: str | None = None, chunks: Any = None) -> xr.DataArray:
-    """Open a cube written by :func:`write_cube` / :class:`RegionWriter` lazily (Dask).
+def open_group(store: str | os.PathLike[str], group: str | None = None) -> xr.Dataset:
+    """The group ``group`` of a Zarr store as a lazy Dataset (Zarr chunks).
 
-    ``chunks=None`` uses the Zarr chunks. The cube's attrs are the group's merged with
-    the variable's own (the variable's win on a clash).
+    Raises
+    ------
+    ProductNotFoundError
+        No store, no such group, or ``group`` names an array.
     """
     if not Path(store).exists():
         raise ProductNotFoundError(
             describe("Zarr store not found", expected="an existing store", found=str(store))
         )
     try:
-        ds = xr.open_zarr(store, group=group, chunks=chunks if chunks is not None else {}, consolidated=False)
-    except (FileNotFoundError, KeyError, ValueError) as err:
-        raise CorruptProductError(
+        return xr.open_zarr(store, group=group, chunks={}, consolidated=False)
+    except (FileNotFoundError, KeyError) as err:
+        raise ProductNotFoundError(
+            describe(f"{store} has no group {group!r}", found=str(err), fix="check the group name")
+        ) from err
+    except zarr.errors.ContainsArrayError as err:
+        parent = str(group).rpartition("/")[0] or "the root"
+        raise ProductNotFoundError(
             describe(
-                f"cannot open group {group!r} of {store}", found=str(err), fix="check the store/group name"
+                f"{group!r} in {store} is an array, not a group",
+                expected=f"a group holding a {VAR!r} variable",
+                found=f"the array {group!r}",
+                fix=f"name its group ({parent})",
             )
         ) from err
-    if VAR not in ds:
-        raise CorruptProductError(
+
+
+def open_cube(
+    store: str | os.PathLike[str], group: str | None = None, var: str = VAR, *, chunks: Any = None
+) -> xr.DataArray:
+    """A canonical cube from variable ``var`` of ``group``, lazily (Dask; ``chunks=None``: the Zarr chunks).
+
+    Reads what :func:`write_cube`, :class:`RegionWriter` and :func:`write_groups` write (and
+    other stores holding canonical cubes). The cube's attrs are the group's merged with the
+    variable's own (the variable's win); the job marks and the coordinates of other
+    variables (per-date angles, masks) are dropped.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from xharm import simulate
+    >>> path = os.path.join(tempfile.mkdtemp(), "sim.zarr")
+    >>> _ = simulate.to_zarr(path, n_dates=1, size_km=0.6)
+    >>> truth = open_cube(path, "l8", "truth")
+    >>> truth.dims, truth.attrs["sensor"]
+    (('time', 'band', 'y', 'x'), 'landsat-8')
+    """
+    ds = open_group(store, group)
+    if chunks is not None:
+        ds = ds.chunk(chunks)
+    if var not in ds:
+        raise ProductNotFoundError(
             describe(
-                f"{store} (group {group!r}) holds no xharm cube", expected=f"variable {VAR!r}", found=list(ds)
+                f"{store} (group {group!r}) has no variable {var!r}",
+                expected=var,
+                found=sorted(map(str, ds.data_vars)),
+                fix="name one of the variables found",
             )
         )
-    cube = ds[VAR]
-    # group attrs (what write_cube stores), then the variable's own attrs, which win
+    cube = ds[var]
     group_attrs = {k: v for k, v in ds.attrs.items() if k not in (_READY, _FINGERPRINT, _INPUT)}
     cube.attrs = {**group_attrs, **cube.attrs}
-    cube = cube.drop_vars([c for c in cube.coords if c == DONE], errors="ignore")
     cube.name = None
-    return cube
+    keep = set(cube.dims) | {"common_name", "spatial_ref"}
+    extra = [c for c in cube.coords if c == DONE or (c not in keep and set(ds[c].dims) - {"time"})]
+    return cube.drop_vars(extra)
+
+
+def open_mask(store: str | os.PathLike[str], spec: str) -> xr.DataArray:
+    """The boolean mask ``"GROUP/VAR"`` (or ``"VAR"`` of the root group) of a store."""
+    group, _, var = spec.rpartition("/")
+    mask = open_cube(store, group or None, var)
+    if mask.dtype != bool or set(mask.dims) != {"time", "y", "x"}:
+        raise DimensionError(
+            describe(
+                f"{spec} in {store} is not a clear mask",
+                expected="bool (time, y, x)",
+                found=f"{mask.dtype} {tuple(mask.dims)}",
+                fix="name a boolean mask: s2_20m/s2_valid (harmonize), l8/l8_valid (evaluate)",
+            )
+        )
+    return mask
+
+
+def jsonable_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Attributes as Zarr stores them: scalars as they are, anything else as JSON text.
+
+    Examples
+    --------
+    >>> jsonable_attrs({"a": 1, "b": {"c": [1, 2]}})
+    {'a': 1, 'b': '{"c": [1, 2]}'}
+    """
+    return {
+        k: v if isinstance(v, str | int | float | bool) else json.dumps(v, default=str)
+        for k, v in attrs.items()
+    }
+
+
+def write_groups(
+    store: str | os.PathLike[str],
+    groups: Mapping[str, xr.Dataset | xr.DataArray],
+    *,
+    attrs: Mapping[str, Any] | None = None,
+    progress: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+) -> None:
+    """Write several groups to a new store in one Dask pass, checksummed; computes.
+
+    A DataArray is stored as the cube variable ``reflectance`` with its attrs as the
+    group's; a Dataset as it is (its attrs on the group). ``attrs`` go on the root group.
+    ``progress`` is a context manager factory wrapped around the computation (e.g. a
+    Dask progress bar).
+
+    Raises
+    ------
+    StorageError
+        The disk filled up or the store became unwritable mid-write.
+    """
+    from dask import compute
+
+    zarr.open_group(os.fspath(store), mode="w", attributes=jsonable_attrs(attrs or {}))
+    writes = []
+    with quiet_zarr_strings():
+        for name, obj in groups.items():
+            if isinstance(obj, xr.DataArray):
+                obj = _to_dataset(obj)
+            ds = obj.copy()
+            ds.attrs = jsonable_attrs(ds.attrs)
+            enc = {v: {"compressors": checksummed()} for v in ds.data_vars}
+            writes.append(
+                ds.to_zarr(
+                    os.fspath(store), group=name, mode="w", consolidated=False, compute=False, encoding=enc
+                )
+            )
+        try:
+            with progress() if progress is not None else contextlib.nullcontext():
+                compute(*writes)
+            zarr.consolidate_metadata(os.fspath(store))
+        except OSError as err:  # disk full, permissions changed mid-write
+            raise StorageError(
+                describe(
+                    f"writing {store} failed: {err.strerror or err}", fix="free space, then write it again"
+                )
+            ) from err
 
 
 def finished_regions(store: str | os.PathLike[str], *, group: str | None = None) -> np.ndarray:
@@ -358,6 +479,99 @@ class RegionWriter:
         for i in self.pending():
             self.write(i)
             yield i
+
+
+def write_resumable(
+    cube: xr.DataArray,
+    store: str | os.PathLike[str],
+    *,
+    fingerprint: str,
+    group: str | None = None,
+    region: Mapping[str, int] | None = None,
+    input_identity: str | None = None,
+    resume: bool = True,
+    overwrite: bool = False,
+    on_region: Callable[[int, int], None] | None = None,
+) -> None:
+    """Write a lazy cube to ``store`` region by region, resumably: the one job writer of xharm.
+
+    ``xharm harmonize`` (:func:`xharm.jobs.harmonize`), :func:`xharm.jobs.harmonize_zarr`
+    and ``xharm sharpen`` write through here.
+
+    - A store of this same job (same ``fingerprint``) is resumed when ``resume``: finished
+      regions are re-digested first (:meth:`RegionWriter.verify`) and any whose chunks were
+      altered, truncated or deleted are written again (with a warning), then the pending
+      regions are written. Without ``resume`` an existing store is refused.
+    - A store of another job is refused unless ``overwrite``; so is a store whose input
+      identity differs (the input changed since the job started), even with ``resume``.
+    - ``on_region(done, total)`` is called once before the first region (``done`` may
+      already equal ``total``: nothing to do) and after each region written.
+
+    Raises
+    ------
+    ArgumentError
+        ``resume`` and ``overwrite`` together.
+    FileExistsError
+        The store exists and may not be written (the message says what it holds and what to pass).
+    """
+    if resume and overwrite:
+        raise ArgumentError(
+            describe(
+                "--resume and --overwrite contradict each other",
+                expected="one of them",
+                found="both",
+                fix="--resume to finish the run OUT holds, or --overwrite to start it again from scratch",
+            )
+        )
+    writer = RegionWriter(
+        cube, store, fingerprint=fingerprint, group=group, region=region, input_identity=input_identity
+    )
+    state = writer.state()
+    stored = writer.stored_input_identity() if state == "other" else None
+    if resume and stored is not None and input_identity is not None and stored != input_identity:
+        raise FileExistsError(
+            describe(
+                f"cannot resume: the input read by the job writing {store} changed since the job started",
+                expected="the same input files (names, sizes, modification times)",
+                found="other files in the input groups",
+                fix="pass --overwrite to redo the job on the new input, or restore the old input",
+            )
+        )
+    n = len(writer.regions)
+    if Path(store).exists() and not overwrite and not (resume and state == "ready"):
+        done = len(finished_regions(store, group=group)) if state == "ready" else None
+        if done is not None and done == n:
+            what = f"the finished output of this same job (all {done} regions done)"
+        elif done is not None:
+            what = f"an unfinished run of this job ({done} of {n} regions done)"
+        else:
+            what = (
+                "the output of another job" if state == "other" else "something that is not this job's output"
+            )
+        if done is not None and done == n:
+            fix = "nothing to do; pass --resume to accept it as is, or "
+        else:
+            fix = "pass --resume to finish it, or " if state == "ready" else ""
+        raise FileExistsError(
+            describe(
+                f"{store} already exists: it holds {what}",
+                fix=fix + "--overwrite to replace it, or choose another output path",
+            )
+        )
+    if state == "ready" and resume and (bad := writer.verify()):
+        warnings.warn(
+            f"{store}: {len(bad)} finished region(s) ({', '.join(map(str, bad[:8]))}) do not match their "
+            "recorded digests (chunks altered, truncated or deleted); rewriting them",
+            stacklevel=2,
+        )
+    done = n - len(writer.pending()) if state == "ready" else 0
+    if on_region is not None:
+        on_region(done, n)
+    with quiet_zarr_strings():
+        for _ in writer.run(overwrite=overwrite):
+            done += 1
+            if on_region is not None:
+                on_region(done, n)
 
 
 def da_zeros(n: int, dtype: Any = np.int8) -> Any:

@@ -29,8 +29,8 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 
-from ..cube import make_cube
-from ..exceptions import GridError, StorageError, describe
+from ..cube import canonical_only, make_cube
+from ..exceptions import GridError, describe
 from ..validate import check_writable_file, positive_float, positive_int
 from .clouds import SCL_INVALID, draw_weather
 from .landscape import CLASSES, Landscape, make_landscape
@@ -323,17 +323,6 @@ def scene(date: Any = "2021-07-01", size_km: float = 3.0, seed: int = 0, **kwarg
     return pair_series(dates=[date], size_km=size_km, seed=seed, **kwargs)
 
 
-def _plain(cube: xr.DataArray) -> xr.DataArray:
-    """Drop the per-time angle coordinates (they differ between sensors in one group)."""
-    return cube.drop_vars(
-        [
-            c
-            for c in ("sun_zenith", "sun_azimuth", "view_zenith", "view_azimuth", "relative_azimuth")
-            if c in cube.coords
-        ]
-    )
-
-
 def to_zarr(
     path: str,
     n_dates: int = 6,
@@ -368,9 +357,7 @@ def to_zarr(
     >>> xr.open_zarr(os.path.join(d, "sim.zarr"), group="l8")["reflectance"].shape
     (1, 7, 20, 20)
     """
-    import zarr
-
-    from ..io.zarr import checksummed, quiet_zarr_strings
+    from ..io.zarr import write_groups
 
     ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=True, **kwargs)  # checks the args
     if os.path.lexists(path) and not overwrite:
@@ -384,30 +371,19 @@ def to_zarr(
     groups = {
         "s2_10m": xr.Dataset({"reflectance": ps.s2_10m}),
         "s2_20m": xr.Dataset({"reflectance": ps.s2_20m, "scl": ps.scl, "s2_valid": ps.s2_valid}),
-        "l8": xr.Dataset({"reflectance": ps.l8, "truth": _plain(ps.l8_truth).assign_coords(time=ps.l8.time),
+        "l8": xr.Dataset({"reflectance": ps.l8,
+                          "truth": canonical_only(ps.l8_truth).assign_coords(time=ps.l8.time),
                           "qa_pixel": ps.qa_pixel, "l8_valid": ps.l8_valid}),
         "labels": xr.Dataset({"labels": ps.labels}),
     }  # fmt: skip
-    zarr.open_group(str(path), mode="w", attributes={"simulated": "xharm.simulate", "seed": int(seed)})
-    writes = []
-    with quiet_zarr_strings():
-        for name, ds in groups.items():
-            ds.attrs = {"simulated": "xharm.simulate", "seed": int(seed), "group": name}
-            enc = {v: {"compressors": checksummed()} for v in ds.data_vars}
-            writes.append(
-                ds.to_zarr(str(path), group=name, mode="w", consolidated=False, compute=False, encoding=enc)
-            )
-        try:
-            with _progress_bar(progress, f"xharm simulate ({n_dates} dates)"):
-                dask.compute(*writes)
-            zarr.consolidate_metadata(path)
-        except OSError as err:  # disk full, permissions changed mid-write
-            raise StorageError(
-                describe(
-                    f"writing {path} failed: {err.strerror or err}",
-                    fix="free space, then rerun with --overwrite",
-                )
-            ) from err
+    for name, ds in groups.items():
+        ds.attrs = {"simulated": "xharm.simulate", "seed": int(seed), "group": name}
+    write_groups(
+        path,
+        groups,
+        attrs={"simulated": "xharm.simulate", "seed": int(seed)},
+        progress=lambda: _progress_bar(progress, f"xharm simulate ({n_dates} dates)"),
+    )
     return ps
 
 
