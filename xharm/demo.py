@@ -39,13 +39,10 @@ class DemoResult:
 
 
 def _default_model() -> str | None:
-    """The bundled starter model's name, when the package ships one."""
-    try:
-        from .zoo.registry import available
-    except ImportError:
-        return None
-    names = available()
-    return names[0] if names else None
+    """The bundled default model's name, when the package ships it (else None: baselines only)."""
+    from .zoo.registry import DEFAULT_MODEL, available
+
+    return DEFAULT_MODEL if DEFAULT_MODEL in available() else None
 
 
 def _rgb(cube: xr.DataArray, bands: list[str], gain: float = 3.5) -> np.ndarray:

@@ -226,9 +226,9 @@ def harmonize(
     mask = open_mask(src, valid) if valid is not None else None
     kwargs: dict[str, Any] = dict(baseline_kwargs)
     if method == "mgan":
-        from .zoo import DEFAULT_MODEL, ZooHandle
+        from .zoo import open_model  # the JAX boundary: the zoo loads Flax
 
-        handle = ZooHandle.of(model or DEFAULT_MODEL)
+        handle, _ = open_model(model)
         kwargs.update(
             model=handle, chunks={"time": time_chunk, "y": chunk, "x": chunk}, batch_size=batch_size
         )

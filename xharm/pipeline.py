@@ -14,7 +14,7 @@ from typing import Any
 import xarray as xr
 
 from .apply import apply_model
-from .exceptions import ArgumentError, DimensionError, SensorError, describe
+from .exceptions import DimensionError, SensorError, describe
 from .spec import ModelSpec
 from .validate import align_mask, check_reflectance, positive_int
 
@@ -133,19 +133,9 @@ def to_landsat(
         )
     from .cube import validate
     from .grid import mask_to_grid
-    from .zoo import DEFAULT_MODEL, ZooHandle
+    from .zoo import open_model  # the JAX boundary: the zoo loads Flax
 
-    if model is not None and not isinstance(model, str | os.PathLike | ZooHandle):
-        raise ArgumentError(
-            describe(
-                "model must name a model",
-                expected="a bundled model name, a model folder or a xharm.zoo.ZooHandle",
-                found=f"{type(model).__name__} {model!r}",
-                fix=f"model='{DEFAULT_MODEL}' or model='runs/x/model'",
-            )
-        )
-    handle = model if isinstance(model, ZooHandle) else ZooHandle.of(os.fspath(model or DEFAULT_MODEL))
-    spec = _spec_of(handle)
+    handle, spec = open_model(model)
     cubes = _s2_groups(s2, s2_20m, spec)
     for g in spec.inputs:
         validate(cubes[g.name], bands=g.bands, what=f"Sentinel-2 {g.resolution:g} m cube")
@@ -160,7 +150,7 @@ def to_landsat(
         sensor=spec.sensor_out,
         method="mgan",
         resolution=spec.output.resolution,
-        model=_resolve_name(handle),
+        model=os.path.basename(handle.name_or_path),
         model_architecture=spec.name,
         model_version=spec.version,
         model_checksum=str(spec.checksum),
@@ -179,18 +169,6 @@ def to_landsat(
             out = out.assign_coords(uncertainty=out["uncertainty"].where(v30))
     out.attrs = attrs
     return out
-
-
-def _resolve_name(handle: Any) -> str:
-    from .zoo import resolve
-
-    return resolve(handle.name_or_path).name
-
-
-def _spec_of(handle: Any) -> ModelSpec:
-    from .zoo.registry import read_spec, resolve
-
-    return read_spec(resolve(handle.name_or_path))
 
 
 def _checked_inputs(

@@ -10,9 +10,12 @@ Examples
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ..exceptions import ArgumentError, describe
 from ..spec import ModelSpec
 from .io import Predictor, load_model, save_model, sha256_file
 from .registry import DEFAULT_MODEL, WEIGHTS_DIR, available, read_spec, resolve
@@ -25,6 +28,7 @@ __all__ = [
     "available",
     "load",
     "load_model",
+    "open_model",
     "read_spec",
     "resolve",
     "save_model",
@@ -59,9 +63,7 @@ class ZooHandle:
     @classmethod
     def of(cls, name_or_path: str | Path, **kwargs: object) -> ZooHandle:
         """A handle with the checksum read from the model's spec."""
-        folder = resolve(name_or_path)
-        spec = read_spec(folder)
-        return cls(str(folder), spec.checksum, **kwargs)  # type: ignore[arg-type]
+        return open_model(name_or_path, **kwargs)[0]
 
     def load(self) -> Predictor:
         spec, predict = load(self.name_or_path, mc_dropout=self.mc_dropout, seed=self.seed)
@@ -75,3 +77,43 @@ class ZooHandle:
 
     def __dask_tokenize__(self) -> tuple[object, ...]:
         return ("xharm.ZooHandle", self.name_or_path, self.checksum, self.mc_dropout, self.seed)
+
+
+def open_model(model: Any = None, **kwargs: object) -> tuple[ZooHandle, ModelSpec]:
+    """The one place a ``model=`` argument is resolved: ``(handle, spec)``, the spec read once.
+
+    Parameters
+    ----------
+    model
+        A bundled model name, a model folder, a :class:`ZooHandle`, or None for
+        :data:`DEFAULT_MODEL`.
+    **kwargs
+        Further :class:`ZooHandle` fields (``mc_dropout``, ``seed``) for a name or folder.
+
+    Raises
+    ------
+    ArgumentError
+        ``model`` is of another type.
+    ProductNotFoundError, CorruptProductError
+        No such model, or its files do not match their checksums.
+
+    Examples
+    --------
+    >>> handle, spec = open_model()
+    >>> spec.name, handle.checksum == spec.checksum
+    ('mgan', True)
+    """
+    if isinstance(model, ZooHandle):
+        return model, read_spec(resolve(model.name_or_path))
+    if model is not None and not isinstance(model, str | os.PathLike):
+        raise ArgumentError(
+            describe(
+                "model must name a model",
+                expected="a bundled model name, a model folder or a xharm.zoo.ZooHandle",
+                found=f"{type(model).__name__} {model!r}",
+                fix=f"model='{DEFAULT_MODEL}' or model='runs/x/model'",
+            )
+        )
+    folder = resolve(os.fspath(model if model is not None else DEFAULT_MODEL))
+    spec = read_spec(folder)
+    return ZooHandle(str(folder), spec.checksum, **kwargs), spec  # type: ignore[arg-type]
