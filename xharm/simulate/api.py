@@ -7,6 +7,9 @@ give the same arrays, lazily (Dask, one task per date) or eagerly.
 
 Angles travel as non-index coordinates on ``time`` of each cube (degrees):
 ``sun_zenith``, ``sun_azimuth``, ``view_zenith``, ``view_azimuth``, ``relative_azimuth``.
+The Landsat cube also carries ``misregistration_dx`` / ``misregistration_dy`` on ``time``:
+the shift (m, east / north) of that date's Landsat image against Sentinel-2, drawn per
+(scene, date) from a zero-mean distribution by default (:mod:`.geometry`).
 ``attrs['nbar_sun_zenith']`` is the solar zenith of the nadir reference geometry the
 surface truth is defined at (BRDF-normalised reflectance, as HLS NBAR).
 """
@@ -30,6 +33,7 @@ from odc.geo.xr import xr_coords
 from ..cube import make_cube
 from ..exceptions import GridError, describe
 from .clouds import SCL_INVALID, draw_weather
+from .geometry import Misregistration, draw_shift, resolve_misregistration
 from .landscape import CLASSES, Landscape, make_landscape
 from .render import L8_BANDS, S2_10M, S2_20M, DateSpec, Geometry, RenderConfig, render_date
 from .sensors import solar_zenith
@@ -46,6 +50,7 @@ _S2_SOLAR_HOUR, _L8_SOLAR_HOUR = 10.5, 10.18333
 _S2_MAX_VZA, _L8_MAX_VZA = 10.3, 7.5
 #: Scenes with more 10 m pixels than this are built lazily by default.
 _LAZY_PIXELS = 1000 * 1000
+_ANGLES = ("sun_zenith", "sun_azimuth", "view_zenith", "view_azimuth", "relative_azimuth")
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,7 @@ def pair_series(
     crs: str = DEFAULT_CRS,
     cloud_cover: float | None = None,
     lazy: bool | None = None,
+    misregistration: tuple[float, float] | Misregistration | float | None = None,
     **options: Any,
 ) -> PairSeries:
     """Simulate a series of same-day Sentinel-2 / Landsat-8 pairs over one landscape.
@@ -202,9 +208,15 @@ def pair_series(
         Fix the thick-cloud fraction of every date (``0`` for clear skies); ``None`` draws it.
     lazy
         Build Dask arrays (one task per date); default: lazy above 10 km x 10 km.
+    misregistration
+        Landsat shift against Sentinel-2: ``None`` (default) draws it per date from the
+        published zero-mean distribution (:class:`~xharm.simulate.geometry.Misregistration`,
+        2.8 m per axis); a ``Misregistration`` draws from that one; ``(dx, dy)`` fixes it
+        (metres east, north); ``0`` turns it off.
     **options
         Fields of :class:`~xharm.simulate.render.RenderConfig`: ``s2_platform``,
-        ``l8_platform``, ``misregistration_m``, ``gap_minutes``, ``tau_minutes``, ``noise``,
+        ``l8_platform``, ``misregistration_m`` (legacy fixed shift), ``gap_minutes``,
+        ``tau_minutes``, ``noise``,
         ``brdf``, ``atmosphere``, ``clouds``, ``quantize``, ``mtf_s2_10``, ``mtf_s2_20``, ``mtf_l8``.
 
     Returns
@@ -217,7 +229,9 @@ def pair_series(
     >>> ps.s2_10m.shape, ps.s2_20m.shape, ps.l8.shape, ps.scl.dtype.name
     ((2, 4, 60, 60), (2, 6, 30, 30), (2, 7, 20, 20), 'uint8')
     """
-    cfg = replace(RenderConfig(seed=int(seed)), **options)
+    legacy = options.pop("misregistration_m", None)
+    mis = resolve_misregistration(legacy if legacy is not None else misregistration)
+    cfg = replace(RenderConfig(seed=int(seed)), misregistration=mis, **options)
     g = grids(size_km, origin, crs)
     shape = tuple(g[10].shape)
     times = _dates(n_dates, start, end, dates)
@@ -234,6 +248,7 @@ def pair_series(
                 draw_weather(cfg.seed, i, cloud_cover),
                 _geometry(lat, doy, _S2_SOLAR_HOUR, rng, _S2_MAX_VZA),
                 _geometry(lat, doy, _L8_SOLAR_HOUR, rng, _L8_MAX_VZA),
+                draw_shift(mis, cfg.seed, i),
             )
         )
     utc = lambda h: pd.to_timedelta((h - lon / 15.0) * 3600.0, unit="s").round("s")  # noqa: E731
@@ -261,6 +276,8 @@ def pair_series(
     l8_attrs = {**common, "product": "simulated L8 C2 L2"}
     s2a = _angle_coords([s.s2 for s in specs])
     l8a = _angle_coords([s.l8 for s in specs])
+    l8a["misregistration_dx"] = ("time", np.array([s.shift_m[0] for s in specs]))
+    l8a["misregistration_dy"] = ("time", np.array([s.shift_m[1] for s in specs]))
 
     def cube(
         data: da.Array, gbox: GeoBox, bands: tuple[str, ...], sensor: str, tt: Any, attrs: dict, angles: dict
@@ -315,11 +332,7 @@ def scene(date: Any = "2021-07-01", size_km: float = 3.0, seed: int = 0, **kwarg
 def _plain(cube: xr.DataArray) -> xr.DataArray:
     """Drop the per-time angle coordinates (they differ between sensors in one group)."""
     return cube.drop_vars(
-        [
-            c
-            for c in ("sun_zenith", "sun_azimuth", "view_zenith", "view_azimuth", "relative_azimuth")
-            if c in cube.coords
-        ]
+        [c for c in (*_ANGLES, "misregistration_dx", "misregistration_dy") if c in cube.coords]
     )
 
 

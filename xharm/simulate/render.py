@@ -19,6 +19,7 @@ from ..sensors import get_sensor
 from . import phenology
 from . import sensors as sim
 from .clouds import Weather, cloud_layers, diffuse_fraction, qa_pixel_layer, scl_layer
+from .geometry import Misregistration
 from .landscape import CLASS_CODES, URBAN_BLOCKS, URBAN_STREETS, VEGETATION, Landscape
 from .spectra import (
     CANOPIES,
@@ -41,6 +42,7 @@ LAI_NODES = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6
 S_NODES = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 _URBAN = URBAN_STREETS + URBAN_BLOCKS
 _URBAN_SAMPLES = 16
+_DEFAULT_MISREGISTRATION = Misregistration()
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,18 @@ class Geometry:
 
 @dataclass(frozen=True)
 class DateSpec:
-    """One date of the series: day of year, weather and both sensors' geometry."""
+    """One date of the series: day of year, weather, both sensors' geometry, Landsat's shift.
+
+    ``shift_m`` is the ``(dx, dy)`` misregistration of the Landsat image against
+    Sentinel-2 on this date, metres (content moves ``dx`` east, ``dy`` north).
+    """
 
     index: int
     doy: int
     weather: Weather
     s2: Geometry
     l8: Geometry
+    shift_m: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,10 @@ class RenderConfig:
         Seed of every random draw (numpy Generator, per date and layer).
     s2_platform, l8_platform
         Spectral responses used (``sentinel-2a``/``-2b``, ``landsat-8``/``-9``).
-    misregistration_m
-        ``(dx, dy)`` shift of the Landsat image against Sentinel-2, metres.
+    misregistration
+        Landsat-vs-Sentinel-2 misregistration: a fixed ``(dx, dy)`` in metres or a
+        :class:`~xharm.simulate.geometry.Misregistration` drawn per date (default:
+        zero-mean, 2.8 m per axis, the published GRI-era figure).
     gap_minutes, tau_minutes
         Landsat acquired ``gap`` minutes before Sentinel-2; cloud decorrelation time.
     noise, brdf, atmosphere
@@ -91,13 +100,14 @@ class RenderConfig:
     quantize
         Round values to the product DN (S2 L2A with offset -1000, L8 C2 L2).
     mtf_s2_10, mtf_s2_20, mtf_l8
-        System MTF at Nyquist (``None``: :data:`~xharm.simulate.sensors.MTF_NYQUIST`).
+        One system MTF at Nyquist for all bands of that grid (``None``: the per-band
+        values of :func:`~xharm.simulate.sensors.mtf_nyquist`).
     """
 
     seed: int = 0
     s2_platform: str = "sentinel-2a"
     l8_platform: str = "landsat-8"
-    misregistration_m: tuple[float, float] = (6.0, -4.0)
+    misregistration: tuple[float, float] | Misregistration = _DEFAULT_MISREGISTRATION
     gap_minutes: float = 20.0
     tau_minutes: float = 30.0
     noise: float = 1.0
@@ -272,6 +282,19 @@ def _sensor_image(
     return out
 
 
+def _observe_bands(
+    img: np.ndarray,
+    platform: str,
+    bands: tuple[str, ...],
+    resolution: float,
+    mtf: float | None,
+    shift_m: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
+    """:func:`~xharm.simulate.sensors.observe` with each band's own PSF (or one ``mtf`` for all)."""
+    sig = [sim.psf_sigma(platform, resolution, mtf, band=b) for b in bands]
+    return np.stack([sim.observe(img[i], 10.0, resolution, sig[i], shift_m) for i in range(len(bands))])
+
+
 def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
     h, w = a.shape[-2] // k * k, a.shape[-1] // k * k
     return a[..., :h, :w].reshape(*a.shape[:-2], h // k, k, w // k, k).mean(axis=(-3, -1))
@@ -320,8 +343,8 @@ def render_date(land: Landscape, date: DateSpec, cfg: RenderConfig) -> dict[str,
         rng = np.random.default_rng([cfg.seed, date.index, 21 if role == "s2" else 22])
         toc = _sensor_image(truth, tab, platform, bands, geom, layers, w, cfg, rng)
         if role == "s2":
-            s10 = sim.observe(toc[:4], res, 10.0, sim.psf_sigma(platform, 10.0, cfg.mtf_s2_10))
-            s20 = sim.observe(toc[4:], res, 20.0, sim.psf_sigma(platform, 20.0, cfg.mtf_s2_20))
+            s10 = _observe_bands(toc[:4], platform, S2_10M, 10.0, cfg.mtf_s2_10)
+            s20 = _observe_bands(toc[4:], platform, S2_20M, 20.0, cfg.mtf_s2_20)
             if cfg.noise:
                 s10 = sim.add_noise(s10, platform, S2_10M, rng, cfg.noise)
                 s20 = sim.add_noise(s20, platform, S2_20M, rng, cfg.noise)
@@ -334,9 +357,8 @@ def render_date(land: Landscape, date: DateSpec, cfg: RenderConfig) -> dict[str,
                 op, ci, sh, _block_mean(water.astype("float32"), 2) > 0.5, _block_mean(ndvi, 2)
             )
         else:
-            sigma = sim.psf_sigma(platform, 30.0, cfg.mtf_l8)
-            l8 = sim.observe(toc, res, 30.0, sigma, cfg.misregistration_m)
-            out["l8_truth"] = sim.observe(truth, res, 30.0, sigma)
+            l8 = _observe_bands(toc, platform, L8_BANDS, 30.0, cfg.mtf_l8, date.shift_m)
+            out["l8_truth"] = _observe_bands(truth, platform, L8_BANDS, 30.0, cfg.mtf_l8)
             if cfg.noise:
                 l8 = sim.add_noise(l8, platform, L8_BANDS, rng, cfg.noise)
             if cfg.quantize:
@@ -344,6 +366,6 @@ def render_date(land: Landscape, date: DateSpec, cfg: RenderConfig) -> dict[str,
             out["l8"] = l8
             # Landsat's masks describe Landsat's own (misregistered) pixels
             stack = np.stack([*layers, water.astype("float32")])
-            op, ci, sh, wat = sim.observe(stack, res, 30.0, 0.0, cfg.misregistration_m)
+            op, ci, sh, wat = sim.observe(stack, res, 30.0, 0.0, date.shift_m)
             out["qa_pixel"] = qa_pixel_layer(op, ci, sh, wat > 0.5)
     return out
