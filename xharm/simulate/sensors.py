@@ -44,6 +44,7 @@ __all__ = [
     "SNR",
     "add_noise",
     "atmosphere_residual",
+    "atmosphere_terms",
     "band_matrix",
     "brdf_factor",
     "decode",
@@ -54,6 +55,7 @@ __all__ = [
     "observe",
     "psf_sigma",
     "solar_zenith",
+    "surface_reflectance",
     "toa_reflectance",
 ]
 
@@ -447,37 +449,98 @@ def fit_bandpass(
     return out
 
 
-def toa_reflectance(
-    rho: np.ndarray,
+def atmosphere_terms(
     wavelength_nm: float,
     sun_zenith: float,
     view_zenith: float = 0.0,
     relative_azimuth: float = 0.0,
-    aot: float = 0.1,
-) -> np.ndarray:
-    """Approximate top-of-atmosphere reflectance of surface reflectance ``rho`` (single scattering).
+    aot: float | np.ndarray = 0.1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(path, t_dir, t_tot, s)`` of the approximate atmosphere at one wavelength (``aot`` may be a field).
 
-    ``rho_TOA = rho_path + t(mu_s) t(mu_v) rho`` with Rayleigh + aerosol path reflectance
+    Rayleigh + aerosol single-scattering path reflectance
     ``(tau_R P_R + w_a tau_a P_HG) / (4 mu_s mu_v)`` (Rayleigh phase ``0.75 (1 + cos^2)``;
-    Henyey-Greenstein ``g = 0.65``, ``w_a = 0.9``; aerosol depth ``aot (lambda/550)^-1.3``)
-    and diffuse transmittance ``t(mu) = exp(-(0.52 tau_R + 0.16 tau_a) / mu)`` (Gordon &
-    Wang 1994 style). Gaseous absorption is ignored. Used to compare simulated surface
-    reflectance with real Level-1C samples.
+    Henyey-Greenstein ``g = 0.65``, ``w_a = 0.9``; aerosol depth ``aot (lambda/550)^-1.3``);
+    two-way total transmittance ``t_tot = exp(-(0.52 tau_R + 0.16 tau_a) (1/mu_s + 1/mu_v))``
+    (Gordon & Wang 1994 style), its direct part ``t_dir = exp(-(tau_R + tau_a)(1/mu_s + 1/mu_v))``
+    and the spherical albedo ``s = 0.92 tau_R exp(-tau_R) + 0.2 tau_a`` (a thin-atmosphere
+    approximation). Gaseous absorption is ignored.
 
     Examples
     --------
-    >>> float(toa_reflectance(np.array(0.03), 490.0, 30.0)) > 0.08
+    >>> p, td, tt, s = atmosphere_terms(490.0, 30.0)
+    >>> bool(0 < td < tt < 1 and 0 < s < 0.2 and p > 0.05)
     True
     """
     lam = wavelength_nm / 1000.0
     tau_r = 0.008569 * lam**-4 * (1 + 0.0113 * lam**-2 + 0.00013 * lam**-4)
-    tau_a = aot * (wavelength_nm / 550.0) ** -1.3
+    tau_a = np.asarray(aot, dtype="float32") * np.float32((wavelength_nm / 550.0) ** -1.3)
     ts, tv = np.radians(sun_zenith), np.radians(view_zenith)
     mus, muv = np.cos(ts), np.cos(tv)
     cos_scat = -mus * muv - np.sin(ts) * np.sin(tv) * np.cos(np.radians(relative_azimuth))
     g = 0.65
     p_r = 0.75 * (1 + cos_scat**2)
     p_a = (1 - g * g) / (1 + g * g - 2 * g * cos_scat) ** 1.5
-    path = (tau_r * p_r + 0.9 * tau_a * p_a) / (4 * mus * muv)
-    t = np.exp(-(0.52 * tau_r + 0.16 * tau_a) * (1 / mus + 1 / muv))
-    return (path + t * np.asarray(rho)).astype("float32")
+    air = np.float32(1 / mus + 1 / muv)
+    path = (np.float32(tau_r * p_r) + np.float32(0.9 * p_a) * tau_a) / np.float32(4 * mus * muv)
+    t_tot = np.exp(-(np.float32(0.52 * tau_r) + np.float32(0.16) * tau_a) * air)
+    t_dir = np.exp(-(np.float32(tau_r) + tau_a) * air)
+    s = np.float32(0.92 * tau_r * np.exp(-tau_r)) + np.float32(0.2) * tau_a
+    return path, t_dir, t_tot, s
+
+
+def toa_reflectance(
+    rho: np.ndarray,
+    wavelength_nm: float,
+    sun_zenith: float,
+    view_zenith: float = 0.0,
+    relative_azimuth: float = 0.0,
+    aot: float | np.ndarray = 0.1,
+    env: np.ndarray | None = None,
+) -> np.ndarray:
+    """Approximate top-of-atmosphere reflectance of surface reflectance ``rho``.
+
+    ``rho_TOA = path + (t_dir rho + (t_tot - t_dir) env) / (1 - s env)`` with the terms of
+    :func:`atmosphere_terms`: the directly transmitted signal sees the pixel, the diffusely
+    transmitted one its environment ``env`` (the adjacency effect; default ``rho``, a
+    uniform surface), and ``s`` the multiple reflections between surface and atmosphere.
+    Used for the Level-1 (TOA) scenes and to compare with real Level-1C samples.
+
+    Examples
+    --------
+    >>> float(toa_reflectance(np.array(0.03), 490.0, 30.0)) > 0.08
+    True
+    """
+    path, t_dir, t_tot, s = atmosphere_terms(wavelength_nm, sun_zenith, view_zenith, relative_azimuth, aot)
+    r = np.asarray(rho, dtype="float32")
+    e = r if env is None else np.asarray(env, dtype="float32")
+    return (path + (t_dir * r + (t_tot - t_dir) * e) / (1 - s * e)).astype("float32")
+
+
+def surface_reflectance(
+    toa: np.ndarray,
+    wavelength_nm: float,
+    sun_zenith: float,
+    view_zenith: float = 0.0,
+    relative_azimuth: float = 0.0,
+    aot: float | np.ndarray = 0.1,
+    env: np.ndarray | None = None,
+) -> np.ndarray:
+    """Invert :func:`toa_reflectance` for ``rho`` given an aerosol depth (an AC processor's step).
+
+    Without ``env`` the surface is taken as uniform (no adjacency correction); with it,
+    ``env`` is the processor's estimate of the environment reflectance.
+
+    Examples
+    --------
+    >>> rho = np.array([0.02, 0.3])
+    >>> np.allclose(surface_reflectance(toa_reflectance(rho, 650.0, 35.0), 650.0, 35.0), rho, atol=1e-5)
+    True
+    """
+    path, t_dir, t_tot, s = atmosphere_terms(wavelength_nm, sun_zenith, view_zenith, relative_azimuth, aot)
+    y = np.asarray(toa, dtype="float32") - path
+    if env is None:
+        y = y / t_tot
+        return (y / (1 + s * y)).astype("float32")
+    e = np.asarray(env, dtype="float32")
+    return ((y * (1 - s * e) - (t_tot - t_dir) * e) / t_dir).astype("float32")
