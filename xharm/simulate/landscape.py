@@ -530,7 +530,7 @@ def make_landscape(
     water_mix = (0.5 + 0.2 * fractal_noise(shape, rng, beta=3.0, coarsen=coarse)).clip(0, 1).astype("float32")
     normal = None
     if arc.relief_m > 0:
-        dem = arc.relief_m * fractal_noise(shape, rng, beta=4.0, coarsen=coarse)
+        dem = arc.relief_m * fractal_noise(shape, rng, beta=4.0)  # full resolution: smooth slopes
         gy, gx = np.gradient(dem.astype("float64"), resolution)
         nz = 1.0 / np.sqrt(1.0 + gx**2 + gy**2)
         # rows run south: d/dy(row) = -d/d(north)
