@@ -23,6 +23,7 @@ by quantiles, so every class appears in central-European scenes from about 2 km 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -397,7 +398,8 @@ def _edges(
     out |= {k: np.empty(shape, "uint8") for k in ("kind2", "feat_kind")}
     xs = (np.arange(nx) + 0.5) * res
     step = max(1, 131072 // nx)
-    for r0 in range(0, ny, step):
+
+    def strip(r0: int) -> None:
         sl = slice(r0, min(ny, r0 + step))
         y, x = np.meshgrid((np.arange(sl.start, sl.stop) + 0.5) * res, xs, indexing="ij")
         e = parcels.edges_at(x, y, _blocks(parcels, x, y, res), near=res)
@@ -428,6 +430,10 @@ def _edges(
             frac == 0, 0, np.where(road >= np.maximum(woody, roofs), 1, np.where(woody >= roofs, 2, 3))
         )
         out["feat_kind"][sl], out["feat_frac"][sl] = kind, frac
+
+    # row strips are independent and NumPy releases the GIL: two threads halve the wall time
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(strip, range(0, ny, step)))
     return out
 
 
