@@ -40,6 +40,7 @@ def test_haze_differs_between_overpasses_and_is_smooth() -> None:
     (a2, v2), (a8, v8) = (atm.haze_field((200, 200), 10.0, 3, 1, r) for r in ("s2", "l8"))
     assert a2.max() > 0 and v2.max() > 0  # this date has both layers
     assert 0.2 < np.corrcoef(a2.ravel(), a8.ravel())[0, 1] < 0.99
+    assert 0.2 < np.corrcoef(v2.ravel(), v8.ravel())[0, 1] < 0.99
     # smooth at > 200 m: neighbouring 10 m pixels nearly equal
     assert np.abs(np.diff(v2, axis=1)).mean() < 0.02 * v2.std() * 10
 
@@ -60,7 +61,8 @@ def test_level1_and_targets() -> None:
     kw = dict(size_km=1.2, seed=5, cloud_cover=0.0)
     l2 = simulate.scene("2021-07-01", **kw)
     l1 = simulate.scene("2021-07-01", level="L1", **kw)
-    assert l1.s2_10m.attrs["product"] == "simulated S2 L1C" and l1.l8.attrs["product"] == "simulated L8 C2 L1TP"
+    assert l1.s2_10m.attrs["product"] == "simulated S2 L1C"
+    assert l1.l8.attrs["product"] == "simulated L8 C2 L1TP"
     blue = float((l1.s2_10m.sel(band="B02") - l2.s2_10m.sel(band="B02")).mean())
     assert blue > 0.02  # path radiance
     # the target: Landsat's processor's systematic radiometry on the registered truth
