@@ -35,17 +35,21 @@ def test_residual_structure_separates_smooth_from_white() -> None:
     assert smooth["lag1"] > 0.95 and smooth["above200"] > 90
 
 
-def test_summer_farmland_texture_inside_the_real_range(real_data: Path) -> None:
-    """Red and NIR texture of a simulated summer farmland L1C scene inside the real samples' 5-95 % range.
+@pytest.mark.parametrize("archetype", ["central_europe", "forest_hills"])
+def test_summer_texture_inside_the_real_range(real_data: Path, archetype: str) -> None:
+    """Red and NIR texture of a simulated summer L1C scene inside the real samples' 5-95 % range.
 
-    Real: the five eo-learn Slovenia L1C scenes (1 km) and the 18SVG L1C scene cut into
-    2.4 km tiles, measured in this run. Simulated: a clear 2.4 km central-European scene on
-    2021-06-25 at Level 1 (TOA, with the atmosphere and adjacency effect).
+    Real: the five eo-learn Slovenia L1C scenes (1 km, a forest / grassland mosaic on hills)
+    and the 18SVG L1C scene cut into 2.4 km tiles, measured in this run. Simulated: a clear
+    2.4 km scene on 2021-06-25 at Level 1 (TOA, with the atmosphere and adjacency effect):
+    the summer farmland (``central_europe``) and the kind of landscape the Slovenia sample is
+    (``forest_hills``).
     """
     real = rl.real_texture(real_data)
     if not real:
         pytest.skip("no real L1C samples")
-    sim = simulate.scene("2021-06-25", size_km=2.4, seed=0, cloud_cover=0.0, level="L1").s2_10m
+    sim = simulate.scene("2021-06-25", size_km=2.4, seed=0, cloud_cover=0.0, level="L1", archetype=archetype)
+    sim = sim.s2_10m
     for band in ("B04", "B08"):
         got = rl.texture_stats(sim.sel(band=band).values[0])
         for k, (lo, hi) in rl.ranges(real[band]).items():

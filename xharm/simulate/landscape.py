@@ -143,10 +143,11 @@ ARCHETYPES: dict[str, Archetype] = {
     ),
     "forest_hills": Archetype(
         "forest_hills", 1000.0, (60.0, 200.0), (100.0, 400.0), 180.0,
-        (("grassland", 0.45), ("wheat", 0.15), ("maize", 0.15), ("rapeseed", 0.05), ("bare", 0.1),
-         ("soybean", 0.05), ("sugarbeet", 0.05)),
-        forest=0.6, water=0.02, urban=0.03, road_p=0.4, hedge_p=0.3, field_hedge_p=0.1,
-        tree_cell_m=100.0, tree_p=0.2, farm_cell_m=1000.0, farm_p=0.3, relief_m=120.0,
+        (("grassland", 0.6), ("wheat", 0.12), ("maize", 0.12), ("rapeseed", 0.04), ("bare", 0.04),
+         ("soybean", 0.04), ("sugarbeet", 0.04)),
+        forest=0.7, water=0.02, urban=0.02, road_p=0.4, hedge_p=0.3, field_hedge_p=0.1,
+        tree_cell_m=100.0, tree_p=0.2, farm_cell_m=1000.0, farm_p=0.3, relief_m=80.0,
+        soil=(0.45, 0.85),
     ),
     "peri_urban": Archetype(
         "peri_urban", 500.0, (40.0, 150.0), (80.0, 300.0), 180.0,
