@@ -96,7 +96,9 @@ class RenderConfig:
     gap_minutes, tau_minutes
         Landsat acquired ``gap`` minutes before Sentinel-2; cloud decorrelation time.
     noise, brdf, atmosphere
-        Scale of sensor noise (0 = off), BRDF on/off, scale of the AC residual (0 = off).
+        Scale of sensor noise (0 = off), BRDF on/off, scale of the per-overpass haze and
+        cirrus veil and of the processors' AOT errors (0 = no atmosphere at all: the
+        products are the observed surface, as with a perfect correction).
     clouds
         Draw clouds and shadows.
     quantize
