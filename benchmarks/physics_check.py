@@ -162,7 +162,8 @@ def quicklook(path: str) -> None:
         a.set_xticks([])
         a.set_yticks([])
     fig.suptitle(
-        "xharm.simulate: 6 km x 6 km pair series, seed 1 (Landsat 20 min earlier, 6 m / -4 m misregistration)"
+        "xharm.simulate: 6 km x 6 km pair series, seed 1 "
+        "(Landsat 20 min earlier, misregistration drawn per date)"
     )
     fig.tight_layout(rect=(0, 0, 0.9, 0.97))
     fig.savefig(path, dpi=70)

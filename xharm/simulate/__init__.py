@@ -1,9 +1,12 @@
 """Physically based simulator of paired Sentinel-2 / Landsat-8 scenes (xharm's default data).
 
-Spectra from PROSAIL and documented models/measurements (:mod:`.spectra`), a crop
-landscape with phenology (:mod:`.landscape`, :mod:`.phenology`), the real spectral
-responses, PSFs, noise, BRDF and grids of both sensors (:mod:`.sensors`), and clouds
-with SCL / QA_PIXEL masks (:mod:`.clouds`). See ``docs/simulate.md``.
+Spectra from PROSAIL and documented models/measurements (:mod:`.spectra`), landscapes
+with continuous parcel geometry and archetypes (:mod:`.parcels`, :mod:`.landscape`) and
+phenology (:mod:`.phenology`), the real spectral responses, per-band PSFs, noise, BRDF and
+grids of both sensors (:mod:`.sensors`), a per-date misregistration (:mod:`.geometry`),
+the atmosphere and each product's atmospheric correction (:mod:`.atmosphere`), clouds
+with SCL / QA_PIXEL masks (:mod:`.clouds`), and the realism measures (:mod:`.realism`).
+See ``docs/simulate.md``.
 
 Examples
 --------

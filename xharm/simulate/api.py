@@ -7,6 +7,9 @@ give the same arrays, lazily (Dask, one task per date) or eagerly.
 
 Angles travel as non-index coordinates on ``time`` of each cube (degrees):
 ``sun_zenith``, ``sun_azimuth``, ``view_zenith``, ``view_azimuth``, ``relative_azimuth``.
+The Landsat cube also carries ``misregistration_dx`` / ``misregistration_dy`` on ``time``:
+the shift (m, east / north) of that date's Landsat image against Sentinel-2, drawn per
+(scene, date) from a zero-mean distribution by default (:mod:`.geometry`).
 ``attrs['nbar_sun_zenith']`` is the solar zenith of the nadir reference geometry the
 surface truth is defined at (BRDF-normalised reflectance, as HLS NBAR).
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
@@ -30,10 +34,11 @@ from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 
 from ..cube import canonical_only, make_cube
-from ..exceptions import GridError, describe
+from ..exceptions import GridError, ProductError, describe
 from ..validate import check_writable_file, positive_float, positive_int
 from .clouds import SCL_INVALID, draw_weather
-from .landscape import CLASSES, Landscape, make_landscape
+from .geometry import Misregistration, draw_shift, resolve_misregistration
+from .landscape import CLASSES, Landscape, archetype_for, make_landscape
 from .render import L8_BANDS, S2_10M, S2_20M, DateSpec, Geometry, RenderConfig, render_date
 from .sensors import solar_zenith
 from .spectra import REFERENCE_SUN_ZENITH
@@ -49,6 +54,7 @@ _S2_SOLAR_HOUR, _L8_SOLAR_HOUR = 10.5, 10.18333
 _S2_MAX_VZA, _L8_MAX_VZA = 10.3, 7.5
 #: Scenes with more 10 m pixels than this are built lazily by default.
 _LAZY_PIXELS = 1000 * 1000
+_ANGLES = ("sun_zenith", "sun_azimuth", "view_zenith", "view_azimuth", "relative_azimuth")
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,13 @@ class PairSeries:
         Canonical Landsat-8 C2 L2-like cube, B1-B7 at 30 m, same footprint.
     l8_truth
         Landsat bands of the clear, nadir-normalised surface at the S2 date with the Landsat
-        PSF, without misregistration, noise, clouds or AC residual: the ideal harmonisation target.
+        PSF (per band), on the S2-registered grid, without misregistration, noise, clouds,
+        haze or atmospheric-correction error: the true surface at Landsat's resolution.
+    l8_target
+        What a user harmonising a time series wants: ``l8_truth`` as Landsat's own processor
+        (LaSRC-like) would deliver it - the clear nadir surface through the date's aerosol at
+        the reference geometry and back with the processor's *systematic* AOT errors (bias,
+        dark-target term), no per-date retrieval error, haze, noise or misregistration.
     scl
         ``(time, y, x)`` uint8 Sentinel-2 scene classification at 20 m.
     qa_pixel
@@ -85,9 +97,17 @@ class PairSeries:
     s2_valid: xr.DataArray
     l8_valid: xr.DataArray
     labels: xr.DataArray
+    l8_target: xr.DataArray | None = None
 
     def __iter__(self):
         return ((f.name, getattr(self, f.name)) for f in fields(self))
+
+    @property
+    def target(self) -> xr.DataArray:
+        """:attr:`l8_target` (always set by :func:`pair_series`)."""
+        if self.l8_target is None:
+            raise AttributeError("this PairSeries was built without l8_target")
+        return self.l8_target
 
     def compute(self) -> PairSeries:
         """Load every layer into memory in one Dask pass (renders each date once)."""
@@ -144,17 +164,28 @@ def _dates(n_dates: int, start: str, end: str, dates: Sequence[Any] | None) -> p
     return pd.date_range(start, end, periods=n_dates).normalize()
 
 
+_LANDSCAPE_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=2)
-def _landscape(shape: tuple[int, int], seed: int) -> Landscape:
-    return make_landscape(shape, seed=seed)
+def _cached_landscape(shape: tuple[int, int], seed: int, archetype: str | None) -> Landscape:
+    return make_landscape(shape, seed=seed, archetype=archetype)
 
 
-def _render(shape: tuple[int, int], seed: int, spec: DateSpec, cfg: RenderConfig) -> dict[str, np.ndarray]:
-    return render_date(_landscape(shape, seed), spec, cfg)
+def _landscape(shape: tuple[int, int], seed: int, archetype: str | None = None) -> Landscape:
+    """The landscape of a series, built once even when several date tasks ask at the same time."""
+    with _LANDSCAPE_LOCK:
+        return _cached_landscape(shape, seed, archetype)
 
 
-def _labels(shape: tuple[int, int], seed: int) -> np.ndarray:
-    return _landscape(shape, seed).labels
+def _render(
+    shape: tuple[int, int], seed: int, spec: DateSpec, cfg: RenderConfig, archetype: str | None = None
+) -> dict[str, np.ndarray]:
+    return render_date(_landscape(shape, seed, archetype), spec, cfg)
+
+
+def _labels(shape: tuple[int, int], seed: int, archetype: str | None = None) -> np.ndarray:
+    return _landscape(shape, seed, archetype).labels
 
 
 def _angle_coords(geoms: list[Geometry]) -> dict[str, tuple[str, np.ndarray]]:
@@ -185,6 +216,8 @@ def pair_series(
     crs: str = DEFAULT_CRS,
     cloud_cover: float | None = None,
     lazy: bool | None = None,
+    misregistration: tuple[float, float] | Misregistration | float | None = None,
+    archetype: str | None = None,
     **options: Any,
 ) -> PairSeries:
     """Simulate a series of same-day Sentinel-2 / Landsat-8 pairs over one landscape.
@@ -205,10 +238,22 @@ def pair_series(
         Fix the thick-cloud fraction of every date (``0`` for clear skies); ``None`` draws it.
     lazy
         Build Dask arrays (one task per date); default: lazy above 10 km x 10 km.
+    misregistration
+        Landsat shift against Sentinel-2: ``None`` (default) draws it per date from the
+        published zero-mean distribution (:class:`~xharm.simulate.geometry.Misregistration`,
+        2.8 m per axis); a ``Misregistration`` draws from that one; ``(dx, dy)`` fixes it
+        (metres east, north); ``0`` turns it off.
+    archetype
+        Landscape type, a key of :data:`~xharm.simulate.landscape.ARCHETYPES`
+        (``"central_europe"``, ``"plains"``, ``"smallholder"``, ``"forest_hills"``,
+        ``"peri_urban"``), ``"auto"`` to pick one from the seed, or ``None``
+        (``"central_europe"``).
     **options
         Fields of :class:`~xharm.simulate.render.RenderConfig`: ``s2_platform``,
-        ``l8_platform``, ``misregistration_m``, ``gap_minutes``, ``tau_minutes``, ``noise``,
-        ``brdf``, ``atmosphere``, ``clouds``, ``quantize``, ``mtf_s2_10``, ``mtf_s2_20``, ``mtf_l8``.
+        ``l8_platform``, ``misregistration_m`` (legacy fixed shift), ``gap_minutes``,
+        ``tau_minutes``, ``noise``,
+        ``brdf``, ``atmosphere``, ``clouds``, ``quantize``, ``level`` (``"L2"`` or ``"L1"``),
+        ``mtf_s2_10``, ``mtf_s2_20``, ``mtf_l8``.
 
     Returns
     -------
@@ -220,7 +265,13 @@ def pair_series(
     >>> ps.s2_10m.shape, ps.s2_20m.shape, ps.l8.shape, ps.scl.dtype.name
     ((2, 4, 60, 60), (2, 6, 30, 30), (2, 7, 20, 20), 'uint8')
     """
-    cfg = replace(RenderConfig(seed=int(seed)), **options)
+    legacy = options.pop("misregistration_m", None)
+    mis = resolve_misregistration(legacy if legacy is not None else misregistration)
+    cfg = replace(RenderConfig(seed=int(seed)), misregistration=mis, **options)
+    arc = archetype_for(archetype, int(seed)).name  # validates before any work
+    if cfg.level not in ("L1", "L2"):
+        raise ProductError(describe("unknown processing level", expected=["L1", "L2"], found=cfg.level,
+                                    fix='level="L2" (surface reflectance) or level="L1" (TOA)'))  # fmt: skip
     size_km = positive_float(size_km, "size_km (--size-km)", fix="the scene side in km, e.g. 3")
     if dates is None:
         n_dates = positive_int(n_dates, "n_dates (--dates)", fix="the number of dates, e.g. 6")
@@ -240,15 +291,18 @@ def pair_series(
                 draw_weather(cfg.seed, i, cloud_cover),
                 _geometry(lat, doy, _S2_SOLAR_HOUR, rng, _S2_MAX_VZA),
                 _geometry(lat, doy, _L8_SOLAR_HOUR, rng, _L8_MAX_VZA),
+                draw_shift(mis, cfg.seed, i),
             )
         )
     utc = lambda h: pd.to_timedelta((h - lon / 15.0) * 3600.0, unit="s").round("s")  # noqa: E731
     t_s2 = times + utc(_S2_SOLAR_HOUR)
     t_l8 = t_s2 - pd.to_timedelta(cfg.gap_minutes, unit="min")
 
-    token = dask.base.tokenize(shape, cfg, specs)
+    token = dask.base.tokenize(shape, cfg, specs, arc)
     renders = [
-        dask.delayed(_render, pure=True)(shape, cfg.seed, s, cfg, dask_key_name=f"xharm-simulate-{token}-{i}")
+        dask.delayed(_render, pure=True)(
+            shape, cfg.seed, s, cfg, arc, dask_key_name=f"xharm-simulate-{token}-{i}"
+        )
         for i, s in enumerate(specs)
     ]
 
@@ -262,16 +316,24 @@ def pair_series(
         return da.stack(parts)
 
     ny, nx = shape
-    common = {"nbar_sun_zenith": REFERENCE_SUN_ZENITH, "simulated": "xharm.simulate", "seed": int(seed)}
+    common = {"nbar_sun_zenith": REFERENCE_SUN_ZENITH, "simulated": "xharm.simulate", "seed": int(seed),
+              "archetype": arc}  # fmt: skip
+    l1 = cfg.level == "L1"
     s2_attrs = {
         **common,
-        "product": "simulated S2 L2A",
+        "product": f"simulated S2 {'L1C' if l1 else 'L2A'}",
         "processing_baseline": "05.00",
-        "processing_level": "L2A",
+        "processing_level": "L1C" if l1 else "L2A",
     }
-    l8_attrs = {**common, "product": "simulated L8 C2 L2", "processing_level": "L2"}
+    l8_attrs = {
+        **common,
+        "product": f"simulated L8 C2 {'L1TP' if l1 else 'L2'}",
+        "processing_level": "L1" if l1 else "L2",
+    }
     s2a = _angle_coords([s.s2 for s in specs])
     l8a = _angle_coords([s.l8 for s in specs])
+    l8a["misregistration_dx"] = ("time", np.array([s.shift_m[0] for s in specs]))
+    l8a["misregistration_dy"] = ("time", np.array([s.shift_m[1] for s in specs]))
 
     def cube(
         data: da.Array, gbox: GeoBox, bands: tuple[str, ...], sensor: str, tt: Any, attrs: dict, angles: dict
@@ -288,6 +350,9 @@ def pair_series(
     )
     truth = cube(stack("l8_truth", (7, ny // 3, nx // 3), "float32"), g[30], L8_BANDS, cfg.l8_platform, t_s2,
                  {**common, "product": "simulated L8 truth (clear, NBAR, registered)"}, s2a)  # fmt: skip
+    target_attrs = {**common, "product": "simulated L8 target (LaSRC radiometry, clear, NBAR, registered)"}
+    target = cube(stack("l8_target", (7, ny // 3, nx // 3), "float32"), g[30], L8_BANDS, cfg.l8_platform,
+                  t_s2, target_attrs, s2a)  # fmt: skip
     scl_d = stack("scl", (ny // 2, nx // 2), "uint8")
     qa_d = stack("qa_pixel", (ny // 3, nx // 3), "uint16")
     scl = _mask(
@@ -299,13 +364,13 @@ def pair_series(
     )
     l8_valid = _mask((qa_d & 0b11111) == 0, g[30], t_l8, "l8_valid", {"rule": "QA_PIXEL & 0b11111 == 0"})
     lab = da.from_delayed(
-        dask.delayed(_labels)(shape, cfg.seed, dask_key_name=f"labels-{token}"), shape, "uint8"
+        dask.delayed(_labels)(shape, cfg.seed, arc, dask_key_name=f"labels-{token}"), shape, "uint8"
     )
     labels = xr.DataArray(
         lab, dims=("y", "x"), coords=dict(xr_coords(g[10])), name="labels",
         attrs={"classes": {str(k): v for k, v in CLASSES.items()}},
     )  # fmt: skip
-    out = PairSeries(s2_10, s2_20, l8, truth, scl, qa, s2_valid, l8_valid, labels)
+    out = PairSeries(s2_10, s2_20, l8, truth, scl, qa, s2_valid, l8_valid, labels, target)
     if lazy is None:
         lazy = ny * nx > _LAZY_PIXELS
     return out if lazy else out.compute()
@@ -336,7 +401,7 @@ def to_zarr(
     """Simulate a pair series and write it to a Zarr store, one group per grid.
 
     Groups: ``s2_10m`` (``reflectance``), ``s2_20m`` (``reflectance``, ``scl``,
-    ``s2_valid``), ``l8`` (``reflectance``, ``truth``, ``qa_pixel``, ``l8_valid``),
+    ``s2_valid``), ``l8`` (``reflectance``, ``truth``, ``target``, ``qa_pixel``, ``l8_valid``),
     ``labels`` (``labels`` at 10 m). Each keeps its ``spatial_ref`` (CRS) coordinate;
     metadata is consolidated at the root. Rendering runs once per date. ``progress=True``
     shows a progress bar over the rendering and writing tasks.
@@ -373,6 +438,7 @@ def to_zarr(
         "s2_20m": xr.Dataset({"reflectance": ps.s2_20m, "scl": ps.scl, "s2_valid": ps.s2_valid}),
         "l8": xr.Dataset({"reflectance": ps.l8,
                           "truth": canonical_only(ps.l8_truth).assign_coords(time=ps.l8.time),
+                          "target": canonical_only(ps.target).assign_coords(time=ps.l8.time),
                           "qa_pixel": ps.qa_pixel, "l8_valid": ps.l8_valid}),
         "labels": xr.Dataset({"labels": ps.labels}),
     }  # fmt: skip

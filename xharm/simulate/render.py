@@ -16,13 +16,16 @@ from functools import lru_cache
 import numpy as np
 
 from ..sensors import get_sensor
+from . import atmosphere as atm
 from . import phenology
 from . import sensors as sim
 from .clouds import Weather, cloud_layers, diffuse_fraction, qa_pixel_layer, scl_layer
-from .landscape import CLASS_CODES, URBAN_BLOCKS, URBAN_STREETS, VEGETATION, Landscape
+from .geometry import Misregistration
+from .landscape import CLASS_CODES, URBAN_BLOCKS, URBAN_STREETS, VEGETATION, Landscape, _upsample
 from .spectra import (
     CANOPIES,
     REFERENCE_SUN_ZENITH,
+    WAVELENGTHS,
     canopy_spectrum,
     material_spectra,
     snow_spectrum,
@@ -41,6 +44,14 @@ LAI_NODES = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6
 S_NODES = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 _URBAN = URBAN_STREETS + URBAN_BLOCKS
 _URBAN_SAMPLES = 16
+_DEFAULT_MISREGISTRATION = Misregistration()
+
+S2_FLOOR = -0.0999
+"""Lowest Sentinel-2 L1C/L2A reflectance the product holds (DN 1, offset -1000, baseline >= 04.00)."""
+L8_L2_FLOOR = 1 * 2.75e-5 - 0.2
+"""Lowest Landsat C2 L2 surface reflectance (DN 1)."""
+L8_L1_FLOOR = 1 * 2e-5 - 0.1
+"""Lowest Landsat C2 L1 TOA reflectance (DN 1)."""
 
 
 @dataclass(frozen=True)
@@ -61,13 +72,18 @@ class Geometry:
 
 @dataclass(frozen=True)
 class DateSpec:
-    """One date of the series: day of year, weather and both sensors' geometry."""
+    """One date of the series: day of year, weather, both sensors' geometry, Landsat's shift.
+
+    ``shift_m`` is the ``(dx, dy)`` misregistration of the Landsat image against
+    Sentinel-2 on this date, metres (content moves ``dx`` east, ``dy`` north).
+    """
 
     index: int
     doy: int
     weather: Weather
     s2: Geometry
     l8: Geometry
+    shift_m: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -80,24 +96,32 @@ class RenderConfig:
         Seed of every random draw (numpy Generator, per date and layer).
     s2_platform, l8_platform
         Spectral responses used (``sentinel-2a``/``-2b``, ``landsat-8``/``-9``).
-    misregistration_m
-        ``(dx, dy)`` shift of the Landsat image against Sentinel-2, metres.
+    misregistration
+        Landsat-vs-Sentinel-2 misregistration: a fixed ``(dx, dy)`` in metres or a
+        :class:`~xharm.simulate.geometry.Misregistration` drawn per date (default:
+        zero-mean, 2.8 m per axis, the published GRI-era figure).
     gap_minutes, tau_minutes
         Landsat acquired ``gap`` minutes before Sentinel-2; cloud decorrelation time.
     noise, brdf, atmosphere
-        Scale of sensor noise (0 = off), BRDF on/off, scale of the AC residual (0 = off).
+        Scale of sensor noise (0 = off), BRDF on/off, scale of the per-overpass haze and
+        cirrus veil and of the processors' AOT errors (0 = no atmosphere at all: the
+        products are the observed surface, as with a perfect correction).
     clouds
         Draw clouds and shadows.
     quantize
         Round values to the product DN (S2 L2A with offset -1000, L8 C2 L2).
+    level
+        ``"L2"``: surface reflectance as each product's processor retrieves it (default);
+        ``"L1"``: top-of-atmosphere reflectance (L1C / L1TP-like) of the same scene.
     mtf_s2_10, mtf_s2_20, mtf_l8
-        System MTF at Nyquist (``None``: :data:`~xharm.simulate.sensors.MTF_NYQUIST`).
+        One system MTF at Nyquist for all bands of that grid (``None``: the per-band
+        values of :func:`~xharm.simulate.sensors.mtf_nyquist`).
     """
 
     seed: int = 0
     s2_platform: str = "sentinel-2a"
     l8_platform: str = "landsat-8"
-    misregistration_m: tuple[float, float] = (6.0, -4.0)
+    misregistration: tuple[float, float] | Misregistration = _DEFAULT_MISREGISTRATION
     gap_minutes: float = 20.0
     tau_minutes: float = 30.0
     noise: float = 1.0
@@ -105,6 +129,7 @@ class RenderConfig:
     atmosphere: float = 1.0
     clouds: bool = True
     quantize: bool = False
+    level: str = "L2"
     mtf_s2_10: float | None = None
     mtf_s2_20: float | None = None
     mtf_l8: float | None = None
@@ -221,10 +246,13 @@ def _surface(
     return out
 
 
-def _grass_value(tab: dict[str, np.ndarray], doy: int) -> np.ndarray:
-    c = VEGETATION.index("grassland")
-    lai = float(phenology.lai("grassland", doy))
-    s = float(phenology.greenness("grassland", doy))
+def _grass_value(
+    tab: dict[str, np.ndarray], doy: int, name: str = "grassland", scale: float = 1.0
+) -> np.ndarray:
+    """Band values of one vegetation class at its calendar LAI (times ``scale``) on ``doy``."""
+    c = VEGETATION.index(name)
+    lai = float(phenology.lai(name, doy)) * scale
+    s = float(phenology.greenness(name, doy))
     vals = np.array(
         [
             [np.interp(lai, LAI_NODES, tab["veg"][c, :, j, b]) for j in range(S_NODES.size)]
@@ -232,6 +260,73 @@ def _grass_value(tab: dict[str, np.ndarray], doy: int) -> np.ndarray:
         ]
     )
     return np.array([np.interp(s, S_NODES, row) for row in vals])
+
+
+def _secondary(land: Landscape) -> tuple[np.ndarray, Landscape] | None:
+    """The pixels with a second component, as a ``(1, M)`` landscape of that component."""
+    if land.mix_frac is None or land.mix_label is None or land.mix_field is None:
+        return None
+    m = land.mix_frac > 0
+    if not m.any():
+        return None
+
+    def pick(a: np.ndarray) -> np.ndarray:
+        return a[m][None, :]
+
+    sub = Landscape(
+        labels=pick(land.mix_label), field_id=pick(land.mix_field), field_shift=land.field_shift,
+        field_scale=land.field_scale, field_soil=land.field_soil, texture=pick(land.texture),
+        urban_material=pick(land.urban_material), urban_sample=pick(land.urban_sample),
+        urban_green=pick(land.urban_green), water_mix=pick(land.water_mix),
+    )  # fmt: skip
+    return m, sub
+
+
+def _features(tab: dict[str, np.ndarray], doy: int) -> np.ndarray:
+    """Band values ``(4, band)`` of the feature kinds: none, road (asphalt), woody, roof."""
+    nb = tab["veg"].shape[-1]
+    urban = tab["urban"]
+    road = urban[0].mean(axis=0)
+    roof = urban[len(URBAN_STREETS) :].mean(axis=(0, 1))
+    woody = _grass_value(tab, doy, "deciduous", 0.9)
+    return np.stack([np.zeros(nb), road, woody, roof]).astype("float32")
+
+
+def _mixed_surface(
+    land: Landscape,
+    st: dict[str, np.ndarray],
+    sec: tuple[np.ndarray, Landscape, dict[str, np.ndarray]] | None,
+    tab: dict[str, np.ndarray],
+    moisture: float,
+    doy: int,
+) -> np.ndarray:
+    """Area-weighted surface of every pixel: own component, the neighbour across the edge, the feature."""
+    grass = _grass_value(tab, doy)
+    out = _surface(land, st, tab, moisture, grass)
+    if sec is not None:
+        m, sub, st2 = sec
+        f = land.mix_frac[m]  # type: ignore[index]
+        other = _surface(sub, st2, tab, moisture, grass)[:, 0, :]
+        out[:, m] = out[:, m] * (1 - f) + other * f
+    if land.feat_frac is not None and land.feat_kind is not None:
+        m = land.feat_frac > 0
+        if m.any():
+            f = land.feat_frac[m]
+            spec = _features(tab, doy)[land.feat_kind[m]].T
+            out[:, m] = out[:, m] * (1 - f) + spec * f
+    return out
+
+
+def _illumination(land: Landscape, geom: Geometry, diff: np.ndarray) -> np.ndarray | None:
+    """Terrain illumination ``(band, y, x)``: direct light by ``cos i / cos sza``, sky light by sky view."""
+    if land.normal is None:
+        return None
+    ne, nn, nu = land.normal
+    z, a = np.radians(geom.sun_zenith), np.radians(geom.sun_azimuth)
+    cos_i = np.clip(ne * np.sin(z) * np.sin(a) + nn * np.sin(z) * np.cos(a) + nu * np.cos(z), 0.0, None)
+    direct = (cos_i / np.cos(z)).astype("float32")
+    sky = (0.5 * (1.0 + nu)).astype("float32")
+    return np.stack([(1 - d) * direct + d * sky for d in diff.astype("float32")])
 
 
 def _sensor_image(
@@ -243,13 +338,13 @@ def _sensor_image(
     layers: tuple[np.ndarray, np.ndarray, np.ndarray],
     weather: Weather,
     cfg: RenderConfig,
-    rng: np.random.Generator,
+    illumination: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Top of canopy as the sensor sees it, still on the 10 m grid: BRDF, clouds, AC residual."""
+    """Top of canopy as the sensor sees it, still on the 10 m grid: terrain, BRDF, clouds."""
     op, ci, sh = layers
     diff = diffuse_fraction(tab["center"], weather.aot, geom.sun_zenith)
-    d_tau = rng.normal(0.0, 0.03) * cfg.atmosphere
-    resid = sim.atmosphere_residual(platform, bands, d_tau)
+    if illumination is not None:
+        truth = truth * illumination
     out = np.empty_like(truth)
     cloudy = cfg.clouds and bool(op.any() or ci.any())
     if cloudy:
@@ -265,11 +360,97 @@ def _sensor_image(
         if cloudy:
             light = np.float32(diff[b]) + np.float32(1 - diff[b]) * shade
             v = truth[b] * (np.float32(f) * light * keep)
-            v += op * np.float32(tab["cloud"][b]) + thin * np.float32(tab["cirrus"][b]) + np.float32(resid[b])
+            v += op * np.float32(tab["cloud"][b]) + thin * np.float32(tab["cirrus"][b])
         else:
-            v = truth[b] * np.float32(f) + np.float32(resid[b])
+            v = truth[b] * np.float32(f)
         out[b] = v
     return out
+
+
+def _observe_bands(
+    img: np.ndarray,
+    platform: str,
+    bands: tuple[str, ...],
+    resolution: float,
+    mtf: float | None,
+    shift_m: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
+    """:func:`~xharm.simulate.sensors.observe` with each band's own PSF (or one ``mtf`` for all)."""
+    sig = [sim.psf_sigma(platform, resolution, mtf, band=b) for b in bands]
+    return np.stack([sim.observe(img[i], 10.0, resolution, sig[i], shift_m) for i in range(len(bands))])
+
+
+def _wavelengths(platform: str, bands: tuple[str, ...]) -> np.ndarray:
+    """SRF-weighted centre wavelength (nm) of each band."""
+    return sim.band_matrix(platform, bands) @ WAVELENGTHS
+
+
+def _angles(geom: Geometry) -> tuple[float, float, float]:
+    return (geom.sun_zenith, geom.view_zenith, geom.relative_azimuth)
+
+
+def _products(
+    grids: list[tuple[np.ndarray, tuple[str, ...], float]],
+    sky: tuple[np.ndarray, np.ndarray | None],
+    platform: str,
+    geom: Geometry,
+    cfg: RenderConfig,
+    rng: np.random.Generator,
+    processor: atm.Processor,
+    swir: tuple[int, str],
+) -> list[np.ndarray]:
+    """Observed surfaces on their grids -> TOA (atmosphere) + noise -> the processor's Level 2.
+
+    ``sky = (aot, veil)`` on the 10 m grid (true AOT incl. haze; cirrus veil reflectance).
+    ``swir = (grid index, band)`` is the band the processor's aerosol retrieval reads.
+    With ``cfg.atmosphere == 0`` there is no atmosphere: noise is added to the surface.
+    """
+    if not cfg.atmosphere:
+        return [sim.add_noise(a, platform, b, rng, cfg.noise) if cfg.noise else a for a, b, _ in grids]
+    aot10, veil10 = sky
+
+    def on(a10: np.ndarray, k: int) -> np.ndarray:
+        return a10 if k == 1 else _block_mean(a10, k)
+
+    toa = []
+    for a, bands, r in grids:
+        k = round(r / 10.0)
+        veil = None if veil10 is None else on(veil10, k)
+        t = atm.level1(a, _wavelengths(platform, bands), _angles(geom), on(aot10, k), r, veil)
+        toa.append(sim.add_noise(t, platform, bands, rng, cfg.noise) if cfg.noise else t)
+    if cfg.level == "L1":
+        return toa
+    gi, band = swir
+    _, b_sw, r_sw = grids[gi]
+    k_sw = round(r_sw / 10.0)
+    truth_aot = on(aot10, k_sw)
+    aot_hat = atm.retrieve_aot(toa[gi][b_sw.index(band)], truth_aot, processor, r_sw, rng, cfg.atmosphere)
+    out = []
+    for (_, bands, r), t in zip(grids, toa, strict=True):
+        f = r_sw / r
+        est = aot_hat
+        if f != 1:
+            est = _upsample(aot_hat, round(f), t.shape[1:]) if f > 1 else _block_mean(aot_hat, round(1 / f))
+        out.append(atm.level2(t, _wavelengths(platform, bands), _angles(geom), est, processor, r))
+    return out
+
+
+def _target(truth30: np.ndarray, aot10: np.ndarray, platform: str, cfg: RenderConfig) -> np.ndarray:
+    """Landsat radiometry of the clear nadir surface: LaSRC's systematic retrieval, no per-date error.
+
+    The surface with Landsat's PSF on the registered grid goes to TOA at the reference
+    geometry (sun 35 deg, nadir) through the date's aerosol (no haze) and back through the
+    Landsat processor with only its systematic AOT errors (bias, dark-target term).
+    """
+    if not cfg.atmosphere:
+        return truth30
+    proc = atm.PROCESSORS["lasrc"]
+    ang = (REFERENCE_SUN_ZENITH, 0.0, 0.0)
+    wl = _wavelengths(platform, L8_BANDS)
+    aot = _block_mean(aot10, 3)
+    toa = atm.level1(truth30, wl, ang, aot, 30.0)
+    aot_hat = atm.retrieve_aot(toa[L8_BANDS.index("B7")], aot, proc, 30.0, None, cfg.atmosphere)
+    return atm.level2(toa, wl, ang, aot_hat, proc, 30.0)
 
 
 def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
@@ -300,15 +481,18 @@ def render_date(land: Landscape, date: DateSpec, cfg: RenderConfig) -> dict[str,
     """
     res = 10.0
     st = _state(land, date.doy)
+    sub = _secondary(land)
+    sec = None if sub is None else (sub[0], sub[1], _state(sub[1], date.doy))
     w = date.weather
     out: dict[str, np.ndarray] = {}
     water = land.labels == CLASS_CODES["water"]
+    aot10 = atm.aerosol_field(land.shape, w.aot, cfg.seed, date.index)
     for role in ("s2", "l8"):
         platform = cfg.s2_platform if role == "s2" else cfg.l8_platform
         bands = _S2_ALL if role == "s2" else L8_BANDS
         geom = date.s2 if role == "s2" else date.l8
         tab = _tables(platform, bands)
-        truth = _surface(land, st, tab, w.soil_moisture, _grass_value(tab, date.doy))
+        truth = _mixed_surface(land, st, sec, tab, w.soil_moisture, date.doy)
         if cfg.clouds:
             layers = cloud_layers(
                 land.shape, res, w, cfg.seed, date.index, role=role, sun_zenith=geom.sun_zenith,
@@ -318,15 +502,22 @@ def render_date(land: Landscape, date: DateSpec, cfg: RenderConfig) -> dict[str,
             z = np.zeros(land.shape, "float32")
             layers = (z, z, z)
         rng = np.random.default_rng([cfg.seed, date.index, 21 if role == "s2" else 22])
-        toc = _sensor_image(truth, tab, platform, bands, geom, layers, w, cfg, rng)
+        illum = _illumination(land, geom, diffuse_fraction(tab["center"], w.aot, geom.sun_zenith))
+        toc = _sensor_image(truth, tab, platform, bands, geom, layers, w, cfg, illum)
+        air, veil = aot10, None
+        if cfg.atmosphere:
+            haze, veil = atm.haze_field(land.shape, res, cfg.seed, date.index, role, cfg.gap_minutes,
+                                        cfg.tau_minutes)  # fmt: skip
+            air, veil = aot10 + np.float32(cfg.atmosphere) * haze, np.float32(cfg.atmosphere) * veil
         if role == "s2":
-            s10 = sim.observe(toc[:4], res, 10.0, sim.psf_sigma(platform, 10.0, cfg.mtf_s2_10))
-            s20 = sim.observe(toc[4:], res, 20.0, sim.psf_sigma(platform, 20.0, cfg.mtf_s2_20))
-            if cfg.noise:
-                s10 = sim.add_noise(s10, platform, S2_10M, rng, cfg.noise)
-                s20 = sim.add_noise(s20, platform, S2_20M, rng, cfg.noise)
+            s10 = _observe_bands(toc[:4], platform, S2_10M, 10.0, cfg.mtf_s2_10)
+            s20 = _observe_bands(toc[4:], platform, S2_20M, 20.0, cfg.mtf_s2_20)
+            s10, s20 = _products([(s10, S2_10M, 10.0), (s20, S2_20M, 20.0)], (air, veil), platform, geom, cfg,
+                                 rng, atm.PROCESSORS["sen2cor"], swir=(1, "B12"))  # fmt: skip
             if cfg.quantize:
                 s10, s20 = (sim.decode(sim.encode(a, platform), platform) for a in (s10, s20))
+            else:  # what the product's encoding can hold: DN >= 1 with BOA_ADD_OFFSET -1000 (NaN stays NaN)
+                s10, s20 = (np.maximum(a, np.float32(S2_FLOOR)) for a in (s10, s20))
             out["s2_10m"], out["s2_20m"] = s10, s20
             ndvi = (truth[3] - truth[2]) / np.maximum(truth[3] + truth[2], 1e-6)
             op, ci, sh = (_block_mean(a, 2) for a in layers)
@@ -334,16 +525,21 @@ def render_date(land: Landscape, date: DateSpec, cfg: RenderConfig) -> dict[str,
                 op, ci, sh, _block_mean(water.astype("float32"), 2) > 0.5, _block_mean(ndvi, 2)
             )
         else:
-            sigma = sim.psf_sigma(platform, 30.0, cfg.mtf_l8)
-            l8 = sim.observe(toc, res, 30.0, sigma, cfg.misregistration_m)
-            out["l8_truth"] = sim.observe(truth, res, 30.0, sigma)
-            if cfg.noise:
-                l8 = sim.add_noise(l8, platform, L8_BANDS, rng, cfg.noise)
-            if cfg.quantize:
+            l8 = _observe_bands(toc, platform, L8_BANDS, 30.0, cfg.mtf_l8, date.shift_m)
+            truth30 = _observe_bands(truth, platform, L8_BANDS, 30.0, cfg.mtf_l8)
+            out["l8_truth"] = truth30
+            out["l8_target"] = _target(truth30, aot10, platform, cfg)
+            (l8,) = _products([(l8, L8_BANDS, 30.0)], (air, veil), platform, geom, cfg, rng,
+                              atm.PROCESSORS["lasrc"], swir=(0, "B7"))  # fmt: skip
+            if cfg.quantize and cfg.level == "L1":  # C2 L1 reflectance: DN * 2e-5 - 0.1
+                l8 = (np.clip(np.round((l8 + 0.1) / 2e-5), 1, 65535) * 2e-5 - 0.1).astype("float32")
+            elif cfg.quantize:
                 l8 = sim.decode(sim.encode(l8, platform), platform)
+            else:  # the encoding's floor: C2 L2 DN 1 = -0.19997, C2 L1 DN 1 = -0.09998
+                l8 = np.maximum(l8, np.float32(L8_L1_FLOOR if cfg.level == "L1" else L8_L2_FLOOR))
             out["l8"] = l8
             # Landsat's masks describe Landsat's own (misregistered) pixels
             stack = np.stack([*layers, water.astype("float32")])
-            op, ci, sh, wat = sim.observe(stack, res, 30.0, 0.0, cfg.misregistration_m)
+            op, ci, sh, wat = sim.observe(stack, res, 30.0, 0.0, date.shift_m)
             out["qa_pixel"] = qa_pixel_layer(op, ci, sh, wat > 0.5)
     return out

@@ -4,11 +4,15 @@
   :meth:`xharm.sensors.Sensor.srf` (``pyrsr`` tables): ``rho_b = sum(R_b rho) / sum(R_b)``.
 - **PSF**: a Gaussian optics blur followed by the detector's box average onto the
   product grid. The Gaussian width is set so that the *system* MTF (Gaussian x detector
-  sinc) at Nyquist equals :data:`MTF_NYQUIST`. Values are round figures of the in-flight
+  sinc) at Nyquist equals the band's value from :func:`mtf_nyquist`. The band average per
+  (sensor, resolution) is :data:`MTF_NYQUIST`, round figures of the in-flight
   measurements: Sentinel-2 MSI 10 m bands 0.27, 20 m bands 0.30 (ESA S2 MSI L1C Data
   Quality Reports, MTF at Nyquist within the 0.15-0.30 requirement and typically
   0.2-0.3); Landsat-8 OLI 0.27 (Storey et al. 2014, Remote Sens. 6:11127, edge-response
-  derived MTF). They are approximations, configurable per call.
+  derived MTF). Per band, that average is spread by the diffraction MTF of each
+  instrument's published aperture and orbit (:data:`APERTURE`: MSI 150 mm entrance pupil
+  at 786 km, OLI 135 mm at 705 km), which falls with wavelength: SWIR bands are softer
+  than blue bands by 10-25 %. Configurable per call.
 - **Noise**: zero-mean Gaussian, ``sigma = (rho_ref / SNR) sqrt(rho / rho_ref)``
   (photon-noise limited), with the SNR at the reference radiance: MSI requirement values
   (ESA Sentinel-2 User Handbook, radiometric performance table) and OLI on-orbit SNR at
@@ -30,6 +34,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse
 
+from ..exceptions import SensorError, describe
 from ..sensors import Sensor, get_sensor
 from .spectra import WAVELENGTHS
 
@@ -39,15 +44,18 @@ __all__ = [
     "SNR",
     "add_noise",
     "atmosphere_residual",
+    "atmosphere_terms",
     "band_matrix",
     "brdf_factor",
     "decode",
     "encode",
     "fit_bandpass",
     "integrate",
+    "mtf_nyquist",
     "observe",
     "psf_sigma",
     "solar_zenith",
+    "surface_reflectance",
     "toa_reflectance",
 ]
 
@@ -56,6 +64,17 @@ MTF_NYQUIST: dict[tuple[str, float], float] = {
     ("sentinel-2", 10.0): 0.27,
     ("sentinel-2", 20.0): 0.30,
     ("landsat", 30.0): 0.27,
+}
+
+#: ``(aperture diameter m, orbit altitude m)`` per sensor family: MSI 150 mm at 786 km
+#: (ESA Sentinel-2 User Handbook), OLI 135 mm at 705 km (Knight & Kvaran 2014, Remote
+#: Sens. 6:10286). They set the per-band diffraction MTF in :func:`mtf_nyquist`.
+APERTURE: dict[str, tuple[float, float]] = {"sentinel-2": (0.150, 786e3), "landsat": (0.135, 705e3)}
+#: Bands averaged to :data:`MTF_NYQUIST` per (family, resolution).
+_MTF_BANDS: dict[tuple[str, float], tuple[str, ...]] = {
+    ("sentinel-2", 10.0): ("B02", "B03", "B04", "B08"),
+    ("sentinel-2", 20.0): ("B05", "B06", "B07", "B8A", "B11", "B12"),
+    ("landsat", 30.0): ("B1", "B2", "B3", "B4", "B5", "B6", "B7"),
 }
 
 #: ``(SNR, rho_ref)`` per band: SNR at the reference radiance and a round reflectance
@@ -135,18 +154,62 @@ def integrate(spectra: np.ndarray, sensor: str | Sensor, bands: tuple[str, ...] 
     return np.asarray(spectra) @ band_matrix(sensor, tuple(bands)).T
 
 
-def psf_sigma(sensor: str | Sensor, resolution: float, mtf: float | None = None) -> float:
+def _diffraction_mtf(family: str, wavelength_nm: float, resolution: float) -> float:
+    """Diffraction MTF of a clear circular aperture at the Nyquist frequency of ``resolution``."""
+    d, h = APERTURE[family]
+    nu = min(1.0, (1.0 / (2.0 * resolution)) * wavelength_nm * 1e-9 * h / d)
+    return float(2.0 / np.pi * (np.arccos(nu) - nu * np.sqrt(1.0 - nu * nu)))
+
+
+def mtf_nyquist(sensor: str | Sensor, band: str, resolution: float) -> float:
+    """System MTF at Nyquist of one band: the published band average spread by diffraction.
+
+    ``MTF_b = MTF_avg * D_b / mean(D)`` with ``D_b`` the diffraction MTF of the band's
+    centre wavelength (:data:`APERTURE`), averaged over the bands of that resolution.
+
+    Examples
+    --------
+    >>> b2, b7 = (mtf_nyquist("landsat-8", b, 30.0) for b in ("B2", "B7"))
+    >>> b2 > 0.27 > b7
+    True
+    """
+    s = get_sensor(sensor)
+    key = (s.family, float(resolution))
+    bands = _MTF_BANDS[key]
+    diff = [_diffraction_mtf(s.family, _center(s, b), float(resolution)) for b in bands]
+    own = _diffraction_mtf(s.family, _center(s, band), float(resolution))
+    return float(MTF_NYQUIST[key] * own / np.mean(diff))
+
+
+def _center(s: Sensor, band: str) -> float:
+    c = s.band(band).center
+    if c is None:
+        raise SensorError(describe(f"band {band} of {s.name} has no centre wavelength", fix="optical bands"))
+    return float(c)
+
+
+def psf_sigma(
+    sensor: str | Sensor, resolution: float, mtf: float | None = None, band: str | None = None
+) -> float:
     """Gaussian optics sigma (m) so that Gaussian x detector-box MTF at Nyquist equals ``mtf``.
 
-    ``MTF_sys(f_N) = exp(-2 pi^2 s^2 f_N^2) sinc(1/2)``, ``f_N = 1/(2 GSD)``.
+    ``MTF_sys(f_N) = exp(-2 pi^2 s^2 f_N^2) sinc(1/2)``, ``f_N = 1/(2 GSD)``. Without
+    ``mtf``: the band's :func:`mtf_nyquist` when ``band`` is given, else the band average.
 
     Examples
     --------
     >>> round(psf_sigma("landsat-8", 30.0, mtf=0.27), 2)
     12.51
+    >>> psf_sigma("landsat-8", 30.0, band="B7") > psf_sigma("landsat-8", 30.0, band="B2")
+    True
     """
     s = get_sensor(sensor)
-    m = MTF_NYQUIST[(s.family, float(resolution))] if mtf is None else mtf
+    if mtf is not None:
+        m = mtf
+    elif band is not None:
+        m = mtf_nyquist(s, band, resolution)
+    else:
+        m = MTF_NYQUIST[(s.family, float(resolution))]
     gauss = min(m / np.sinc(0.5), 0.999)
     fn = 1.0 / (2.0 * resolution)
     return float(np.sqrt(-np.log(gauss) / (2 * np.pi**2 * fn**2)))
@@ -386,37 +449,98 @@ def fit_bandpass(
     return out
 
 
-def toa_reflectance(
-    rho: np.ndarray,
+def atmosphere_terms(
     wavelength_nm: float,
     sun_zenith: float,
     view_zenith: float = 0.0,
     relative_azimuth: float = 0.0,
-    aot: float = 0.1,
-) -> np.ndarray:
-    """Approximate top-of-atmosphere reflectance of surface reflectance ``rho`` (single scattering).
+    aot: float | np.ndarray = 0.1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(path, t_dir, t_tot, s)`` of the approximate atmosphere at one wavelength (``aot`` may be a field).
 
-    ``rho_TOA = rho_path + t(mu_s) t(mu_v) rho`` with Rayleigh + aerosol path reflectance
+    Rayleigh + aerosol single-scattering path reflectance
     ``(tau_R P_R + w_a tau_a P_HG) / (4 mu_s mu_v)`` (Rayleigh phase ``0.75 (1 + cos^2)``;
-    Henyey-Greenstein ``g = 0.65``, ``w_a = 0.9``; aerosol depth ``aot (lambda/550)^-1.3``)
-    and diffuse transmittance ``t(mu) = exp(-(0.52 tau_R + 0.16 tau_a) / mu)`` (Gordon &
-    Wang 1994 style). Gaseous absorption is ignored. Used to compare simulated surface
-    reflectance with real Level-1C samples.
+    Henyey-Greenstein ``g = 0.65``, ``w_a = 0.9``; aerosol depth ``aot (lambda/550)^-1.3``);
+    two-way total transmittance ``t_tot = exp(-(0.52 tau_R + 0.16 tau_a) (1/mu_s + 1/mu_v))``
+    (Gordon & Wang 1994 style), its direct part ``t_dir = exp(-(tau_R + tau_a)(1/mu_s + 1/mu_v))``
+    and the spherical albedo ``s = 0.92 tau_R exp(-tau_R) + 0.2 tau_a`` (a thin-atmosphere
+    approximation). Gaseous absorption is ignored.
 
     Examples
     --------
-    >>> float(toa_reflectance(np.array(0.03), 490.0, 30.0)) > 0.08
+    >>> p, td, tt, s = atmosphere_terms(490.0, 30.0)
+    >>> bool(0 < td < tt < 1 and 0 < s < 0.2 and p > 0.05)
     True
     """
     lam = wavelength_nm / 1000.0
     tau_r = 0.008569 * lam**-4 * (1 + 0.0113 * lam**-2 + 0.00013 * lam**-4)
-    tau_a = aot * (wavelength_nm / 550.0) ** -1.3
+    tau_a = np.asarray(aot, dtype="float32") * np.float32((wavelength_nm / 550.0) ** -1.3)
     ts, tv = np.radians(sun_zenith), np.radians(view_zenith)
     mus, muv = np.cos(ts), np.cos(tv)
     cos_scat = -mus * muv - np.sin(ts) * np.sin(tv) * np.cos(np.radians(relative_azimuth))
     g = 0.65
     p_r = 0.75 * (1 + cos_scat**2)
     p_a = (1 - g * g) / (1 + g * g - 2 * g * cos_scat) ** 1.5
-    path = (tau_r * p_r + 0.9 * tau_a * p_a) / (4 * mus * muv)
-    t = np.exp(-(0.52 * tau_r + 0.16 * tau_a) * (1 / mus + 1 / muv))
-    return (path + t * np.asarray(rho)).astype("float32")
+    air = np.float32(1 / mus + 1 / muv)
+    path = (np.float32(tau_r * p_r) + np.float32(0.9 * p_a) * tau_a) / np.float32(4 * mus * muv)
+    t_tot = np.exp(-(np.float32(0.52 * tau_r) + np.float32(0.16) * tau_a) * air)
+    t_dir = np.exp(-(np.float32(tau_r) + tau_a) * air)
+    s = np.float32(0.92 * tau_r * np.exp(-tau_r)) + np.float32(0.2) * tau_a
+    return path, t_dir, t_tot, s
+
+
+def toa_reflectance(
+    rho: np.ndarray,
+    wavelength_nm: float,
+    sun_zenith: float,
+    view_zenith: float = 0.0,
+    relative_azimuth: float = 0.0,
+    aot: float | np.ndarray = 0.1,
+    env: np.ndarray | None = None,
+) -> np.ndarray:
+    """Approximate top-of-atmosphere reflectance of surface reflectance ``rho``.
+
+    ``rho_TOA = path + (t_dir rho + (t_tot - t_dir) env) / (1 - s env)`` with the terms of
+    :func:`atmosphere_terms`: the directly transmitted signal sees the pixel, the diffusely
+    transmitted one its environment ``env`` (the adjacency effect; default ``rho``, a
+    uniform surface), and ``s`` the multiple reflections between surface and atmosphere.
+    Used for the Level-1 (TOA) scenes and to compare with real Level-1C samples.
+
+    Examples
+    --------
+    >>> float(toa_reflectance(np.array(0.03), 490.0, 30.0)) > 0.08
+    True
+    """
+    path, t_dir, t_tot, s = atmosphere_terms(wavelength_nm, sun_zenith, view_zenith, relative_azimuth, aot)
+    r = np.asarray(rho, dtype="float32")
+    e = r if env is None else np.asarray(env, dtype="float32")
+    return (path + (t_dir * r + (t_tot - t_dir) * e) / (1 - s * e)).astype("float32")
+
+
+def surface_reflectance(
+    toa: np.ndarray,
+    wavelength_nm: float,
+    sun_zenith: float,
+    view_zenith: float = 0.0,
+    relative_azimuth: float = 0.0,
+    aot: float | np.ndarray = 0.1,
+    env: np.ndarray | None = None,
+) -> np.ndarray:
+    """Invert :func:`toa_reflectance` for ``rho`` given an aerosol depth (an AC processor's step).
+
+    Without ``env`` the surface is taken as uniform (no adjacency correction); with it,
+    ``env`` is the processor's estimate of the environment reflectance.
+
+    Examples
+    --------
+    >>> rho = np.array([0.02, 0.3])
+    >>> np.allclose(surface_reflectance(toa_reflectance(rho, 650.0, 35.0), 650.0, 35.0), rho, atol=1e-5)
+    True
+    """
+    path, t_dir, t_tot, s = atmosphere_terms(wavelength_nm, sun_zenith, view_zenith, relative_azimuth, aot)
+    y = np.asarray(toa, dtype="float32") - path
+    if env is None:
+        y = y / t_tot
+        return (y / (1 + s * y)).astype("float32")
+    e = np.asarray(env, dtype="float32")
+    return ((y * (1 - s * e) - (t_tot - t_dir) * e) / t_dir).astype("float32")
