@@ -86,7 +86,7 @@ def _write_scene(path: Path, spec, side30: int, nt: int) -> None:
     from affine import Affine
     from odc.geo.geobox import GeoBox
 
-    from xharm.cube import make_cube
+    from xharm.core.cube import make_cube
     from xharm.io.zarr import write_cube
 
     rng = np.random.default_rng(0)
@@ -108,7 +108,7 @@ def prepare(
     patch30: int, tiles: int, nt: int, batch: int, workdir: Path, stack: bool = True, width: int = 32
 ):
     """Write the source scene (untimed); returns (spec, src, side, predict, pre-cut stack)."""
-    from xharm.tiling import TileSpec
+    from xharm.engine.tiling import TileSpec
 
     spec = _spec(patch30)
     side = tiles * TileSpec.from_spec(spec).keep

@@ -25,7 +25,7 @@ import numpy as np
 from odc.geo.geobox import GeoBox
 
 from xharm.baselines import to_landsat
-from xharm.cube import make_cube
+from xharm.core.cube import make_cube
 
 
 def best(fn: Callable[[], object], repeat: int) -> float:

@@ -65,7 +65,7 @@ def _peak_rss_mib() -> float:
 
 def _warm_up(model: str, batch: int) -> None:
     """Load and compile the model for a full batch (as a long job would have done long ago)."""
-    from xharm.apply import load_predict_fn
+    from xharm.engine.apply import load_predict_fn
     from xharm.zoo import ZooHandle
 
     handle = ZooHandle.of(model)
@@ -76,7 +76,7 @@ def _warm_up(model: str, batch: int) -> None:
 def _bare(args: argparse.Namespace) -> dict:
     """Child process: the patches of date 0 through the engine, then the bare generator on them."""
     from xharm import zoo
-    from xharm.apply import apply_model
+    from xharm.engine.apply import apply_model
     from xharm.io.zarr import open_cube
     from xharm.spec import ModelSpec
 

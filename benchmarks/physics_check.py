@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xharm.sensors import get_sensor, hls_bandpass
+from xharm.core.sensors import get_sensor, hls_bandpass
 from xharm.simulate import scene
 from xharm.simulate.sensors import fit_bandpass, toa_reflectance
 from xharm.simulate.spectra import library

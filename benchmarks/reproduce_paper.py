@@ -46,9 +46,9 @@ import xarray as xr
 
 from xharm import simulate
 from xharm.baselines import to_landsat
+from xharm.core.grid import mask_to_grid
 from xharm.downstream import crop_mapping
 from xharm.evaluate import score_table
-from xharm.grid import mask_to_grid
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     # the paper's Table II calendar (2018), moved to 2021: spring and autumn pairs, July S2 only

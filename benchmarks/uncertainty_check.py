@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import xharm
     from xharm import simulate
-    from xharm.grid import mask_to_grid
+    from xharm.core.grid import mask_to_grid
 
     model = tiny_model() if args.tiny else args.model
     t0 = time.perf_counter()

@@ -16,8 +16,8 @@ from odc.geo.geobox import GeoBox
 sys.path.insert(0, str(Path(__file__).parent))  # patch_models, also for spawned Dask workers
 import patch_models as pm
 
-from xharm.apply import FunctionHandle, apply_model, load_predict_fn, window
-from xharm.cube import make_cube
+from xharm.core.cube import make_cube
+from xharm.engine.apply import FunctionHandle, apply_model, load_predict_fn, window
 from xharm.exceptions import DimensionError, GridError, MissingBandError
 from xharm.spec import InputGroup, ModelSpec, NormStats, OutputGroup, mgan_spec
 

@@ -9,7 +9,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 
 from xharm.baselines import METHODS, resample, to_landsat
-from xharm.cube import make_cube, validate
+from xharm.core.cube import make_cube, validate
 from xharm.exceptions import DimensionError, GridError, MissingBandError
 
 BBOX = (600000, 4999860, 600180, 4999980)

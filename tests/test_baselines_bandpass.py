@@ -9,7 +9,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 
 from xharm.baselines.bandpass import apply_bandpass, bandpass_coefficients, platforms_of
-from xharm.cube import make_cube
+from xharm.core.cube import make_cube
 from xharm.exceptions import DimensionError, SensorError
 
 # SENSORS.md §A.2, typed again here: MSI band -> (slope, offset) per platform

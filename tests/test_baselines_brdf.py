@@ -11,7 +11,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 
 from xharm.baselines.brdf import BRDF_COEFFICIENTS, c_factor, li_sparse_r, nbar, ross_thick
-from xharm.cube import make_cube
+from xharm.core.cube import make_cube
 from xharm.exceptions import MissingBandError
 
 # HLS coefficient table (SENSORS.md §A.3), typed here again: (f_iso, f_geo, f_vol)

@@ -12,7 +12,7 @@ from pyproj import Transformer
 from xharm.baselines.brdf import c_factor
 from xharm.baselines.hls import harmonize
 from xharm.baselines.solar import nbar_solar_zenith
-from xharm.cube import make_cube
+from xharm.core.cube import make_cube
 from xharm.exceptions import MissingBandError, SensorError
 
 BBOX = (600000, 4999860, 600180, 4999980)  # 180 m x 120 m, whole 60 m blocks

@@ -9,7 +9,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 
 from xharm.baselines.tra import SOURCE_DIRECT, SOURCE_INTERPOLATED, SOURCE_NONE, apply_tra, fit_tra
-from xharm.cube import make_cube
+from xharm.core.cube import make_cube
 from xharm.exceptions import GridError, MissingBandError
 
 GBOX = GeoBox.from_bbox((600000, 4999800, 600180, 4999980), "EPSG:32632", resolution=30)  # 6 x 6

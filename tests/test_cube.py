@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 
-from xharm import cube as xc
+from xharm.core import cube as xc
+from xharm.core.sensors import get_sensor
 from xharm.exceptions import (
     CRSError,
     DimensionError,
@@ -24,7 +25,6 @@ from xharm.exceptions import (
     UnknownBandError,
     XharmError,
 )
-from xharm.sensors import get_sensor
 
 GBOX = GeoBox.from_bbox((600000, 4999880, 600120, 5000000), "EPSG:32632", resolution=10)
 TIMES = np.array(["2021-06-01", "2021-06-11"], dtype="datetime64[ns]")

@@ -9,7 +9,7 @@ import xarray as xr
 from affine import Affine
 from odc.geo.geobox import GeoBox
 
-from xharm.cube import make_cube
+from xharm.core.cube import make_cube
 from xharm.dense import dense_series
 from xharm.exceptions import CRSError, DimensionError, GridError, MissingBandError
 

@@ -11,7 +11,7 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 
-from xharm.cube import make_cube
+from xharm.core.cube import make_cube
 from xharm.downstream import (
     TEST,
     TRAIN,

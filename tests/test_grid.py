@@ -1,4 +1,4 @@
-"""Tests for xharm.grid: nesting, HLS-style S2 -> 30 m, align_to, mask_to_grid."""
+"""Tests for xharm.core.grid: nesting, HLS-style S2 -> 30 m, align_to, mask_to_grid."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from hypothesis import strategies as st
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 
-from xharm.cube import make_cube
-from xharm.exceptions import CRSError, DimensionError, GridError, UnitsError
-from xharm.grid import (
+from xharm.core.cube import make_cube
+from xharm.core.grid import (
     align_to,
     check_nested,
     grid_at,
@@ -26,6 +25,7 @@ from xharm.grid import (
     output_grid,
     s2_to_30m,
 )
+from xharm.exceptions import CRSError, DimensionError, GridError, UnitsError
 
 CRS = "EPSG:32632"
 X0, Y0 = 600000.0, 5000040.0  # multiples of 60 m, like S2 tile origins

@@ -11,6 +11,7 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
+from xharm.core.sensors import hls_bandpass
 from xharm.exceptions import (
     CorruptProductError,
     GridError,
@@ -21,7 +22,6 @@ from xharm.exceptions import (
 )
 from xharm.io import read_hls
 from xharm.io.hls import read_metadata
-from xharm.sensors import hls_bandpass
 
 S30 = "HLS.S30.T13RCN.2024128T173909.v2.0"
 L30 = "HLS.L30.T06WVS.2024120T211159.v2.0"

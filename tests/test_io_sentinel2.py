@@ -11,7 +11,8 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from xharm.cube import processing_level
+from xharm.core.cube import processing_level
+from xharm.core.sensors import get_sensor
 from xharm.exceptions import (
     CorruptProductError,
     GridError,
@@ -22,7 +23,6 @@ from xharm.exceptions import (
     SensorError,
 )
 from xharm.io import read_s2_metadata, read_scl, read_sentinel2
-from xharm.sensors import get_sensor
 
 UKIS_2020 = "S2B_MSIL1C_20200406T101559_N0209_R065_T32UPC_20200406T130159"
 UKIS_2022 = "S2B_MSIL1C_20220615T101559_N0400_R065_T32UPC_20220615T122549"

@@ -8,7 +8,7 @@ import pytest
 from affine import Affine
 from odc.geo.geobox import GeoBox
 
-from xharm.cube import make_cube
+from xharm.core.cube import make_cube
 from xharm.exceptions import ProductNotFoundError
 from xharm.io.zarr import RegionWriter, find_corrupt_chunk, finished_regions, open_cube, write_cube
 

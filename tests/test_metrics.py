@@ -14,7 +14,7 @@ from odc.geo.geobox import GeoBox
 from scipy.signal import fftconvolve
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from xharm.cube import make_cube
+from xharm.core.cube import make_cube
 from xharm.exceptions import DimensionError, GridError, MissingBandError
 from xharm.metrics import METRICS, ergas, metrics, ndvi_correlation, psnr, rmse, sam, ssim, uiqi
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_import_xharm_does_not_import_jax_flax_optax():
     code = (
-        "import sys, xharm, xharm.cube, xharm.sensors, xarray as xr\n"
+        "import sys, xharm, xharm.core.cube, xharm.core.sensors, xarray as xr\n"
         "xr.DataArray([1.0]).harmonize\n"
         "heavy = [m for m in ('jax', 'flax', 'optax', 'orbax') if m in sys.modules]\n"
         "assert not heavy, heavy\n"

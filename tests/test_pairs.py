@@ -8,9 +8,9 @@ import xarray as xr
 from affine import Affine
 from odc.geo.geobox import GeoBox
 
-from xharm.cube import make_cube
+from xharm.core.cube import make_cube
+from xharm.engine.pairs import extract_pairs
 from xharm.exceptions import GridError, MissingBandError
-from xharm.pairs import extract_pairs
 from xharm.spec import mgan_spec
 
 SPEC = mgan_spec(16)  # 48 / 24 / 16 px, training stride 8 (30 m px)

@@ -15,8 +15,8 @@ import numpy as np
 from affine import Affine
 from odc.geo.geobox import GeoBox
 
-from xharm.apply import FunctionHandle, apply_model
-from xharm.cube import make_cube
+from xharm.core.cube import make_cube
+from xharm.engine.apply import FunctionHandle, apply_model
 from xharm.io.zarr import finished_regions, open_cube, write_cube
 from xharm.jobs import harmonize_zarr
 from xharm.spec import mgan_spec
@@ -79,7 +79,7 @@ SCRIPT = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, {tests!r})
-    from xharm.apply import FunctionHandle
+    from xharm.engine.apply import FunctionHandle
     from xharm.jobs import harmonize_zarr
     from xharm.spec import mgan_spec
     handle = FunctionHandle("patch_models:make", (("kind", "slow"), ("inner", "conv"), ("delay", {delay})))

@@ -1,4 +1,4 @@
-"""Tests for xharm.qa: every bit/class of the QA tables, NumPy == Dask, laziness, real layers."""
+"""Tests for xharm.core.qa: every bit/class of the QA tables, NumPy == Dask, laziness, real layers."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from xharm.exceptions import DimensionError, ProductError, SensorError, UnitsError
-from xharm.qa import (
+from xharm.core.qa import (
     DEFAULT_EXCLUDE,
     decode,
     decode_fmask,
@@ -18,6 +17,7 @@ from xharm.qa import (
     reasons,
     valid_mask,
 )
+from xharm.exceptions import DimensionError, ProductError, SensorError, UnitsError
 
 # Tables typed from shared/reference/SENSORS.md, independently of xharm/qa.py.
 QA_PIXEL_BITS = {

@@ -1,4 +1,4 @@
-"""Band tables, aliases, scaling rules and SRFs of xharm.sensors."""
+"""Band tables, aliases, scaling rules and SRFs of xharm.core.sensors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import dask.array as da
 import numpy as np
 import pytest
 
+from xharm.core.sensors import SENSORS, BandSpec, get_sensor, hls_bandpass, s2_boa_offset
 from xharm.exceptions import SensorError, UnknownBandError, XharmError
-from xharm.sensors import SENSORS, BandSpec, get_sensor, hls_bandpass, s2_boa_offset
 
 SRF_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "srf" / "srf_long_nm.csv"
 

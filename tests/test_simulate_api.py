@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from xharm import cube as xcube
 from xharm import simulate
-from xharm.sensors import get_sensor
+from xharm.core import cube as xcube
+from xharm.core.sensors import get_sensor
 from xharm.simulate import sensors as ss
 from xharm.simulate.landscape import CLASS_CODES
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xharm.sensors import get_sensor, hls_bandpass
+from xharm.core.sensors import get_sensor, hls_bandpass
 from xharm.simulate import sensors as ss
 from xharm.simulate.spectra import WAVELENGTHS, library
 

@@ -9,9 +9,9 @@ import pytest
 from affine import Affine
 from odc.geo.geobox import GeoBox
 
+from xharm.engine.tiling import TileSpec, cut_patches, stitch
 from xharm.exceptions import GridError
 from xharm.spec import mgan_spec
-from xharm.tiling import TileSpec, cut_patches, stitch
 
 
 def _g(h, w, res, x0=600000.0, y0=5000040.0, crs="EPSG:32632"):

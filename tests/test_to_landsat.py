@@ -43,7 +43,7 @@ def test_clouds_stay_masked(s2_inputs, tiny_model, scene):
 
 def test_cloudy_input_pixels_do_not_reach_clear_output(s2_inputs, tiny_model, scene):
     """With ``valid`` the generator never sees cloudy inputs: changing them leaves clear pixels alone."""
-    from xharm.grid import mask_to_grid
+    from xharm.core.grid import mask_to_grid
 
     inputs = s2_inputs(scene)
     out = xharm.to_landsat(inputs, model=tiny_model, valid=scene.s2_valid).compute()
@@ -112,7 +112,7 @@ def test_model_with_b8a_reads_b8a_from_the_20m_cube(tmp_path, s2_inputs, scene):
 
 
 def _on(l8, cubes):
-    from xharm.grid import output_grid
+    from xharm.core.grid import output_grid
 
     g = output_grid([c.odc.geobox for c in cubes.values()], 30)
     a, la = g.affine, l8.odc.geobox.affine
@@ -176,7 +176,7 @@ def test_product_attrs_describe_the_product(s2_inputs, tiny_model, scene, method
 
 def test_single_resolution_stack_is_split_for_the_mgan(s2_inputs, tiny_model, scene):
     """Issue 18 item 7: a 13-band stack resampled to 10 m got 'pass to_landsat(s2_10m, s2_20m)'."""
-    from xharm.grid import align_to
+    from xharm.core.grid import align_to
 
     up20 = align_to(scene.s2_20m, scene.s2_10m.odc.geobox, "nearest")  # as a resampled stack holds them
     stack = xr.concat([scene.s2_10m, up20], dim="band")

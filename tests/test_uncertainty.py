@@ -32,7 +32,7 @@ def test_prediction_is_the_deterministic_one(s2_inputs, tiny_model, scene):
 
 def test_std_of_two_samples(s2_inputs, tiny_model, scene):
     """With 2 samples the (ddof=1) std is |a - b| / sqrt(2) of the two dropout runs."""
-    from xharm.apply import apply_model
+    from xharm.engine.apply import apply_model
     from xharm.spec import ModelSpec
     from xharm.zoo import ZooHandle, resolve
     from xharm.zoo.mc import MCDropoutHandle

@@ -10,7 +10,7 @@ import pytest
 from odc.geo.geobox import GeoBox
 
 from xharm import validate as v
-from xharm.cube import check_same_grid, make_cube, validate
+from xharm.core.cube import check_same_grid, make_cube, validate
 from xharm.exceptions import ArgumentError, CRSError, DimensionError, GridError, StorageError, UnitsError
 
 

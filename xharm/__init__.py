@@ -21,9 +21,9 @@ _LAZY = {
     "to_landsat": "xharm.pipeline:to_landsat",
     "harmonize_zarr": "xharm.jobs:harmonize_zarr",
     "metrics": "xharm.metrics:metrics",
-    "to_canonical": "xharm.cube:to_canonical",
-    "from_canonical": "xharm.cube:from_canonical",
-    "valid_mask": "xharm.qa:valid_mask",
+    "to_canonical": "xharm.core.cube:to_canonical",
+    "from_canonical": "xharm.core.cube:from_canonical",
+    "valid_mask": "xharm.core.qa:valid_mask",
     "dense_series": "xharm.dense:dense_series",
 }
 

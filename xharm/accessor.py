@@ -42,18 +42,18 @@ class _Base:
     def __init__(self, obj: xr.DataArray | xr.Dataset) -> None:
         self._obj = obj
 
-    canonical = _bind("xharm.cube:to_canonical")
+    canonical = _bind("xharm.core.cube:to_canonical")
 
 
 @xr.register_dataarray_accessor("harmonize")
 class HarmonizeAccessor(_Base):
     """``DataArray.harmonize``: xharm's functions bound to a cube."""
 
-    validate = _bind("xharm.cube:validate")
-    to_dataset = _bind("xharm.cube:from_canonical")
+    validate = _bind("xharm.core.cube:validate")
+    to_dataset = _bind("xharm.core.cube:from_canonical")
     to_landsat = _bind("xharm.pipeline:to_landsat")
     metrics = _bind("xharm.metrics:metrics")
-    valid_mask = _bind("xharm.qa:valid_mask")
+    valid_mask = _bind("xharm.core.qa:valid_mask")
     dense_series = _bind("xharm.dense:dense_series")
 
 

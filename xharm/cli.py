@@ -18,7 +18,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _cmd_sensors(args: argparse.Namespace) -> int:
-    from .sensors import SENSORS, get_sensor
+    from .core.sensors import SENSORS, get_sensor
 
     names = [args.sensor] if args.sensor else list(SENSORS)
     for name in names:

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .cube import canonical_only
+from .core.cube import canonical_only
+from .core.grid import mask_to_grid
 from .evaluate import HEADERS, LOWER_BETTER, METRIC_NOTES, better_than, run_methods, score_table
-from .grid import mask_to_grid
 from .io.zarr import write_groups
 
 __all__ = ["DemoResult", "run_demo"]

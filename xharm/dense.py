@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .cube import canonical_only, check_same_grid, validate
+from .core.cube import canonical_only, check_same_grid, validate
 from .exceptions import DimensionError, XharmError, describe
 
 __all__ = ["PIXEL_SOURCES", "PREFER", "dense_series"]
@@ -55,7 +55,7 @@ def _valid_of(cube: xr.DataArray, valid: xr.DataArray | None, what: str) -> xr.D
         or valid.sizes["y"] != cube.sizes["y"]
         or valid.sizes["x"] != cube.sizes["x"]
     ):
-        from .grid import mask_to_grid
+        from .core.grid import mask_to_grid
 
         valid = mask_to_grid(valid, cube.odc.geobox)
     return ok & xr.DataArray(valid.transpose("time", "y", "x").data, dims=("time", "y", "x"))
@@ -94,7 +94,7 @@ def _onto(
     """Reproject a cube and its clear mask (nearest; outside the source: not clear) onto ``geobox``."""
     from odc.geo.xr import xr_coords
 
-    from .grid import align_to
+    from .core.grid import align_to
 
     src = cube.odc.geobox
     mask = xr.DataArray(ok.data.astype("uint8"), dims=("time", "y", "x"), coords=xr_coords(src))
@@ -189,7 +189,7 @@ def dense_series(
         reproject ``s2_like`` (and its mask) onto ``l8``'s grid; ``"sentinel-2"``: reproject
         ``l8`` onto ``s2_like``'s grid. Landsat WRS-2 scenes and Sentinel-2 MGRS tiles are
         often in different UTM zones: this is how to merge them (odc-geo reprojection,
-        :func:`xharm.grid.align_to`; masks with nearest, pixels outside the source NaN).
+        :func:`xharm.core.grid.align_to`; masks with nearest, pixels outside the source NaN).
     resampling
         GDAL resampling of the reprojected reflectance (``"nearest"``, as the MGAN paper
         aligns Landsat; or ``"bilinear"``, ``"average"`` ...).

@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .cube import canonical_only, check_same_grid
+from .core.cube import canonical_only, check_same_grid
+from .core.grid import mask_to_grid
 from .exceptions import EmptyDataError, MissingBandError, SensorError, describe
-from .grid import mask_to_grid
 from .io.zarr import VAR, open_cube, open_group, open_mask
 from .metrics import DEFAULT_METRICS, metrics
 from .pipeline import METHODS, to_landsat

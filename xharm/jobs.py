@@ -27,8 +27,8 @@ import xarray as xr
 import zarr
 from dask.base import tokenize
 
-from .apply import apply_model, is_handle
-from .cube import canonical_only
+from .core.cube import canonical_only
+from .engine.apply import apply_model, is_handle
 from .exceptions import (
     CorruptProductError,
     DimensionError,
@@ -96,7 +96,7 @@ def harmonize_zarr(
     groups
         ``{input group name: Zarr group in src}``.
     chunks
-        Output chunk sizes (also the Zarr chunks), see :func:`~xharm.apply.apply_model`.
+        Output chunk sizes (also the Zarr chunks), see :func:`~xharm.engine.apply.apply_model`.
     region
         Pixels per written region per dim (rounded to whole chunks); default 4 time
         chunks by the whole scene. Finished regions survive a crash.

@@ -1,8 +1,8 @@
 """``to_landsat``: a Sentinel-2 time series to Landsat-8/9 OLI-like 30 m images, lazily.
 
-The MGAN runs through the patch engine (:func:`xharm.apply.apply_model`); the physical
+The MGAN runs through the patch engine (:func:`xharm.engine.apply.apply_model`); the physical
 baselines (HLS, TRA, resample) through :mod:`xharm.baselines`. Every method writes on the
-grid of :func:`xharm.grid.output_grid`. Zarr-to-Zarr jobs are in :mod:`xharm.jobs`.
+grid of :func:`xharm.core.grid.output_grid`. Zarr-to-Zarr jobs are in :mod:`xharm.jobs`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import xarray as xr
 
-from .apply import apply_model
+from .engine.apply import apply_model
 from .exceptions import DimensionError, SensorError, describe
 from .spec import ModelSpec
 from .validate import align_mask, check_reflectance, positive_int
@@ -131,8 +131,8 @@ def to_landsat(
                 fix="drop them, or choose method='hls' / 'tra'",
             )
         )
-    from .cube import validate
-    from .grid import mask_to_grid
+    from .core.cube import validate
+    from .core.grid import mask_to_grid
     from .zoo import open_model  # the JAX boundary: the zoo loads Flax
 
     handle, spec = open_model(model)
@@ -142,7 +142,7 @@ def to_landsat(
     if valid is not None:
         cubes = {name: c.where(mask_to_grid(valid, c.odc.geobox)) for name, c in cubes.items()}
     out = apply_model(cubes, spec, handle, chunks=chunks, batch_size=batch_size)
-    from .cube import product_attrs
+    from .core.cube import product_attrs
 
     first = cubes[spec.inputs[0].name]
     attrs = product_attrs(
@@ -175,7 +175,7 @@ def _checked_inputs(
     s2: xr.DataArray | Mapping[Any, xr.DataArray], s2_20m: xr.DataArray | None, valid: Any
 ) -> tuple[Any, xr.DataArray | None]:
     """The inputs after the reflectance rule of :mod:`xharm.validate` (lazily for Dask)."""
-    from .cube import validate
+    from .core.cube import validate
 
     def check(cube: Any, what: str) -> Any:
         if isinstance(cube, xr.DataArray):
@@ -216,14 +216,14 @@ def _split_stack(cube: xr.DataArray, spec: ModelSpec) -> dict[float, xr.DataArra
     """A single-resolution stack of every band (e.g. 13 bands resampled to 10 m) -> one cube per head.
 
     The 10 m bands are taken as they are; the 20 m bands are averaged over 2 x 2 pixels on
-    the nested 20 m grid (:func:`xharm.grid.grid_at`), which restores the native 20 m pixels
+    the nested 20 m grid (:func:`xharm.core.grid.grid_at`), which restores the native 20 m pixels
     of a stack that was upsampled from them (nearest or bilinear on the S2 tile grid). A
     stack coarser than 10 m cannot feed the 10 m head and is refused.
     """
     from odc.geo.xr import xr_coords
 
-    from .cube import validate
-    from .grid import grid_at
+    from .core.cube import validate
+    from .core.grid import grid_at
 
     gbox = validate(cube, sensor="sentinel-2", what="Sentinel-2 single-resolution stack")
     res = float(abs(gbox.resolution.x))

@@ -6,7 +6,7 @@ function here), so a user can rerun or change it:
 1. ``--simulate N``: paired patches of ``N`` simulated training scenes
    (:func:`simulate_patches`; seeds ``--first-seed``, ``--first-seed + 1``, ..., disjoint
    from the evaluation and selection seeds), cut by the patch engine
-   (:func:`xharm.pairs.extract_pairs`, stride half a patch, patches with clouds or
+   (:func:`xharm.engine.pairs.extract_pairs`, stride half a patch, patches with clouds or
    shadows in either sensor dropped) into the patch store ``--data``;
 2. training (:func:`xharm.train.loop.fit`), optionally ``--init-from RUN[:STEP]``: start
    from another run's checkpoint, grown to more 20 m bands or a wider residual skip
@@ -71,7 +71,7 @@ def scene_patches(
     ``model`` (an :class:`~xharm.models.mgan.MGANConfig`) gives the patch size and the 20 m
     input bands.
     """
-    from .pairs import extract_pairs
+    from .engine.pairs import extract_pairs
     from .simulate import pair_series
     from .spec import mgan_spec
     from .train.data import patchset_from_stream

@@ -55,7 +55,7 @@ class PredictFn(Protocol):
 class ModelHandle(Protocol):
     """A frozen, hashable, picklable reference to a model (e.g. a path + checksum).
 
-    ``load()`` builds the :class:`PredictFn`; :func:`xharm.apply.load_predict_fn` caches it
+    ``load()`` builds the :class:`PredictFn`; :func:`xharm.engine.apply.load_predict_fn` caches it
     per process, so Dask tasks carry only the handle and each worker loads weights once.
     """
 
@@ -265,7 +265,7 @@ class ModelSpec:
         Normalization stats per group name (inputs and output); a dict is accepted and
         stored as a sorted tuple of ``(name, NormStats)`` pairs to stay hashable.
     sensor_in, sensor_out
-        Sensor names (:func:`xharm.sensors.get_sensor`) of input and output bands.
+        Sensor names (:func:`xharm.core.sensors.get_sensor`) of input and output bands.
     checksum
         Checksum of the weights (e.g. ``"sha256:..."``).
     meta

@@ -3,7 +3,7 @@
 The pix2pix generator of the MGAN keeps dropout as its noise source; running it with
 dropout on ``samples`` times and taking the per-pixel standard deviation gives an
 uncertainty layer (Gal & Ghahramani 2016). :func:`mc_dropout_std` builds that layer
-lazily with :func:`xharm.apply.apply_model`, one graph branch per sample, each sample a
+lazily with :func:`xharm.engine.apply.apply_model`, one graph branch per sample, each sample a
 :class:`~xharm.zoo.mc.MCDropoutHandle` with its own seed (own Dask token). Dropout masks
 are keyed on each patch's input values and the seed, so the layer is reproducible and
 the same chunked or not. :func:`xharm.to_landsat` with ``uncertainty=True`` attaches it
@@ -17,7 +17,7 @@ from typing import Any
 
 import xarray as xr
 
-from .apply import apply_model
+from .engine.apply import apply_model
 from .exceptions import DimensionError, describe
 from .spec import ModelSpec
 from .validate import positive_int
@@ -39,7 +39,7 @@ def mc_dropout_std(
     Parameters
     ----------
     cubes, spec, chunks, batch_size
-        As for :func:`xharm.apply.apply_model`.
+        As for :func:`xharm.engine.apply.apply_model`.
     model
         A :class:`~xharm.zoo.ZooHandle` (its ``name_or_path`` and ``checksum`` are used).
     samples

@@ -363,7 +363,7 @@ def align_mask(mask: Any, cube: Any, what: str = "valid mask") -> Any:
                 f"the {what} is not a clear mask",
                 expected="a bool DataArray (time, y, x), True = clear",
                 found=found,
-                fix="build it with xharm.qa.valid_mask, or compare: mask == 1",
+                fix="build it with xharm.core.qa.valid_mask, or compare: mask == 1",
             )
         )
     if {"y", "x"} - set(mask.dims):

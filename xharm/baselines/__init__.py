@@ -133,7 +133,7 @@ def to_landsat(
     --------
     >>> import numpy as np
     >>> from odc.geo.geobox import GeoBox
-    >>> from xharm.cube import make_cube
+    >>> from xharm.core.cube import make_cube
     >>> g10 = GeoBox.from_bbox((600000, 4999860, 600120, 4999980), "EPSG:32632", resolution=10)
     >>> g20 = GeoBox.from_bbox((600000, 4999860, 600120, 4999980), "EPSG:32632", resolution=20)
     >>> c10 = make_cube(np.full((1, 4, 12, 12), 0.1), geobox=g10, bands=["B02", "B03", "B04", "B08"],
@@ -166,7 +166,7 @@ def to_landsat(
                     "method='tra' needs the Landsat reference cube",
                     expected="l8=<Landsat cube on the 30 m output grid>",
                     found="l8=None",
-                    fix="pass l8=... (align it first with xharm.grid.align_to if needed)",
+                    fix="pass l8=... (align it first with xharm.core.grid.align_to if needed)",
                 )
             )
         out = _tra.harmonize(

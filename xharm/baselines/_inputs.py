@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..cube import validate
+from ..core.cube import validate
+from ..core.sensors import get_sensor
 from ..exceptions import DimensionError, GridError, MissingBandError, SensorError, describe
-from ..sensors import get_sensor
 from .bandpass import S2_TO_L8, _specific
 
 __all__ = ["S2Input", "as_landsat", "gather", "grid30", "mask_to_30m", "per_time", "to_30m"]
@@ -131,15 +131,15 @@ def gather(
 
 
 def grid30(inp: S2Input) -> Any:
-    """The common 30 m grid of every input cube's footprint (:func:`xharm.grid.output_grid`)."""
-    from ..grid import output_grid
+    """The common 30 m grid of every input cube's footprint (:func:`xharm.core.grid.output_grid`)."""
+    from ..core.grid import output_grid
 
     return output_grid([inp.cubes[r].odc.geobox for r in sorted(inp.cubes)], 30.0)
 
 
 def to_30m(inp: S2Input) -> xr.DataArray:
     """Regrid the used bands to the common 30 m grid HLS-style; S2 ids in output order."""
-    from ..grid import s2_to_30m
+    from ..core.grid import s2_to_30m
 
     dst = grid30(inp)
     parts = []
@@ -166,14 +166,14 @@ def to_30m(inp: S2Input) -> xr.DataArray:
     out.attrs = inp.attrs
     out.attrs.pop("xharm_regrid", None)
     out.attrs["xharm_regrid"] = (
-        "HLS 30 m: 10 m 3x3 mean, 20 m area-weighted, 60 m replicated (xharm.grid.s2_to_30m)"
+        "HLS 30 m: 10 m 3x3 mean, 20 m area-weighted, 60 m replicated (xharm.core.grid.s2_to_30m)"
     )
     return out
 
 
 def mask_to_30m(valid: xr.DataArray, inp: S2Input, like30: xr.DataArray) -> xr.DataArray:
     """A boolean ``(time, y, x)`` mask on any input grid -> 30 m: clear only if all sub-pixels are."""
-    from ..grid import mask_to_grid
+    from ..core.grid import mask_to_grid
 
     if not isinstance(valid, xr.DataArray) or set(valid.dims) != {"time", "y", "x"}:
         found = tuple(valid.dims) if isinstance(valid, xr.DataArray) else type(valid).__name__
@@ -235,7 +235,7 @@ def as_landsat(
     cube30: xr.DataArray, inp: S2Input, method: str, extra: Mapping[str, Any] | None = None
 ) -> xr.DataArray:
     """Rename S2 bands to L8 ids/common names and record provenance in ``attrs``."""
-    from ..cube import product_attrs
+    from ..core.cube import product_attrs
 
     ids = [S2_TO_L8[b] for b in inp.bands]
     out = cube30.assign_coords(band=ids, common_name=("band", [_LANDSAT.band(i).common_name for i in ids]))

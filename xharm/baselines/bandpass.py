@@ -1,7 +1,7 @@
 """HLS v2.0 bandpass adjustment of Sentinel-2 MSI to Landsat-8 OLI-like reflectance.
 
 ``rho_OLI-like = slope * rho_MSI + offset`` with the per-platform HLS coefficients
-(:func:`xharm.sensors.hls_bandpass`, SENSORS.md §A.2). The platform comes from the
+(:func:`xharm.core.sensors.hls_bandpass`, SENSORS.md §A.2). The platform comes from the
 cube -- a per-date ``platform`` coordinate on ``time`` (stackstac layout) or
 ``attrs["platform"]``/``attrs["sensor"]`` -- or from an explicit ``platform=``; it is never
 guessed: a cube that only says "sentinel-2" raises :class:`~xharm.exceptions.SensorError`.
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..core.sensors import get_sensor, hls_bandpass
 from ..exceptions import DimensionError, SensorError, describe
-from ..sensors import get_sensor, hls_bandpass
 
 __all__ = ["S2_TO_L8", "apply_bandpass", "bandpass_coefficients", "platforms_of"]
 
@@ -50,7 +50,7 @@ def platforms_of(cube: xr.DataArray, platform: str | Sequence[str] | None = None
     --------
     >>> import numpy as np
     >>> from odc.geo.geobox import GeoBox
-    >>> from xharm.cube import make_cube
+    >>> from xharm.core.cube import make_cube
     >>> gbox = GeoBox.from_bbox((600000, 4999920, 600060, 4999980), "EPSG:32632", resolution=30)
     >>> cube = make_cube(np.zeros((2, 1, 2, 2)), geobox=gbox, bands=["B04"], sensor="S2B",
     ...                  time=["2021-06-01", "2021-06-04"])
@@ -149,7 +149,7 @@ def apply_bandpass(cube: xr.DataArray, platform: str | Sequence[str] | None = No
     --------
     >>> import numpy as np
     >>> from odc.geo.geobox import GeoBox
-    >>> from xharm.cube import make_cube
+    >>> from xharm.core.cube import make_cube
     >>> gbox = GeoBox.from_bbox((600000, 4999920, 600060, 4999980), "EPSG:32632", resolution=30)
     >>> cube = make_cube(np.full((1, 1, 2, 2), 0.25), geobox=gbox, bands=["B02"], sensor="S2A",
     ...                  time=["2021-06-01"])

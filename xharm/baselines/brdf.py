@@ -143,7 +143,7 @@ def nbar(cube: xr.DataArray, angles: Mapping[str, Any], nbar_sun_zenith: Any) ->
     --------
     >>> import numpy as np
     >>> from odc.geo.geobox import GeoBox
-    >>> from xharm.cube import make_cube
+    >>> from xharm.core.cube import make_cube
     >>> gbox = GeoBox.from_bbox((600000, 4999920, 600060, 4999980), "EPSG:32632", resolution=30)
     >>> cube = make_cube(np.full((1, 1, 2, 2), 0.2), geobox=gbox, bands=["B04"], sensor="S2A",
     ...                  time=["2021-06-01"])

@@ -2,7 +2,7 @@
 
 Steps (SENSORS.md §A.1, as in the HLS processing chain):
 
-1. regrid to 30 m on the S2 footprint (:func:`xharm.grid.s2_to_30m`: 3x3 mean of 10 m
+1. regrid to 30 m on the S2 footprint (:func:`xharm.core.grid.s2_to_30m`: 3x3 mean of 10 m
    bands, area-weighted mean of 20 m bands, 60 m bands replicated);
 2. BRDF normalisation to nadir view and the HLS v2.0 NBAR solar zenith with the
    c-factor (:mod:`xharm.baselines.brdf`, :mod:`xharm.baselines.solar`);

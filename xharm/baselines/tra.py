@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from ..cube import check_same_grid, validate
+from ..core.cube import check_same_grid, validate
 from ..exceptions import DimensionError, MissingBandError, describe
 
 __all__ = ["SOURCE_DIRECT", "SOURCE_INTERPOLATED", "SOURCE_NONE", "apply_tra", "fit_tra", "harmonize"]
@@ -81,7 +81,7 @@ def fit_tra(
     --------
     >>> import numpy as np
     >>> from odc.geo.geobox import GeoBox
-    >>> from xharm.cube import make_cube
+    >>> from xharm.core.cube import make_cube
     >>> gbox = GeoBox.from_bbox((600000, 4999920, 600060, 4999980), "EPSG:32632", resolution=30)
     >>> x = np.random.default_rng(0).uniform(0.05, 0.4, (6, 1, 2, 2))
     >>> days = [f"2021-06-{d:02d}" for d in (1, 5, 9, 13, 17, 21)]
@@ -166,7 +166,7 @@ def apply_tra(s2: xr.DataArray, coefficients: xr.Dataset) -> xr.DataArray:
     --------
     >>> import numpy as np, xarray as xr
     >>> from odc.geo.geobox import GeoBox
-    >>> from xharm.cube import make_cube
+    >>> from xharm.core.cube import make_cube
     >>> gbox = GeoBox.from_bbox((600000, 4999920, 600060, 4999980), "EPSG:32632", resolution=30)
     >>> s2 = make_cube(np.full((1, 1, 2, 2), 0.2), geobox=gbox, bands=["B4"], sensor="landsat-8",
     ...                time=["2021-06-01"])
@@ -347,7 +347,7 @@ def harmonize(
 ) -> xr.DataArray | tuple[xr.DataArray, xr.Dataset]:
     """TRA harmonisation of Sentinel-2 cubes; see :func:`xharm.baselines.to_landsat`.
 
-    The S2 cubes are regridded to 30 m (:func:`xharm.grid.s2_to_30m`), named as Landsat
+    The S2 cubes are regridded to 30 m (:func:`xharm.core.grid.s2_to_30m`), named as Landsat
     bands, regressed per pixel on ``l8`` (:func:`fit_tra`) and adjusted on every date
     (:func:`apply_tra`). ``s2_valid`` may be on the 10, 20 or 30 m grid.
     """

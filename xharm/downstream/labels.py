@@ -16,9 +16,9 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 
-from ..cube import geobox_of
+from ..core.cube import geobox_of
+from ..core.grid import check_nested
 from ..exceptions import DimensionError, GridError, UnitsError, describe
-from ..grid import check_nested
 
 __all__ = ["block_mode", "check_labels", "labels_to_grid"]
 

@@ -1,6 +1,6 @@
 """Lazy readers: Landsat C2 L2, Sentinel-2 L1C/L2A, HLS v2.0 and local STAC catalogs.
 
-Every reader returns Dask-backed canonical cubes (see :mod:`xharm.cube`) and raw QA
+Every reader returns Dask-backed canonical cubes (see :mod:`xharm.core.cube`) and raw QA
 layers; nothing is computed until asked. Bad inputs raise
 :class:`~xharm.exceptions.XharmError` subclasses naming the file at fault.
 """

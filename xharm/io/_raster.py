@@ -24,9 +24,9 @@ from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 from rasterio.errors import RasterioError
 
-from ..cube import make_cube
+from ..core.cube import make_cube
+from ..core.sensors import Sensor
 from ..exceptions import CorruptProductError, GridError, MissingBandError, ProductNotFoundError, describe
-from ..sensors import Sensor
 
 __all__ = [
     "DEFAULT_CHUNKS",

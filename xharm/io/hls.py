@@ -3,7 +3,7 @@
 Files follow NASA's naming ``HLS.{L30|S30}.T{tile}.{YYYYDOY}T{HHMMSS}.v2.0.{band}.tif``;
 one granule (product, tile, time) is one time step. Reflectance bands decode as
 ``DN * 0.0001`` with fill -9999 -> NaN; ``Fmask`` is returned raw (uint8) for
-:mod:`xharm.qa`. Sets with only ``Fmask`` files give a Dataset with just ``fmask``.
+:mod:`xharm.core.qa`. Sets with only ``Fmask`` files give a Dataset with just ``fmask``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import rasterio
 import xarray as xr
 from rasterio.errors import RasterioError
 
+from ..core.sensors import HLS_SCALING, get_sensor
 from ..exceptions import CorruptProductError, MissingBandError, ProductError, SensorError, describe
-from ..sensors import HLS_SCALING, get_sensor
 from ._raster import (
     Chunks,
     RasterInfo,

@@ -4,7 +4,7 @@ Reads USGS C2 L2 products either as the per-band files USGS delivers
 (``<product id>_SR_B2.TIF`` ... ``_QA_PIXEL.TIF``) or as multi-band stacks (one file per
 date holding ``SR_B*`` bands and ``QA_PIXEL``). Reflectance is decoded lazily with the
 C2 L2 rule ``DN * 0.0000275 - 0.2`` (DN 0 = fill -> NaN); ``QA_PIXEL`` is returned raw
-(uint16) for :mod:`xharm.qa` to decode.
+(uint16) for :mod:`xharm.core.qa` to decode.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ..core.sensors import LANDSAT_C2L2_SCALING, get_sensor
 from ..exceptions import MissingBandError, ProductError, ProductNotFoundError, SensorError, describe
-from ..sensors import LANDSAT_C2L2_SCALING, get_sensor
 from ._raster import (
     Chunks,
     Opener,

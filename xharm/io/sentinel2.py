@@ -3,7 +3,7 @@
 Reflectance is ``(DN + offset_dn) / QUANTIFICATION_VALUE`` with DN 0 (and the file's own
 nodata) as fill. ``offset_dn`` is read from the product metadata (``RADIO_ADD_OFFSET`` in
 L1C, ``BOA_ADD_OFFSET`` in L2A) when there is one; otherwise it follows the processing
-baseline (-1000 from baseline 04.00 on, see :func:`xharm.sensors.s2_boa_offset`), taken
+baseline (-1000 from baseline 04.00 on, see :func:`xharm.core.sensors.s2_boa_offset`), taken
 from the metadata, the product name (``_N0400_``) or ``processing_baseline=``. The reader
 never guesses it: without any of these it raises :class:`~xharm.exceptions.ProductError`.
 """
@@ -22,6 +22,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ..core.sensors import S2_SCALING, get_sensor, s2_boa_offset
 from ..exceptions import (
     CRSError,
     GridError,
@@ -31,7 +32,6 @@ from ..exceptions import (
     SensorError,
     describe,
 )
-from ..sensors import S2_SCALING, get_sensor, s2_boa_offset
 from ._raster import (
     Chunks,
     Opener,
@@ -644,7 +644,7 @@ def read_scl(
 
     Times come from ``time=`` (one per file), the file names (``T32UPC_20220615T101559_SCL_20m.jp2``,
     product names) or the L2A metadata of the ``.SAFE`` folder. Class decoding is
-    :mod:`xharm.qa`'s job.
+    :mod:`xharm.core.qa`'s job.
 
     Examples
     --------

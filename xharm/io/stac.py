@@ -17,9 +17,9 @@ import numpy as np
 import pystac
 import xarray as xr
 
-from ..cube import to_canonical
+from ..core.cube import to_canonical
+from ..core.sensors import Sensor, get_sensor, s2_boa_offset
 from ..exceptions import CatalogError, MissingDependencyError, ProductNotFoundError, describe
-from ..sensors import Sensor, get_sensor, s2_boa_offset
 from ._raster import DEFAULT_CHUNKS, Chunks, _spatial_chunks
 
 __all__ = ["load_stac", "stac_items"]
@@ -203,7 +203,7 @@ def _asset_keys(items: Sequence[pystac.Item], wanted: Sequence[Any]) -> dict[str
 
 
 def _find_asset(item: pystac.Item, band: Any) -> str | None:
-    from ..sensors import _normalize_band_name
+    from ..core.sensors import _normalize_band_name
 
     for key, asset in item.assets.items():
         norm = _normalize_band_name(key)

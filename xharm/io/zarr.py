@@ -35,7 +35,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from ..cube import validate
+from ..core.cube import validate
 from ..exceptions import ArgumentError, DimensionError, ProductNotFoundError, StorageError, describe
 
 __all__ = [
@@ -129,7 +129,7 @@ def write_cube(
     --------
     >>> import numpy as np, tempfile
     >>> from odc.geo.geobox import GeoBox
-    >>> from xharm.cube import make_cube
+    >>> from xharm.core.cube import make_cube
     >>> g = GeoBox.from_bbox((0, 0, 60, 60), "EPSG:32632", resolution=10)
     >>> cube = make_cube(np.ones((2, 1, 6, 6)), geobox=g, bands=["B02"], sensor="sentinel-2a",
     ...                  time=["2021-06-01", "2021-06-06"])

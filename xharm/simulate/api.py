@@ -33,7 +33,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 
-from ..cube import canonical_only, make_cube
+from ..core.cube import canonical_only, make_cube
 from ..exceptions import GridError, ProductError, describe
 from ..validate import check_writable_file, positive_float, positive_int
 from .clouds import SCL_INVALID, draw_weather

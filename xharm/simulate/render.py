@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..sensors import get_sensor
+from ..core.sensors import get_sensor
 from . import atmosphere as atm
 from . import phenology
 from . import sensors as sim

@@ -1,7 +1,7 @@
 """Sensor models: spectral integration, PSF, noise, BRDF, atmospheric residual, encoding.
 
 - **Spectral integration** with the agencies' relative spectral responses read by
-  :meth:`xharm.sensors.Sensor.srf` (``pyrsr`` tables): ``rho_b = sum(R_b rho) / sum(R_b)``.
+  :meth:`xharm.core.sensors.Sensor.srf` (``pyrsr`` tables): ``rho_b = sum(R_b rho) / sum(R_b)``.
 - **PSF**: a Gaussian optics blur followed by the detector's box average onto the
   product grid. The Gaussian width is set so that the *system* MTF (Gaussian x detector
   sinc) at Nyquist equals the band's value from :func:`mtf_nyquist`. The band average per
@@ -34,8 +34,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse
 
+from ..core.sensors import Sensor, get_sensor
 from ..exceptions import SensorError, describe
-from ..sensors import Sensor, get_sensor
 from .spectra import WAVELENGTHS
 
 __all__ = [
@@ -430,7 +430,7 @@ def fit_bandpass(
     Returns
     -------
     dict
-        ``{msi_band: (oli_band, slope, offset)}`` like :func:`xharm.sensors.hls_bandpass`.
+        ``{msi_band: (oli_band, slope, offset)}`` like :func:`xharm.core.sensors.hls_bandpass`.
 
     Examples
     --------

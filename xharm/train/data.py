@@ -121,7 +121,7 @@ class PatchSet:
 
 
 def patchset_from_stream(stream: Any) -> PatchSet:
-    """Materialize a pair stream (``xharm.pairs.extract_pairs``; duck-typed) into a :class:`PatchSet`.
+    """Materialize a pair stream (``xharm.engine.pairs.extract_pairs``; duck-typed) into a :class:`PatchSet`.
 
     Reads every batch of epoch 0 once. Patches carry the stream's normalization:
     when it normalized with ``spec.norm`` the set is marked normalized and keeps those stats.

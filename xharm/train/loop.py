@@ -52,7 +52,7 @@ def _as_patchset(data: PatchSet | Mapping[str, np.ndarray] | str | Path) -> Patc
         return data
     if isinstance(data, str | Path):
         return load_patches(data)
-    if hasattr(data, "iter_epoch"):  # a pair stream from xharm.pairs.extract_pairs
+    if hasattr(data, "iter_epoch"):  # a pair stream from xharm.engine.pairs.extract_pairs
         return patchset_from_stream(data)
     return PatchSet(dict(data))
 
@@ -143,7 +143,7 @@ def fit(
         Training configuration (:class:`~xharm.train.config.TrainConfig`).
     data
         A :class:`~xharm.train.data.PatchSet`, a dict of arrays (``s2_10m``, ``s2_20m``,
-        ``l8``), a pair stream from ``xharm.pairs.extract_pairs`` (read once), or the
+        ``l8``), a pair stream from ``xharm.engine.pairs.extract_pairs`` (read once), or the
         path of a patch store (Zarr or ``.npy`` folder).
     out_dir
         Run directory.

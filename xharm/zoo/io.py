@@ -158,7 +158,7 @@ def _param_shapes(config: MGANConfig) -> Any:
 class Predictor:
     """The generator as a :class:`~xharm.spec.PredictFn` (normalized groups in, normalized ``l8`` out).
 
-    Inputs and output are in the model's normalized units; ``xharm.apply`` normalizes
+    Inputs and output are in the model's normalized units; ``xharm.engine.apply`` normalizes
     and denormalizes with ``spec.norm``. With ``mc_dropout=True`` each call samples
     new dropout masks (keys from ``seed``, a call counter and the patch index), or
     from an explicit ``key``.

@@ -5,7 +5,7 @@ from a call counter), so the same pixel gets other samples when the cube is chun
 differently or computed twice. For an uncertainty layer that is reproducible and equal
 chunked or not, :class:`MCDropoutHandle` keys each patch's dropout masks on the
 sample ``seed`` and a hash of the patch's own input values: patches are cut on a global
-grid (see :mod:`xharm.tiling`), so a patch has the same values, hence the same masks,
+grid (see :mod:`xharm.engine.tiling`), so a patch has the same values, hence the same masks,
 whatever the chunking, the batch it lands in or the worker that runs it.
 
 Pure JAX/NumPy: no xarray or Dask here (:mod:`xharm.uncertainty` is the xarray side).

@@ -12,10 +12,10 @@ at ``k * stride - buffer`` with ``stride = patch - 2 * buffer``, and only its ce
 anchored on the global grid, so any chunking of the output computes every pixel from
 the very same patch: chunked and unchunked results are identical.
 
-Training pairs (:func:`xharm.pairs.extract_pairs`) use patches that lie fully inside the
+Training pairs (:func:`xharm.engine.pairs.extract_pairs`) use patches that lie fully inside the
 image at a stride of half a patch. This module is pure patch arithmetic on NumPy arrays:
-where the output grid lies is decided by :func:`xharm.grid.output_grid` (the one grid
-authority), and windowing Dask arrays is :mod:`xharm.apply`'s business.
+where the output grid lies is decided by :func:`xharm.core.grid.output_grid` (the one grid
+authority), and windowing Dask arrays is :mod:`xharm.engine.apply`'s business.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import DimensionError, GridError, describe
-from .spec import ModelSpec
+from ..exceptions import DimensionError, GridError, describe
+from ..spec import ModelSpec
 
 __all__ = ["TileSpec", "cut_patches", "stitch"]
 

@@ -27,10 +27,10 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .cube import validate
-from .exceptions import DimensionError, GridError, MissingBandError, describe
-from .grid import nest_offset
-from .spec import ModelSpec
+from ..core.cube import validate
+from ..core.grid import nest_offset
+from ..exceptions import DimensionError, GridError, MissingBandError, describe
+from ..spec import ModelSpec
 from .tiling import TileSpec
 
 __all__ = ["PairStream", "extract_pairs"]
@@ -239,7 +239,7 @@ def extract_pairs(
                     f"the {g.name} cube does not cover the {spec.output.name} grid",
                     expected=f"rows/cols [{oy}, {need[0]}) x [{ox}, {need[1]})",
                     found=f"shape {tuple(have)}",
-                    fix="crop the target cube to the inputs' footprint (xharm.grid)",
+                    fix="crop the target cube to the inputs' footprint (xharm.core.grid)",
                 )
             )
     # invalid counts per stride cell on every grid, in one compute

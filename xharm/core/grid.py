@@ -32,9 +32,9 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords, xr_reproject
 
+from ..exceptions import CRSError, GridError, UnitsError, describe
+from ..validate import crs_name
 from .cube import geobox_of, validate
-from .exceptions import CRSError, GridError, UnitsError, describe
-from .validate import crs_name
 
 __all__ = [
     "BLOCK",
@@ -97,7 +97,7 @@ def check_nested(*geoboxes: GeoBox) -> None:
                     f"grids 0 and {i} are in different CRSs, so they cannot nest",
                     expected=crs_name(crs0),
                     found=crs_name(g.crs),
-                    fix="reproject one of them first (xharm.grid.align_to)",
+                    fix="reproject one of them first (xharm.core.grid.align_to)",
                 )
             )
     axes = [_axes(g, i) for i, g in enumerate(geoboxes)]
@@ -177,7 +177,7 @@ def output_grid(geoboxes: Sequence[GeoBox] | Mapping[Any, GeoBox], resolution: f
     """The output grid of every method for these input grids: the one grid authority.
 
     Every product xharm makes from one or more input grids (the MGAN, HLS, TRA, a plain
-    resample, any model run through :mod:`xharm.apply`) is written on this grid: its corner
+    resample, any model run through :mod:`xharm.engine.apply`) is written on this grid: its corner
     is the first point of the inputs' block lattice inside their common footprint (so it
     lies on a pixel edge of every input), and it holds as many whole ``resolution`` pixels
     as fit inside every input. Cropping an input by a pixel therefore never moves the
@@ -268,7 +268,7 @@ def nest_offset(
                     f"{name} pixel size along {axis} does not nest in the output grid",
                     expected=f"{o / f:g} m ({f:g} px per output px)",
                     found=f"{i:g} m",
-                    fix="check the model spec's resolutions, or align the grids with xharm.grid",
+                    fix="check the model spec's resolutions, or align the grids with xharm.core.grid",
                 )
             )
     col = (ao.c - ai.c) / ai.a
@@ -279,7 +279,7 @@ def nest_offset(
                 f"the output grid corner is not on a {name} pixel edge",
                 expected="an integer pixel offset",
                 found=f"row {row:g}, col {col:g}",
-                fix="align the grids so that they nest exactly (xharm.grid), e.g. snap to a common corner",
+                fix="align the grids so that they nest exactly (xharm.core.grid), e.g. snap to one corner",
             )
         )
     return round(row), round(col)
@@ -351,7 +351,7 @@ def s2_to_30m(cube: xr.DataArray, *, geobox: GeoBox | None = None) -> xr.DataArr
     --------
     >>> import numpy as np
     >>> from affine import Affine
-    >>> from xharm.cube import make_cube
+    >>> from xharm.core.cube import make_cube
     >>> g10 = GeoBox((6, 6), Affine(10, 0, 600000, 0, -10, 5000040), "EPSG:32632")
     >>> cube = make_cube(np.arange(36.0).reshape(1, 1, 6, 6), geobox=g10, bands=["B02"],
     ...                  sensor="sentinel-2a", time=["2021-06-01"])
@@ -438,7 +438,7 @@ def align_to(
     --------
     >>> import numpy as np
     >>> from affine import Affine
-    >>> from xharm.cube import make_cube
+    >>> from xharm.core.cube import make_cube
     >>> g = GeoBox((4, 4), Affine(30, 0, 600000, 0, -30, 5000040), "EPSG:32632")
     >>> l8 = make_cube(np.arange(16.0).reshape(1, 1, 4, 4), geobox=g, bands=["B4"],
     ...                sensor="landsat-8", time=["2021-06-01"])
@@ -519,9 +519,9 @@ def mask_to_grid(mask: xr.DataArray, geobox: GeoBox) -> xr.DataArray:
         raise UnitsError(
             describe(
                 "the mask is not a boolean DataArray",
-                expected="bool DataArray (True = valid), e.g. xharm.qa.valid_mask(...)",
+                expected="bool DataArray (True = valid), e.g. xharm.core.qa.valid_mask(...)",
                 found=str(found),
-                fix="build it with xharm.qa.valid_mask, or compare: mask == 1",
+                fix="build it with xharm.core.qa.valid_mask, or compare: mask == 1",
             )
         )
     src = geobox_of(mask, what="mask")
@@ -678,7 +678,7 @@ def _check_target(src: GeoBox, dst: GeoBox, res: float) -> GeoBox:
                 "geobox is not a 30 m grid that fits the S2 cube",
                 expected=f"30 m pixels, inside the cube, origin on its {_fmt(res)} m edges",
                 found=repr(dst),
-                fix="use xharm.grid.output_grid([g10, g20], 30)",
+                fix="use xharm.core.grid.output_grid([g10, g20], 30)",
             )
         )
     return dst

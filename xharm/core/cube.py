@@ -5,7 +5,7 @@ float32 physical values (NaN = no data), the sensor's band ids on ``band`` (with
 ``common_name`` coordinate beside them), a CRS attached the odc-geo way (a
 ``spatial_ref`` coordinate) and a regular grid, so ``cube.odc.geobox`` is an
 :class:`odc.geo.geobox.GeoBox`. ``attrs["sensor"]`` names the sensor table
-(:func:`xharm.sensors.get_sensor`).
+(:func:`xharm.core.sensors.get_sensor`).
 
 :func:`to_canonical` accepts what users hold (odc-stac Datasets with one variable per
 band, stackstac/rioxarray DataArrays with a ``band`` dim, agency band ids or STAC
@@ -23,7 +23,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 
-from .exceptions import (
+from ..exceptions import (
     CRSError,
     DimensionError,
     DuplicateBandError,
@@ -34,8 +34,8 @@ from .exceptions import (
     UnitsError,
     describe,
 )
+from ..validate import check_grid, check_projected, check_time, crs_name, grid_name
 from .sensors import Sensor, get_sensor
-from .validate import check_grid, check_projected, check_time, crs_name, grid_name
 
 __all__ = [
     "CANONICAL_COORDS",
@@ -78,7 +78,7 @@ def make_cube(
     bands
         Band ids or common names of ``sensor``, in the order of axis 1.
     sensor
-        Sensor name or :class:`~xharm.sensors.Sensor`.
+        Sensor name or :class:`~xharm.core.sensors.Sensor`.
     time
         Time stamps for axis 0 (anything :func:`numpy.datetime64` accepts).
     attrs
@@ -335,7 +335,7 @@ def validate(
                 f"the {what} is not a DataArray",
                 expected="a canonical (time, band, y, x) DataArray",
                 found=type(cube).__name__,
-                fix="call xharm.cube.to_canonical(obj, sensor=...) first",
+                fix="call xharm.core.cube.to_canonical(obj, sensor=...) first",
             )
         )
     check_projected(cube, what)
@@ -345,7 +345,7 @@ def validate(
                 f"the {what} is not in canonical dim order",
                 expected=DIMS,
                 found=tuple(cube.dims),
-                fix="call xharm.cube.to_canonical(obj, sensor=...) to normalize it",
+                fix="call xharm.core.cube.to_canonical(obj, sensor=...) to normalize it",
             )
         )
     if not np.issubdtype(cube.dtype, np.floating):
@@ -354,7 +354,7 @@ def validate(
                 f"the {what} holds {cube.dtype} values, not reflectance",
                 expected="float reflectance (0..1)",
                 found=str(cube.dtype),
-                fix="decode DN first: xharm.cube.to_canonical(obj, sensor=..., decode=True)",
+                fix="decode DN first: xharm.core.cube.to_canonical(obj, sensor=..., decode=True)",
             )
         )
     if sensor is not None:
@@ -431,7 +431,7 @@ def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] 
                 f"{names[0]} and {names[1]} are in different CRSs",
                 expected=crs_name(ga.crs),
                 found=crs_name(gb.crs),
-                fix=f"reproject {names[1]} first (e.g. xharm.grid.align_to or .odc.reproject)",
+                fix=f"reproject {names[1]} first (e.g. xharm.core.grid.align_to or .odc.reproject)",
             )
         )
     if ga != gb:
@@ -440,7 +440,7 @@ def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] 
                 f"{names[0]} and {names[1]} are not on the same pixel grid",
                 expected=grid_name(ga),
                 found=grid_name(gb),
-                fix="align the grids with xharm.grid",
+                fix="align the grids with xharm.core.grid",
             )
         )
 

@@ -12,7 +12,7 @@ and returns the lazy output cube on the output grid. Per output chunk, one task:
    the MGAN paper), denormalizes, and
 4. sets output pixels to NaN where any input band is NaN under them.
 
-Patches are anchored on the global grid (see :mod:`xharm.tiling`), so the result does
+Patches are anchored on the global grid (see :mod:`xharm.engine.tiling`), so the result does
 not depend on the chunking and has no seams. Output dtype and chunks are stated up
 front: Dask never calls the model on empty arrays.
 
@@ -35,12 +35,12 @@ import xarray as xr
 from dask.base import tokenize
 from odc.geo.geobox import GeoBox
 
-from .cube import make_cube, validate
-from .exceptions import DimensionError, GridError, MissingBandError, describe
-from .grid import nest_offset, output_grid
-from .spec import ModelHandle, ModelSpec, PredictFn
+from ..core.cube import make_cube, validate
+from ..core.grid import nest_offset, output_grid
+from ..exceptions import DimensionError, GridError, MissingBandError, describe
+from ..spec import ModelHandle, ModelSpec, PredictFn
+from ..validate import positive_int
 from .tiling import TileSpec, cut_patches, stitch
-from .validate import positive_int
 
 __all__ = ["FunctionHandle", "apply_model", "is_handle", "load_predict_fn", "predict_block", "window"]
 
@@ -222,7 +222,7 @@ def apply_model(
     --------
     >>> import numpy as np
     >>> from odc.geo.geobox import GeoBox
-    >>> from xharm.cube import make_cube
+    >>> from xharm.core.cube import make_cube
     >>> from xharm.spec import InputGroup, ModelSpec, OutputGroup
     >>> spec = ModelSpec("copy", "0", (InputGroup("a", ("B2",), 30, 8),), OutputGroup("o", ("B2",), 30, 8),
     ...                  sensor_in="landsat-8", sensor_out="landsat-8")

@@ -19,7 +19,7 @@ Everything is elementwise xarray arithmetic: NumPy in gives NumPy out, Dask in g
 out, and nothing is computed. Integer input of another width is first cast to the layer's
 storage type (uint16 for QA_PIXEL, uint8 for SCL and Fmask), so values are read modulo
 that width. SCL lives on the 20 m grid; bring a mask to the 10 m or 30 m grid with
-:func:`xharm.grid.mask_to_grid`.
+:func:`xharm.core.grid.mask_to_grid`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .exceptions import DimensionError, ProductError, SensorError, UnitsError, describe
+from ..exceptions import DimensionError, ProductError, SensorError, UnitsError, describe
 
 __all__ = [
     "DEFAULT_EXCLUDE",
@@ -398,7 +398,7 @@ def _check_names(kind: str, names: Iterable[str], table: dict[str, Any]) -> list
                 f"unknown {kind} layer(s) {', '.join(map(repr, unknown))}",
                 expected=f"names among {', '.join(table)}",
                 found=", ".join(map(str, out)),
-                fix="see xharm.qa.reasons(kind) for the reasons of each kind",
+                fix="see xharm.core.qa.reasons(kind) for the reasons of each kind",
             )
         )
     return out

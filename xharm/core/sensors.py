@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import SensorError, UnknownBandError, describe
+from ..exceptions import SensorError, UnknownBandError, describe
 
 __all__ = [
     "HLS_BANDPASS",
@@ -252,7 +252,7 @@ def _srf_tables(key: tuple[str, str]) -> dict[str, tuple[np.ndarray, np.ndarray]
     try:
         from pyrsr import RSR
     except ImportError as err:  # pragma: no cover - pyrsr is a hard dependency
-        from .exceptions import MissingDependencyError
+        from ..exceptions import MissingDependencyError
 
         raise MissingDependencyError("reading spectral responses needs pyrsr: pip install pyrsr") from err
     rsr = RSR(key[0], key[1], wvl_unit="nanometers", specres_nm=1)
