@@ -19,7 +19,7 @@ import numpy as np
 
 from xharm.core.sensors import get_sensor, hls_bandpass
 from xharm.simulate import scene
-from xharm.simulate.sensors import fit_bandpass, toa_reflectance
+from xharm.simulate.instrument import fit_bandpass, toa_reflectance
 from xharm.simulate.spectra import library
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -12,7 +12,7 @@ import xarray as xr
 from xharm import simulate
 from xharm.core import cube as xcube
 from xharm.core.sensors import get_sensor
-from xharm.simulate import sensors as ss
+from xharm.simulate import instrument as ss
 from xharm.simulate.landscape import CLASS_CODES
 
 
@@ -163,7 +163,7 @@ def test_summer_scene_is_realistic(real_data: Path) -> None:
 
     The real S2 samples are Level-1C (top of atmosphere), so the simulated surface
     reflectance is first taken to TOA with the single-scattering approximation of
-    :func:`xharm.simulate.sensors.toa_reflectance` (sun and view angles of the scene).
+    :func:`xharm.simulate.instrument.toa_reflectance` (sun and view angles of the scene).
     """
     env = real_envelopes(real_data)
     if not env:

@@ -8,7 +8,7 @@ import pytest
 from xharm import simulate
 from xharm.exceptions import ProductError
 from xharm.simulate import atmosphere as atm
-from xharm.simulate import sensors as ss
+from xharm.simulate import instrument as ss
 
 
 def test_inversion_with_the_true_aerosol_is_exact() -> None:

@@ -8,7 +8,7 @@ import pytest
 from xharm import simulate
 from xharm.exceptions import XharmError
 from xharm.simulate import geometry as geo
-from xharm.simulate import sensors as ss
+from xharm.simulate import instrument as ss
 
 
 def test_resolve_accepts_shift_distribution_or_zero() -> None:

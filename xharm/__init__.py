@@ -9,29 +9,18 @@ Importing xharm is light: JAX is imported only when a model runs.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from . import _lazy
 from . import accessor as _accessor  # noqa: F401  (registers .harmonize)
 from .exceptions import XharmError
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "to_landsat": "xharm.pipeline:to_landsat",
-    "harmonize_zarr": "xharm.jobs:harmonize_zarr",
-    "metrics": "xharm.metrics:metrics",
-    "to_canonical": "xharm.core.cube:to_canonical",
-    "from_canonical": "xharm.core.cube:from_canonical",
-    "valid_mask": "xharm.core.qa:valid_mask",
-    "dense_series": "xharm.dense:dense_series",
-}
-
-__all__ = ["XharmError", "__version__", *_LAZY]
+__all__ = ["XharmError", "__version__", *_lazy.FUNCTIONS]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module, attr = _LAZY[name].split(":")
-        return getattr(importlib.import_module(module), attr)
+    if name in _lazy.FUNCTIONS:
+        return _lazy.load(name)
     raise AttributeError(f"module 'xharm' has no attribute {name!r}")

@@ -14,25 +14,26 @@ Examples
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import xarray as xr
 
+from . import _lazy
+
 __all__ = ["HarmonizeAccessor", "HarmonizeDatasetAccessor"]
 
 
-def _bind(path: str) -> property:
-    """A property returning ``module:function`` with the accessor's object bound first.
+def _bind(name: str) -> property:
+    """A property returning public function ``name`` (:mod:`xharm._lazy`) with the object bound first.
 
     The module is imported on first use (so ``import xharm`` stays light), and the
     returned callable carries the function's own name and docstring.
     """
-    module_name, func_name = path.split(":")
+    module_name, func_name = _lazy.where(name)
 
     def getter(self: _Base) -> Callable[..., Any]:
-        func = getattr(importlib.import_module(module_name), func_name)
+        func = _lazy.load(name)
         return functools.wraps(func)(functools.partial(func, self._obj))
 
     return property(getter, doc=f"Bound :func:`{module_name}.{func_name}`, the object passed first.")
@@ -42,19 +43,19 @@ class _Base:
     def __init__(self, obj: xr.DataArray | xr.Dataset) -> None:
         self._obj = obj
 
-    canonical = _bind("xharm.core.cube:to_canonical")
+    canonical = _bind("to_canonical")
 
 
 @xr.register_dataarray_accessor("harmonize")
 class HarmonizeAccessor(_Base):
     """``DataArray.harmonize``: xharm's functions bound to a cube."""
 
-    validate = _bind("xharm.core.cube:validate")
-    to_dataset = _bind("xharm.core.cube:from_canonical")
-    to_landsat = _bind("xharm.pipeline:to_landsat")
-    metrics = _bind("xharm.metrics:metrics")
-    valid_mask = _bind("xharm.core.qa:valid_mask")
-    dense_series = _bind("xharm.dense:dense_series")
+    validate = _bind("validate_cube")
+    to_dataset = _bind("from_canonical")
+    to_landsat = _bind("to_landsat")
+    metrics = _bind("metrics")
+    valid_mask = _bind("valid_mask")
+    dense_series = _bind("dense_series")
 
 
 @xr.register_dataset_accessor("harmonize")

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import simulate
 from .core.cube import canonical_only
 from .core.grid import mask_to_grid
 from .evaluate import HEADERS, LOWER_BETTER, METRIC_NOTES, better_than, run_methods, score_table
@@ -126,8 +127,6 @@ def run_demo(
         Show a progress bar.
     """
     from tqdm.auto import tqdm
-
-    from . import simulate
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from .core.cube import canonical_only, check_same_grid, validate
+from .core.grid import align_to, mask_to_grid
 from .exceptions import DimensionError, XharmError, describe
 
 __all__ = ["PIXEL_SOURCES", "PREFER", "dense_series"]
@@ -55,8 +56,6 @@ def _valid_of(cube: xr.DataArray, valid: xr.DataArray | None, what: str) -> xr.D
         or valid.sizes["y"] != cube.sizes["y"]
         or valid.sizes["x"] != cube.sizes["x"]
     ):
-        from .core.grid import mask_to_grid
-
         valid = mask_to_grid(valid, cube.odc.geobox)
     return ok & xr.DataArray(valid.transpose("time", "y", "x").data, dims=("time", "y", "x"))
 
@@ -93,8 +92,6 @@ def _onto(
 ) -> tuple[xr.DataArray, xr.DataArray]:
     """Reproject a cube and its clear mask (nearest; outside the source: not clear) onto ``geobox``."""
     from odc.geo.xr import xr_coords
-
-    from .core.grid import align_to
 
     src = cube.odc.geobox
     mask = xr.DataArray(ok.data.astype("uint8"), dims=("time", "y", "x"), coords=xr_coords(src))

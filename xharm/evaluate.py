@@ -33,6 +33,7 @@ from .exceptions import EmptyDataError, MissingBandError, SensorError, describe
 from .io.zarr import VAR, open_cube, open_group, open_mask
 from .metrics import DEFAULT_METRICS, metrics
 from .pipeline import METHODS, to_landsat
+from .simulate import pair_series
 from .validate import timedelta
 
 __all__ = [
@@ -227,7 +228,6 @@ def table_iv(
         ``{reference: (overall, per_band)}``, the means over seeds; ``overall`` also has the
         standard deviation over seeds of each score in columns ``<metric>_sd``.
     """
-    from .simulate import pair_series
 
     runs = []
     for seed in seeds:

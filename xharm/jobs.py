@@ -48,6 +48,7 @@ from .io.zarr import (
     quiet_zarr_strings,
     write_resumable,
 )
+from .pipeline import METHODS, to_landsat
 from .spec import ModelHandle, ModelSpec, PredictFn
 from .validate import check_output_path, existing_file, positive_int
 
@@ -201,7 +202,6 @@ def harmonize(
     xarray.DataArray
         The written cube, opened lazily from ``dst``.
     """
-    from .pipeline import METHODS, to_landsat
 
     if method not in METHODS:
         raise DimensionError(

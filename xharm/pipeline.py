@@ -13,9 +13,13 @@ from typing import Any
 
 import xarray as xr
 
+from . import baselines
+from .core.cube import product_attrs, validate
+from .core.grid import grid_at, mask_to_grid
 from .engine.apply import apply_model
 from .exceptions import DimensionError, SensorError, describe
 from .spec import ModelSpec
+from .uncertainty import mc_dropout_std
 from .validate import align_mask, check_reflectance, positive_int
 
 __all__ = ["METHODS", "to_landsat"]
@@ -120,8 +124,6 @@ def to_landsat(
         first = next(iter(s2.values())) if isinstance(s2, Mapping) else s2
         valid = align_mask(valid, first)
     if method != "mgan":
-        from . import baselines
-
         return baselines.to_landsat(s2, s2_20m, method=method, valid=valid, **baseline_kwargs)  # type: ignore[arg-type]
     if baseline_kwargs:
         raise DimensionError(
@@ -131,8 +133,6 @@ def to_landsat(
                 fix="drop them, or choose method='hls' / 'tra'",
             )
         )
-    from .core.cube import validate
-    from .core.grid import mask_to_grid
     from .zoo import open_model  # the JAX boundary: the zoo loads Flax
 
     handle, spec = open_model(model)
@@ -142,7 +142,6 @@ def to_landsat(
     if valid is not None:
         cubes = {name: c.where(mask_to_grid(valid, c.odc.geobox)) for name, c in cubes.items()}
     out = apply_model(cubes, spec, handle, chunks=chunks, batch_size=batch_size)
-    from .core.cube import product_attrs
 
     first = cubes[spec.inputs[0].name]
     attrs = product_attrs(
@@ -157,8 +156,6 @@ def to_landsat(
         xharm_model=out.attrs.get("xharm_model", spec.to_json()),
     )
     if uncertainty:
-        from .uncertainty import mc_dropout_std
-
         std = mc_dropout_std(cubes, spec, handle, samples=samples, chunks=chunks, batch_size=batch_size)
         out = out.assign_coords(uncertainty=(out.dims, std.data))
         attrs.update(uncertainty="std of Monte-Carlo dropout samples", uncertainty_samples=int(samples))
@@ -175,7 +172,6 @@ def _checked_inputs(
     s2: xr.DataArray | Mapping[Any, xr.DataArray], s2_20m: xr.DataArray | None, valid: Any
 ) -> tuple[Any, xr.DataArray | None]:
     """The inputs after the reflectance rule of :mod:`xharm.validate` (lazily for Dask)."""
-    from .core.cube import validate
 
     def check(cube: Any, what: str) -> Any:
         if isinstance(cube, xr.DataArray):
@@ -221,9 +217,6 @@ def _split_stack(cube: xr.DataArray, spec: ModelSpec) -> dict[float, xr.DataArra
     stack coarser than 10 m cannot feed the 10 m head and is refused.
     """
     from odc.geo.xr import xr_coords
-
-    from .core.cube import validate
-    from .core.grid import grid_at
 
     gbox = validate(cube, sensor="sentinel-2", what="Sentinel-2 single-resolution stack")
     res = float(abs(gbox.resolution.x))

@@ -36,8 +36,12 @@ from typing import Any
 
 import numpy as np
 
+from . import simulate
+from .engine.pairs import extract_pairs
+from .evaluate import score_series
 from .exceptions import ConfigError, EmptyDataError, XharmError, describe
-from .spec import NormStats
+from .simulate import pair_series
+from .spec import NormStats, mgan_spec
 
 __all__ = [
     "EVALUATION_SEEDS",
@@ -71,9 +75,6 @@ def scene_patches(
     ``model`` (an :class:`~xharm.models.mgan.MGANConfig`) gives the patch size and the 20 m
     input bands.
     """
-    from .engine.pairs import extract_pairs
-    from .simulate import pair_series
-    from .spec import mgan_spec
     from .train.data import patchset_from_stream
 
     spec = mgan_spec(model.patch30, bands_20m=model.s2_20m_bands)
@@ -261,7 +262,6 @@ def init_from(
 
 def _fitted_skip(state: Any, cfg: Any, patches: Path) -> tuple[Any, dict[str, NormStats]]:
     """``(state with its K x K skip fitted by ridge regression, the normalization stats used)``."""
-    from .spec import mgan_spec
     from .train.data import load_patches, norm_stats_from_patches
     from .train.linear import fit_skip, with_skip
 
@@ -306,8 +306,6 @@ def select_checkpoint(
     """
     import tempfile
 
-    from . import simulate
-    from .evaluate import score_series
     from .train.checkpoint import Checkpointer
     from .train.config import TrainConfig
     from .train.state import create_state

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..core.cube import validate
+from ..core.cube import product_attrs, validate
+from ..core.grid import mask_to_grid, output_grid, s2_to_30m
 from ..core.sensors import get_sensor
 from ..exceptions import DimensionError, GridError, MissingBandError, SensorError, describe
-from .bandpass import S2_TO_L8, _specific
+from .bandpass import S2_TO_L8, specific_platform
 
 __all__ = ["S2Input", "as_landsat", "gather", "grid30", "mask_to_30m", "per_time", "to_30m"]
 
@@ -95,7 +96,7 @@ def gather(
             )
         )
     sats = {
-        f"cube {float(r):g} m attrs[{k!r}]": _specific(c.attrs[k])
+        f"cube {float(r):g} m attrs[{k!r}]": specific_platform(c.attrs[k])
         for r, c in cubes.items()
         for k in ("platform", "sensor")
         if c.attrs.get(k)
@@ -132,14 +133,12 @@ def gather(
 
 def grid30(inp: S2Input) -> Any:
     """The common 30 m grid of every input cube's footprint (:func:`xharm.core.grid.output_grid`)."""
-    from ..core.grid import output_grid
 
     return output_grid([inp.cubes[r].odc.geobox for r in sorted(inp.cubes)], 30.0)
 
 
 def to_30m(inp: S2Input) -> xr.DataArray:
     """Regrid the used bands to the common 30 m grid HLS-style; S2 ids in output order."""
-    from ..core.grid import s2_to_30m
 
     dst = grid30(inp)
     parts = []
@@ -173,7 +172,6 @@ def to_30m(inp: S2Input) -> xr.DataArray:
 
 def mask_to_30m(valid: xr.DataArray, inp: S2Input, like30: xr.DataArray) -> xr.DataArray:
     """A boolean ``(time, y, x)`` mask on any input grid -> 30 m: clear only if all sub-pixels are."""
-    from ..core.grid import mask_to_grid
 
     if not isinstance(valid, xr.DataArray) or set(valid.dims) != {"time", "y", "x"}:
         found = tuple(valid.dims) if isinstance(valid, xr.DataArray) else type(valid).__name__
@@ -235,7 +233,6 @@ def as_landsat(
     cube30: xr.DataArray, inp: S2Input, method: str, extra: Mapping[str, Any] | None = None
 ) -> xr.DataArray:
     """Rename S2 bands to L8 ids/common names and record provenance in ``attrs``."""
-    from ..core.cube import product_attrs
 
     ids = [S2_TO_L8[b] for b in inp.bands]
     out = cube30.assign_coords(band=ids, common_name=("band", [_LANDSAT.band(i).common_name for i in ids]))

@@ -67,7 +67,7 @@ def platforms_of(cube: xr.DataArray, platform: str | Sequence[str] | None = None
     else:
         where = "cube.attrs['platform'] / attrs['sensor']"
         found = {k: cube.attrs[k] for k in ("platform", "sensor") if cube.attrs.get(k)}
-        specific = {k: _specific(v) for k, v in found.items()}
+        specific = {k: specific_platform(v) for k, v in found.items()}
         known = {v for v in specific.values() if v is not None}
         if len(known) > 1:
             raise SensorError(
@@ -167,7 +167,8 @@ def apply_bandpass(cube: xr.DataArray, platform: str | Sequence[str] | None = No
     return out
 
 
-def _specific(name: Any) -> str | None:
+def specific_platform(name: Any) -> str | None:
+    """The HLS platform whose own coefficients apply to sensor ``name`` (``"sentinel-2b"``), else None."""
     try:
         sensor = get_sensor(str(name))
     except SensorError:

@@ -30,6 +30,7 @@ import xarray as xr
 
 from ..core.cube import check_same_grid, validate
 from ..exceptions import DimensionError, MissingBandError, describe
+from ._inputs import as_landsat, gather, mask_to_30m, to_30m
 
 __all__ = ["SOURCE_DIRECT", "SOURCE_INTERPOLATED", "SOURCE_NONE", "apply_tra", "fit_tra", "harmonize"]
 
@@ -351,7 +352,6 @@ def harmonize(
     bands, regressed per pixel on ``l8`` (:func:`fit_tra`) and adjusted on every date
     (:func:`apply_tra`). ``s2_valid`` may be on the 10, 20 or 30 m grid.
     """
-    from ._inputs import as_landsat, gather, mask_to_30m, to_30m
 
     inp = gather(s2, s2_20m, s2_60m, nir=nir, coastal=coastal)
     s2_30 = as_landsat(to_30m(inp), inp, "resample")

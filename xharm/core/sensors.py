@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import SensorError, UnknownBandError, describe
+from ..exceptions import MissingDependencyError, SensorError, UnknownBandError, describe
 
 __all__ = [
     "HLS_BANDPASS",
@@ -177,7 +177,7 @@ class Sensor:
         >>> get_sensor("sentinel-2b").band("swir16").id
         'B11'
         """
-        key = _normalize_band_name(name)
+        key = normalize_band_name(name)
         found = _band_index(self).get(key)
         if found is None:
             raise UnknownBandError(
@@ -222,7 +222,7 @@ class Sensor:
         return wvl, resp
 
 
-def _normalize_band_name(name: str) -> str:
+def normalize_band_name(name: str) -> str:
     s = str(name).strip().upper()
     s = re.sub(r"^(SR_|ST_|TOA_)", "", s)
     m = re.fullmatch(r"B0*(\d+)(A?)", s)
@@ -235,7 +235,7 @@ def _normalize_band_name(name: str) -> str:
 def _band_index(sensor: Sensor) -> Mapping[str, Band]:
     index: dict[str, Band] = {}
     for b in sensor.bands:
-        index[_normalize_band_name(b.id)] = b
+        index[normalize_band_name(b.id)] = b
         index[b.common_name.upper()] = b
     return index
 
@@ -252,8 +252,6 @@ def _srf_tables(key: tuple[str, str]) -> dict[str, tuple[np.ndarray, np.ndarray]
     try:
         from pyrsr import RSR
     except ImportError as err:  # pragma: no cover - pyrsr is a hard dependency
-        from ..exceptions import MissingDependencyError
-
         raise MissingDependencyError("reading spectral responses needs pyrsr: pip install pyrsr") from err
     rsr = RSR(key[0], key[1], wvl_unit="nanometers", specres_nm=1)
     wvl = np.asarray(rsr.rsrs_wvl, dtype="float64")

@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from ..core.cube import validate
+from ..core.grid import mask_to_grid
 from ..exceptions import DimensionError, EmptyDataError, GridError, UnitsError, describe
 from .features import fill_gaps
 from .labels import check_labels, labels_to_grid
@@ -220,8 +221,6 @@ def _valid_on(series: xr.DataArray, valid: xr.DataArray | None) -> np.ndarray:
     if valid.dtype != bool:
         raise UnitsError(describe("the valid mask is not boolean", expected="bool", found=str(valid.dtype)))
     if valid.sizes["y"] != shape[1] or valid.sizes["x"] != shape[2]:
-        from ..core.grid import mask_to_grid
-
         valid = mask_to_grid(valid, series.odc.geobox)
     if valid.sizes["time"] != shape[0]:
         raise DimensionError(

@@ -186,7 +186,7 @@ def _check_complete(src: Any, path: Path, what: str) -> None:
         )
 
 
-def _spatial_chunks(chunks: Chunks) -> tuple[int | str, int | str]:
+def spatial_chunks(chunks: Chunks) -> tuple[int | str, int | str]:
     if chunks is None:
         return DEFAULT_CHUNKS, DEFAULT_CHUNKS
     if isinstance(chunks, int):
@@ -199,7 +199,7 @@ def _spatial_chunks(chunks: Chunks) -> tuple[int | str, int | str]:
 
 def open_lazy(info: RasterInfo, *, chunks: Chunks = None) -> da.Array:
     """The pixels of a raster as a ``(band, y, x)`` Dask array (all bands in one chunk)."""
-    cy, cx = _spatial_chunks(chunks)
+    cy, cx = spatial_chunks(chunks)
     try:
         arr = rioxarray.open_rasterio(info.path, chunks={"band": -1, "y": cy, "x": cx}, cache=False)
     except RasterioError as err:  # pragma: no cover - raster_info opened it already

@@ -18,9 +18,9 @@ import pystac
 import xarray as xr
 
 from ..core.cube import to_canonical
-from ..core.sensors import Sensor, get_sensor, s2_boa_offset
+from ..core.sensors import Sensor, get_sensor, normalize_band_name, s2_boa_offset
 from ..exceptions import CatalogError, MissingDependencyError, ProductNotFoundError, describe
-from ._raster import DEFAULT_CHUNKS, Chunks, _spatial_chunks
+from ._raster import DEFAULT_CHUNKS, Chunks, spatial_chunks
 
 __all__ = ["load_stac", "stac_items"]
 
@@ -123,7 +123,7 @@ def load_stac(
     wanted = s.resolve(bands)
     keys = _asset_keys(items, wanted)
     rules = [_rules(item, keys, s) for item in items]
-    cy, cx = _spatial_chunks(chunks)
+    cy, cx = spatial_chunks(chunks)
     kwargs = dict(odc_kwargs)
     if crs is not None:
         kwargs["crs"] = crs
@@ -203,15 +203,14 @@ def _asset_keys(items: Sequence[pystac.Item], wanted: Sequence[Any]) -> dict[str
 
 
 def _find_asset(item: pystac.Item, band: Any) -> str | None:
-    from ..core.sensors import _normalize_band_name
 
     for key, asset in item.assets.items():
-        norm = _normalize_band_name(key)
-        if norm in (_normalize_band_name(band.id), band.common_name.upper()):
+        norm = normalize_band_name(key)
+        if norm in (normalize_band_name(band.id), band.common_name.upper()):
             return key
         for eo in asset.extra_fields.get("eo:bands", []) + asset.extra_fields.get("bands", []):
             if str(eo.get("common_name", "")).lower() == band.common_name or (
-                _normalize_band_name(str(eo.get("name", ""))) == _normalize_band_name(band.id)
+                normalize_band_name(str(eo.get("name", ""))) == normalize_band_name(band.id)
             ):
                 return key
     return None

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ..exceptions import ConfigError
 from ._rng import uniform
 
 __all__ = ["AugmentConfig", "diff_augment", "input_holes"]
@@ -57,7 +58,6 @@ class AugmentConfig:
     cutout: float = 0.5  # side of the zeroed square as a fraction of the patch side
 
     def __post_init__(self) -> None:
-        from ..exceptions import ConfigError
 
         unknown = [p for p in self.policy if p not in _POLICIES]
         if unknown:

@@ -3,7 +3,7 @@
 Spectra from PROSAIL and documented models/measurements (:mod:`.spectra`), landscapes
 with continuous parcel geometry and archetypes (:mod:`.parcels`, :mod:`.landscape`) and
 phenology (:mod:`.phenology`), the real spectral responses, per-band PSFs, noise, BRDF and
-grids of both sensors (:mod:`.sensors`), a per-date misregistration (:mod:`.geometry`),
+grids of both sensors (:mod:`.instrument`), a per-date misregistration (:mod:`.geometry`),
 the atmosphere and each product's atmospheric correction (:mod:`.atmosphere`), clouds
 with SCL / QA_PIXEL masks (:mod:`.clouds`), and the realism measures (:mod:`.realism`).
 See ``docs/simulate.md``.

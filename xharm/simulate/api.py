@@ -35,12 +35,13 @@ from odc.geo.xr import xr_coords
 
 from ..core.cube import canonical_only, make_cube
 from ..exceptions import GridError, ProductError, describe
+from ..io.zarr import write_groups
 from ..validate import check_writable_file, positive_float, positive_int
 from .clouds import SCL_INVALID, draw_weather
 from .geometry import Misregistration, draw_shift, resolve_misregistration
+from .instrument import solar_zenith
 from .landscape import CLASSES, Landscape, archetype_for, make_landscape
 from .render import L8_BANDS, S2_10M, S2_20M, DateSpec, Geometry, RenderConfig, render_date
-from .sensors import solar_zenith
 from .spectra import REFERENCE_SUN_ZENITH
 
 __all__ = ["DEFAULT_CRS", "DEFAULT_ORIGIN", "PairSeries", "grids", "pair_series", "scene", "to_zarr"]
@@ -422,7 +423,6 @@ def to_zarr(
     >>> xr.open_zarr(os.path.join(d, "sim.zarr"), group="l8")["reflectance"].shape
     (1, 7, 20, 20)
     """
-    from ..io.zarr import write_groups
 
     ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=True, **kwargs)  # checks the args
     if os.path.lexists(path) and not overwrite:

@@ -6,13 +6,13 @@ haze and a sub-visible cirrus veil that differ between the two overpasses (extra
 flat additive reflectance, smooth at > 200 m, partly decorrelated over the ~20 min gap
 like the clouds), the adjacency effect (the
 diffusely transmitted light sees the surface smoothed over ~300 m) and multiple
-reflections, through :func:`~xharm.simulate.sensors.toa_reflectance`.
+reflections, through :func:`~xharm.simulate.instrument.toa_reflectance`.
 
 Inverse (per product): a Level-2 processor estimates the AOT from the simulated TOA scene
 with its own systematic bias, a per-date error, a dependence on the scene's dark-target
 brightness (TOA SWIR 2.2 um over its retrieval window) and a smooth retrieval noise, all
 at its own retrieval resolution; then inverts the same TOA model with that estimate
-(:func:`~xharm.simulate.sensors.surface_reflectance`), with or without its own adjacency
+(:func:`~xharm.simulate.instrument.surface_reflectance`), with or without its own adjacency
 correction. The residual is therefore spectral (aerosol depth ``~ lambda^-1.3``),
 reflectance-dependent (transmittance, spherical albedo), land-cover dependent (dark-target
 term, adjacency) and partly systematic per processor (the bias).
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .landscape import _upsample, fractal_noise
-from .sensors import surface_reflectance, toa_reflectance
+from .instrument import surface_reflectance, toa_reflectance
+from .landscape import fractal_noise, upsample
 
 __all__ = [
     "PROCESSORS",
@@ -98,7 +98,7 @@ def _smooth(a: np.ndarray, sigma_px: float, coarsen: int) -> np.ndarray:
     h, w = ny // k * k, nx // k * k
     c = a[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3))
     c = ndimage.gaussian_filter(c, sigma_px / k, mode="reflect")
-    return _upsample(c, k, (ny, nx)) if k > 1 else c.astype("float32")
+    return upsample(c, k, (ny, nx)) if k > 1 else c.astype("float32")
 
 
 def aerosol_field(shape: tuple[int, int], mean_aot: float, seed: int, date_index: int) -> np.ndarray:

@@ -271,7 +271,7 @@ def fractal_noise(
     spec = (rng.standard_normal((h, w // 2 + 1)) + 1j * rng.standard_normal((h, w // 2 + 1))) * amp
     n = np.fft.irfft2(spec, s=(h, w))
     if coarsen > 1:
-        n = _upsample(n, coarsen, shape)
+        n = upsample(n, coarsen, shape)
     n = (n - n.mean()) / (n.std() + 1e-12)
     return n.astype("float32")
 
@@ -284,7 +284,7 @@ def _interp_index(n_out: int, n_in: int, factor: int) -> tuple[np.ndarray, np.nd
     return i0, w
 
 
-def _upsample(n: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
+def upsample(n: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
     """Bilinear upsampling by gathering neighbours along each axis (linear in the output size)."""
     a = n.astype("float32")
     i0, w = _interp_index(shape[0], a.shape[0], factor)

@@ -17,11 +17,11 @@ import numpy as np
 
 from ..core.sensors import get_sensor
 from . import atmosphere as atm
+from . import instrument as sim
 from . import phenology
-from . import sensors as sim
 from .clouds import Weather, cloud_layers, diffuse_fraction, qa_pixel_layer, scl_layer
 from .geometry import Misregistration
-from .landscape import CLASS_CODES, URBAN_BLOCKS, URBAN_STREETS, VEGETATION, Landscape, _upsample
+from .landscape import CLASS_CODES, URBAN_BLOCKS, URBAN_STREETS, VEGETATION, Landscape, upsample
 from .spectra import (
     CANOPIES,
     REFERENCE_SUN_ZENITH,
@@ -115,7 +115,7 @@ class RenderConfig:
         ``"L1"``: top-of-atmosphere reflectance (L1C / L1TP-like) of the same scene.
     mtf_s2_10, mtf_s2_20, mtf_l8
         One system MTF at Nyquist for all bands of that grid (``None``: the per-band
-        values of :func:`~xharm.simulate.sensors.mtf_nyquist`).
+        values of :func:`~xharm.simulate.instrument.mtf_nyquist`).
     """
 
     seed: int = 0
@@ -375,7 +375,7 @@ def _observe_bands(
     mtf: float | None,
     shift_m: tuple[float, float] = (0.0, 0.0),
 ) -> np.ndarray:
-    """:func:`~xharm.simulate.sensors.observe` with each band's own PSF (or one ``mtf`` for all)."""
+    """:func:`~xharm.simulate.instrument.observe` with each band's own PSF (or one ``mtf`` for all)."""
     sig = [sim.psf_sigma(platform, resolution, mtf, band=b) for b in bands]
     return np.stack([sim.observe(img[i], 10.0, resolution, sig[i], shift_m) for i in range(len(bands))])
 
@@ -430,7 +430,7 @@ def _products(
         f = r_sw / r
         est = aot_hat
         if f != 1:
-            est = _upsample(aot_hat, round(f), t.shape[1:]) if f > 1 else _block_mean(aot_hat, round(1 / f))
+            est = upsample(aot_hat, round(f), t.shape[1:]) if f > 1 else _block_mean(aot_hat, round(1 / f))
         out.append(atm.level2(t, _wavelengths(platform, bands), _angles(geom), est, processor, r))
     return out
 

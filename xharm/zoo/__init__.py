@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import ArgumentError, describe
+from ..exceptions import ArgumentError, CorruptProductError, describe
 from ..spec import ModelSpec
 from .io import Predictor, load_model, save_model, sha256_file
 from .registry import DEFAULT_MODEL, WEIGHTS_DIR, available, read_spec, resolve
@@ -68,8 +68,6 @@ class ZooHandle:
     def load(self) -> Predictor:
         spec, predict = load(self.name_or_path, mc_dropout=self.mc_dropout, seed=self.seed)
         if self.checksum is not None and spec.checksum != self.checksum:
-            from ..exceptions import CorruptProductError, describe
-
             raise CorruptProductError(
                 describe(f"model {self.name_or_path} changed", expected=self.checksum, found=spec.checksum)
             )

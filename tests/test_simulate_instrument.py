@@ -1,4 +1,4 @@
-"""Tests of xharm.simulate.sensors, including the physics checks against HLS and spechomo."""
+"""Tests of xharm.simulate.instrument, including the physics checks against HLS and spechomo."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from xharm.core.sensors import get_sensor, hls_bandpass
-from xharm.simulate import sensors as ss
+from xharm.simulate import instrument as ss
 from xharm.simulate.spectra import WAVELENGTHS, library
 
 REFCUBES = Path(__file__).resolve().parents[2] / "shared" / "data" / "derived" / "spechomo_refcubes"
