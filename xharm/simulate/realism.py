@@ -11,7 +11,7 @@ Four numbers per single-band image (``(y, x)``, reflectance, 10 m pixels):
 
 These are the statistics of the simulator-v2 issue (measured there on the real Level-1C
 samples); :func:`texture_stats` is the one implementation used by the tests and
-``benchmarks/simulate_realism.py``. :func:`cross_sensor` measures the same-day
+``examples/reports/simulate_realism.py``. :func:`cross_sensor` measures the same-day
 Sentinel-2 / Landsat discrepancy at 30 m and the structure of its affine-fit residual.
 """
 

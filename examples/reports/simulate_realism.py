@@ -1,6 +1,6 @@
 """Realism of xharm.simulate v2: the tables of docs/simulate.md, and a quicklook per archetype.
 
-Run: ``python benchmarks/simulate_realism.py [--quicklook docs/img]``
+Run: ``python examples/reports/simulate_realism.py [--quicklook docs/img]``
 
 1. Texture (red, NIR at 10 m) of the real Level-1C samples (5-95 % over the eo-learn
    Slovenia scenes and 2.4 km tiles of 18SVG) next to simulated summer L1 scenes, one per
@@ -23,7 +23,7 @@ from xharm.simulate import realism as rl
 from xharm.simulate.landscape import ARCHETYPES, make_landscape
 from xharm.simulate.parcels import mixed_fraction
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
 TABLE_IV_RAW_S2 = {"B2": 285, "B3": 371, "B4": 393, "B5": 1344, "B6": 843, "B7": 607}
 
 

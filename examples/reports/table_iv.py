@@ -23,8 +23,8 @@ atmospheric-correction error).
 
 Run::
 
-    python benchmarks/table_iv.py                       # bundled starter model
-    python benchmarks/table_iv.py --model runs/x/model --seeds 7 8 9 --markdown out.md
+    python examples/reports/table_iv.py                       # bundled starter model
+    python examples/reports/table_iv.py --model runs/x/model --seeds 7 8 9 --markdown out.md
 """
 
 from __future__ import annotations

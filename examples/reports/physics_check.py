@@ -1,6 +1,6 @@
 """Physics checks of xharm.simulate (no spatial effects): prints the tables of docs/simulate.md.
 
-Run: ``python benchmarks/physics_check.py [--quicklook docs/img/simulate_quicklook.png]``
+Run: ``python examples/reports/physics_check.py [--quicklook docs/img/simulate_quicklook.png]``
 
 1. HLS: regress simulated OLI band values on simulated MSI band values over the spectral
    library (PROSAIL canopies, soils, water, snow, Earth Library urban/bare) and compare
@@ -22,7 +22,7 @@ from xharm.simulate import scene
 from xharm.simulate.instrument import fit_bandpass, toa_reflectance
 from xharm.simulate.spectra import library
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 REFCUBES = SHARED / "data" / "derived" / "spechomo_refcubes"
 REAL = SHARED / "data" / "real"
 

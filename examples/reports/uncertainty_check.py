@@ -12,9 +12,9 @@ random-weight model (``--tiny``, mechanics only) the number means nothing.
 
 Usage::
 
-    python benchmarks/uncertainty_check.py [--model mgan-starter] [--size-km 6] [--dates 4]
+    python examples/reports/uncertainty_check.py [--model mgan-starter] [--size-km 6] [--dates 4]
         [--samples 10] [--seed 11] [--json out.json]
-    python benchmarks/uncertainty_check.py --tiny --size-km 1.2 --dates 2 --samples 3
+    python examples/reports/uncertainty_check.py --tiny --size-km 1.2 --dates 2 --samples 3
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 

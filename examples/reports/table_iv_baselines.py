@@ -11,7 +11,7 @@ method from the choice of normalisation angle.
 
 Usage::
 
-    python benchmarks/table_iv_baselines.py [--dates 24] [--size-km 2.4] [--seed 0] [--window 32]
+    python examples/reports/table_iv_baselines.py [--dates 24] [--size-km 2.4] [--seed 0] [--window 32]
 """
 
 from __future__ import annotations
