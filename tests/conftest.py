@@ -47,17 +47,11 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> str:
     """A tiny MGAN with random weights saved as a zoo model folder (mechanics only, never quality)."""
-    import jax
-    import jax.numpy as jnp
-
     from xharm import zoo
-    from xharm.models.mgan import Generator, MGANConfig
+    from xharm.models.mgan import MGANConfig, init_generator
 
     cfg = MGANConfig.tiny()
-    s = cfg.input_shapes()
-    params = Generator(cfg).init(
-        jax.random.key(0, impl="rbg"), jnp.zeros((1, *s["s2_10m"])), jnp.zeros((1, *s["s2_20m"]))
-    )["params"]
+    params = init_generator(cfg)
     path = tmp_path_factory.mktemp("zoo") / "tiny-mgan"
     zoo.save_model(path, params, cfg, meta={"training_data": "none (random weights, tests only)"})
     return str(path)

@@ -41,6 +41,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scene_args(p: argparse.ArgumentParser, *, dates: int, seed: int) -> None:
+    """The options of a simulated scene (demo and simulate)."""
+    p.add_argument("--size-km", type=float, default=3.0, help="scene side in km")
+    p.add_argument("--dates", type=int, default=dates, help="number of acquisition dates")
+    p.add_argument("--seed", type=int, default=seed, help="random seed (same seed, same scene)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import to_zarr
 
@@ -51,6 +59,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.quiet,
         overwrite=args.overwrite,
+        archetype=args.archetype,
+        level=args.level,
     )
     print(f"wrote {args.out} (groups s2_10m, s2_20m, l8, labels)")
     return 0
@@ -138,11 +148,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 
     p = sub.add_parser("demo", help="simulate a scene pair, harmonize it, score it, write Zarr + PNG")
     p.add_argument("--out", default="xharm-demo", help="output folder")
-    p.add_argument("--size-km", type=float, default=3.0, help="scene side in km")
-    p.add_argument("--dates", type=int, default=4, help="number of dates")
-    p.add_argument("--seed", type=int, default=2021, help="random seed of the simulated scene")
+    _scene_args(p, dates=4, seed=2021)
     p.add_argument("--baselines-only", action="store_true", help="skip the MGAN model")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     handlers["demo"] = _cmd_demo
 
     p = sub.add_parser(
@@ -152,10 +159,14 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         "write groups s2_10m, s2_20m, l8 (with the clear-sky 'truth') and labels to OUT.",
     )
     p.add_argument("out", metavar="OUT.zarr", help="output Zarr store, e.g. pairs.zarr")
-    p.add_argument("--size-km", type=float, default=3.0, help="scene side in km")
-    p.add_argument("--dates", type=int, default=6, help="number of acquisition dates")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same scene)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _scene_args(p, dates=6, seed=0)
+    p.add_argument(
+        "--archetype",
+        choices=("central_europe", "plains", "smallholder", "forest_hills", "peri_urban", "auto"),
+        default="central_europe",
+        help="landscape archetype (auto: one drawn from the seed)",
+    )
+    p.add_argument("--level", choices=("L2", "L1"), default="L2", help="surface reflectance (L2) or TOA (L1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     handlers["simulate"] = _cmd_simulate
 

@@ -40,6 +40,7 @@ from .exceptions import (
 )
 from .io.zarr import (
     VAR,
+    RegionWriter,
     checksummed,
     find_corrupt_chunk,
     jsonable_attrs,
@@ -137,16 +138,8 @@ def harmonize_zarr(
             on_region(done, n)
         started = True
 
-    write_resumable(
-        out,
-        dst,
-        fingerprint=fingerprint,
-        group=out_group,
-        region=region,
-        resume=not overwrite,
-        overwrite=overwrite,
-        on_region=after_each,
-    )
+    writer = RegionWriter(out, dst, fingerprint=fingerprint, group=out_group, region=region)
+    write_resumable(writer, resume=not overwrite, overwrite=overwrite, on_region=after_each)
     return open_cube(dst, group=out_group)
 
 
@@ -259,17 +252,11 @@ def harmonize(
         sorted((k, repr(v)) for k, v in baseline_kwargs.items()),
     )
     with _job_errors(src, dst, [s2_10m, s2_20m], valid):
-        write_resumable(
-            out,
-            dst,
-            fingerprint=fingerprint,
-            group=out_group,
-            region=region or {"time": time_chunk},
-            input_identity=identity,
-            resume=resume,
-            overwrite=overwrite,
-            on_region=on_region,
+        region = region or {"time": time_chunk}
+        writer = RegionWriter(
+            out, dst, fingerprint=fingerprint, group=out_group, region=region, input_identity=identity
         )
+        write_resumable(writer, resume=resume, overwrite=overwrite, on_region=on_region)
         if clear is not None:
             _write_valid(clear, dst, out_group)
     return open_cube(dst, group=out_group)

@@ -41,7 +41,7 @@ from .engine.pairs import extract_pairs
 from .evaluate import score_series
 from .exceptions import ConfigError, EmptyDataError, XharmError, describe
 from .simulate import pair_series
-from .spec import NormStats, mgan_spec
+from .spec import NormStats
 
 __all__ = [
     "EVALUATION_SEEDS",
@@ -77,7 +77,7 @@ def scene_patches(
     """
     from .train.data import patchset_from_stream
 
-    spec = mgan_spec(model.patch30, bands_20m=model.s2_20m_bands)
+    spec = model.spec()
     ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=False)
     t = ps.s2_10m.time.values
     l8 = ps.l8.assign_coords(time=t)  # Landsat passes 20 min before Sentinel-2 on each day
@@ -266,7 +266,7 @@ def _fitted_skip(state: Any, cfg: Any, patches: Path) -> tuple[Any, dict[str, No
     from .train.linear import fit_skip, with_skip
 
     train, _ = load_patches(patches).split(cfg.val_fraction, cfg.seed)
-    spec = mgan_spec(cfg.model.patch30, bands_20m=cfg.model.s2_20m_bands)
+    spec = cfg.model.spec()
     stats = norm_stats_from_patches(train, spec, cfg.clip_percentiles)
     pick = np.sort(np.random.default_rng(cfg.seed).choice(len(train), min(480, len(train)), replace=False))
     sample = train.subset(pick).with_norm(stats).normalize()

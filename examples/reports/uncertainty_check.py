@@ -34,17 +34,12 @@ sys.path.insert(0, str(ROOT))
 
 def tiny_model() -> str:
     """A random-weight tiny MGAN in a temp folder (for checking the script's mechanics)."""
-    import jax
-    import jax.numpy as jnp
 
     from xharm import zoo
-    from xharm.models.mgan import Generator, MGANConfig
+    from xharm.models.mgan import MGANConfig, init_generator
 
     cfg = MGANConfig.tiny()
-    s = cfg.input_shapes()
-    params = Generator(cfg).init(
-        jax.random.key(0, impl="rbg"), jnp.zeros((1, *s["s2_10m"])), jnp.zeros((1, *s["s2_20m"]))
-    )["params"]
+    params = init_generator(cfg)
     path = Path(tempfile.mkdtemp()) / "tiny-mgan"
     zoo.save_model(path, params, cfg, meta={"training_data": "none (random weights)"})
     return str(path)

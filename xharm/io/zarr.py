@@ -482,18 +482,13 @@ class RegionWriter:
 
 
 def write_resumable(
-    cube: xr.DataArray,
-    store: str | os.PathLike[str],
+    writer: RegionWriter,
     *,
-    fingerprint: str,
-    group: str | None = None,
-    region: Mapping[str, int] | None = None,
-    input_identity: str | None = None,
     resume: bool = True,
     overwrite: bool = False,
     on_region: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Write a lazy cube to ``store`` region by region, resumably: the one job writer of xharm.
+    """Run a :class:`RegionWriter` (a lazy cube -> a store, region by region), resumably: the one job writer.
 
     ``xharm harmonize`` (:func:`xharm.jobs.harmonize`), :func:`xharm.jobs.harmonize_zarr`
     and ``xharm sharpen`` write through here.
@@ -523,9 +518,7 @@ def write_resumable(
                 fix="--resume to finish the run OUT holds, or --overwrite to start it again from scratch",
             )
         )
-    writer = RegionWriter(
-        cube, store, fingerprint=fingerprint, group=group, region=region, input_identity=input_identity
-    )
+    store, group, input_identity = writer.store, writer.group, writer.input_identity
     state = writer.state()
     stored = writer.stored_input_identity() if state == "other" else None
     if resume and stored is not None and input_identity is not None and stored != input_identity:

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..exceptions import ConfigError, describe
-from ..spec import S2_10M_BANDS, S2_20M_BANDS
+from ..spec import S2_10M_BANDS, S2_20M_BANDS, ModelSpec, mgan_spec
 from ._rng import uniform
 
 __all__ = [
@@ -179,6 +179,10 @@ class MGANConfig:
             "s2_20m": (3 * p // 2, 3 * p // 2, self.bands_20m),
             "l8": (p, p, self.out_bands),
         }
+
+    def spec(self) -> ModelSpec:
+        """The model's :class:`~xharm.spec.ModelSpec` (groups, bands, patch sizes; no weights or stats)."""
+        return mgan_spec(self.patch30, bands_20m=self.s2_20m_bands)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-able)."""
@@ -472,6 +476,20 @@ class Generator(nn.Module):
             )
             return x + skip(stack_10m(x10, x20))
         return jnp.tanh(x) if cfg.output_activation == "tanh" else x
+
+
+def init_generator(config: MGANConfig, seed: int = 0) -> Any:
+    """Random generator parameters of ``config`` (Glorot init, rbg keys): what training starts from.
+
+    Examples
+    --------
+    >>> params = init_generator(MGANConfig.tiny())
+    >>> params["head_20m"]["kernel"].shape
+    (6, 6, 2, 4)
+    """
+    s = config.input_shapes()
+    x10, x20 = jnp.zeros((1, *s["s2_10m"])), jnp.zeros((1, *s["s2_20m"]))
+    return Generator(config).init(jax.random.key(seed, impl="rbg"), x10, x20)["params"]
 
 
 class Discriminator(nn.Module):

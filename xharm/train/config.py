@@ -106,25 +106,12 @@ class TrainConfig:
         if name == "small":
             return cls(model=MGANConfig.small())
         if name == "starter":
-            model = dataclasses.replace(
-                MGANConfig.small(),
-                patch30=64,
-                depth=4,
-                dropout_blocks=1,
-                features=32,
-                residual=True,
-                output_activation="linear",
-            )
-            return cls(
-                model=model,
-                local_batch=16,
-                checkpoint_every=250,
-                keep_checkpoints=20,
-                epochs=1000,
-                l1_weight=1000.0,
-                sam_weight=200.0,
-                clip_percentiles=(0.1, 99.9),
-            )
+            return cls.preset("small").with_overrides(
+                ["model.patch30=64", "model.depth=4", "model.dropout_blocks=1", "model.features=32",
+                 "model.residual=true", 'model.output_activation="linear"', "local_batch=16",
+                 "checkpoint_every=250", "keep_checkpoints=20", "epochs=1000", "l1_weight=1000",
+                 "sam_weight=200", "clip_percentiles=[0.1, 99.9]"]
+            )  # fmt: skip
         if name == "tiny":
             return cls(model=MGANConfig.tiny(), local_batch=4, epochs=1, checkpoint_every=50, progress=False)
         raise ConfigError(

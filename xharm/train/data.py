@@ -1,8 +1,9 @@
 """Training patches: load, split, normalize, and iterate in a seeded order.
 
-A patch set is a dict of NumPy arrays ``(N, H, W, C)``, one per group: ``"s2_10m"``,
-``"s2_20m"`` (inputs) and ``"l8"`` (target), in physical units (reflectance) unless
-the store says otherwise. It is read from
+A patch set is a dict of NumPy arrays ``(N, H, W, C)``, one per group of the model's
+:class:`~xharm.spec.ModelSpec` (for the MGAN: ``"s2_10m"``, ``"s2_20m"`` inputs and the
+``"l8"`` target), in physical units (reflectance) unless the store says otherwise. Nothing
+here knows a model's groups: they come from the spec (or the store). It is read from
 
 * a Zarr store (group) with one array per group name, as written by the patch
   engine or :func:`save_patches` (``fmt="zarr"``), or
@@ -17,7 +18,7 @@ exactly the batches an uninterrupted one would.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,6 @@ from ..exceptions import DimensionError, EmptyDataError, MissingBandError, Produ
 from ..spec import ModelSpec, NormStats
 
 __all__ = [
-    "GROUPS",
     "PatchSet",
     "batch_at",
     "epoch_order",
@@ -38,8 +38,6 @@ __all__ = [
     "save_patches",
     "steps_per_epoch",
 ]
-
-GROUPS: tuple[str, ...] = ("s2_10m", "s2_20m", "l8")
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,19 +55,19 @@ class PatchSet:
     arrays: Mapping[str, np.ndarray]
     norm: Mapping[str, NormStats] | None = None
     normalized: bool = False  # True once :meth:`normalize` has run (or the store says so)
+    target: str = "l8"  # the output group (``spec.output.name``); the others are inputs
 
     def __post_init__(self) -> None:
-        missing = [g for g in GROUPS if g not in self.arrays]
-        if missing:
+        if self.target not in self.arrays:
             raise MissingBandError(
                 describe(
-                    f"patch set lacks group(s) {', '.join(missing)}",
-                    expected=", ".join(GROUPS),
+                    f"patch set lacks its target group {self.target!r}",
+                    expected=f"{self.target} beside the input groups",
                     found=", ".join(self.arrays) or "nothing",
                     fix="write the patches with extract_pairs or save_patches",
                 )
             )
-        sizes = {g: np.shape(self.arrays[g]) for g in GROUPS}
+        sizes = {g: np.shape(a) for g, a in self.arrays.items()}
         if any(len(s) != 4 for s in sizes.values()) or len({s[0] for s in sizes.values()}) != 1:
             raise DimensionError(
                 describe(
@@ -80,16 +78,22 @@ class PatchSet:
             )
 
     def __len__(self) -> int:
-        return int(np.shape(self.arrays["l8"])[0])
+        return int(np.shape(self.arrays[self.target])[0])
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The group names, inputs and target."""
+        return tuple(self.arrays)
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Per-sample shape of every group."""
-        return {g: tuple(np.shape(self.arrays[g])[1:]) for g in GROUPS}
+        return {g: tuple(np.shape(a)[1:]) for g, a in self.arrays.items()}
 
     def subset(self, index: np.ndarray) -> PatchSet:
         """The patches at ``index`` (loaded into memory)."""
         index = np.asarray(index)
-        return PatchSet({g: np.asarray(self.arrays[g][index]) for g in GROUPS}, self.norm, self.normalized)
+        arrays = {g: np.asarray(a[index]) for g, a in self.arrays.items()}
+        return PatchSet(arrays, self.norm, self.normalized, self.target)
 
     def split(self, val_fraction: float, seed: int) -> tuple[PatchSet, PatchSet | None]:
         """Seeded random split into (train, validation); validation is None when empty."""
@@ -102,7 +106,7 @@ class PatchSet:
 
     def with_norm(self, norm: Mapping[str, NormStats]) -> PatchSet:
         """A copy carrying other normalization stats (values untouched)."""
-        return PatchSet(self.arrays, dict(norm), self.normalized)
+        return PatchSet(self.arrays, dict(norm), self.normalized, self.target)
 
     def normalize(self) -> PatchSet:
         """Clip and normalize every group with ``self.norm``; NaN (no data) becomes 0 (the mean)."""
@@ -113,11 +117,11 @@ class PatchSet:
                 describe("patch set has no normalization stats", fix="use norm_stats_from_patches")
             )
         out = {}
-        for g in GROUPS:
-            x = np.asarray(self.arrays[g], dtype=np.float32)
+        for g, a in self.arrays.items():
+            x = np.asarray(a, dtype=np.float32)
             x = self.norm[g].normalize(x, axis=-1).astype(np.float32)
             out[g] = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
-        return PatchSet(out, self.norm, True)
+        return PatchSet(out, self.norm, True, self.target)
 
 
 def patchset_from_stream(stream: Any) -> PatchSet:
@@ -126,18 +130,18 @@ def patchset_from_stream(stream: Any) -> PatchSet:
     Reads every batch of epoch 0 once. Patches carry the stream's normalization:
     when it normalized with ``spec.norm`` the set is marked normalized and keeps those stats.
     """
-    parts: dict[str, list[np.ndarray]] = {g: [] for g in GROUPS}
+    spec = stream.spec
+    groups = [g.name for g in spec.groups]
+    parts: dict[str, list[np.ndarray]] = {g: [] for g in groups}
     for batch in stream.iter_epoch(0):
-        for g in GROUPS:
+        for g in groups:
             parts[g].append(np.asarray(batch[g], dtype=np.float32))
-    if not parts["l8"]:
+    if not parts[spec.output.name]:
         raise EmptyDataError(describe("the pair stream yielded no patches", fix="relax max_invalid"))
-    spec = getattr(stream, "spec", None)
-    norm = None
-    if spec is not None and spec.norm is not None:
-        norm = {g: s for g in GROUPS if (s := spec.norm_for(g)) is not None}
-    normalized = bool(getattr(stream, "normalize", False)) and norm is not None and len(norm) == len(GROUPS)
-    return PatchSet({g: np.concatenate(parts[g]) for g in GROUPS}, norm, normalized)
+    norm = spec.norms() if spec.norm is not None else None
+    normalized = bool(getattr(stream, "normalize", False)) and norm is not None and len(norm) == len(groups)
+    arrays = {g: np.concatenate(parts[g]) for g in groups}
+    return PatchSet(arrays, norm, normalized, spec.output.name)
 
 
 def norm_stats_from_patches(
@@ -149,9 +153,13 @@ def norm_stats_from_patches(
     the clipped values and ``scale`` the largest clipped absolute value.
     """
     out = {}
-    for g in GROUPS:
+    for grp in spec.groups:
+        g, bands = grp.name, grp.bands
+        if g not in ps.arrays:
+            raise MissingBandError(
+                describe(f"the patches lack group {g!r} of model {spec.name!r}", found=", ".join(ps.groups))
+            )
         x = ps.arrays[g]  # may be memory-mapped: read one band at a time (bounded memory)
-        bands = spec.group(g).bands
         if np.shape(x)[-1] != len(bands):
             raise DimensionError(
                 describe(f"group {g!r} has the wrong number of bands", expected=bands, found=np.shape(x)[-1])
@@ -175,17 +183,18 @@ def save_patches(path: str | Path, ps: PatchSet | Mapping[str, np.ndarray], fmt:
     path = Path(path)
     if fmt == "npy":
         path.mkdir(parents=True, exist_ok=True)
-        for g in GROUPS:
-            np.save(path / f"{g}.npy", np.asarray(ps.arrays[g]), allow_pickle=False)
+        for g, a in ps.arrays.items():
+            np.save(path / f"{g}.npy", np.asarray(a), allow_pickle=False)
     elif fmt == "zarr":
         import zarr
 
         root = zarr.open_group(str(path), mode="w")
-        for g in GROUPS:
-            a = np.asarray(ps.arrays[g])
+        for g, a in ps.arrays.items():
+            a = np.asarray(a)
             arr = root.create_array(g, shape=a.shape, dtype=a.dtype, chunks=(min(64, len(a)), *a.shape[1:]))
             arr[...] = a
         root.attrs["normalized"] = ps.normalized
+        root.attrs["target"] = ps.target
         if ps.norm is not None:
             root.attrs["norm"] = {g: s.to_dict() for g, s in ps.norm.items()}
         return path
@@ -193,11 +202,20 @@ def save_patches(path: str | Path, ps: PatchSet | Mapping[str, np.ndarray], fmt:
         raise ValueError(f"fmt must be 'npy' or 'zarr', not {fmt!r}")
     if ps.norm is not None:
         (path / "norm.json").write_text(json.dumps({g: s.to_dict() for g, s in ps.norm.items()}, indent=1))
+    if ps.target != "l8":
+        (path / "target.txt").write_text(ps.target)
     return path
 
 
-def load_patches(path: str | Path) -> PatchSet:
-    """Read a patch set written by :func:`save_patches` or the patch engine (Zarr or ``.npy``)."""
+def load_patches(
+    path: str | Path, groups: Sequence[str] | None = None, target: str | None = None
+) -> PatchSet:
+    """Read a patch set written by :func:`save_patches` or the patch engine (Zarr or ``.npy``).
+
+    ``groups`` (e.g. ``[g.name for g in spec.groups]``): the groups to read, each must be
+    there; default every ``<group>.npy`` of the folder (every array of the Zarr group).
+    ``target``: the output group; default what the store says, else ``"l8"``.
+    """
     path = Path(path)
     if not path.exists():
         raise ProductNotFoundError(
@@ -205,10 +223,13 @@ def load_patches(path: str | Path) -> PatchSet:
         )
     normalized = False
     norm = None
-    if all((path / f"{g}.npy").is_file() for g in GROUPS):
+    npy = sorted(p.stem for p in path.glob("*.npy")) if path.is_dir() else []
+    if npy and (groups is None or all(g in npy for g in groups)):
+        names = list(groups) if groups is not None else npy
         arrays: dict[str, Any] = {
-            g: np.load(path / f"{g}.npy", allow_pickle=False, mmap_mode="r") for g in GROUPS
+            g: np.load(path / f"{g}.npy", allow_pickle=False, mmap_mode="r") for g in names
         }
+        stored_target = (path / "target.txt").read_text().strip() if (path / "target.txt").is_file() else None
     else:
         import zarr
 
@@ -218,25 +239,25 @@ def load_patches(path: str | Path) -> PatchSet:
             raise ProductNotFoundError(
                 describe(
                     f"{path} is neither a Zarr group nor a directory of <group>.npy files",
-                    expected=", ".join(f"{g}.npy" for g in GROUPS) + " or a Zarr group",
+                    expected=", ".join(f"{g}.npy" for g in groups or ("<group>",)) + " or a Zarr group",
                     found=sorted(p.name for p in path.iterdir()) if path.is_dir() else path.name,
                 )
             ) from err
-        members = set(root.array_keys())
-        missing = [g for g in GROUPS if g not in members]
-        if missing:
+        members = sorted(root.array_keys())
+        names = list(groups) if groups is not None else members
+        missing = [g for g in names if g not in members]
+        if missing or not names:
             raise MissingBandError(
-                describe(
-                    f"Zarr store {path} lacks array(s) {missing}", expected=GROUPS, found=sorted(members)
-                )
+                describe(f"Zarr store {path} lacks array(s) {missing}", expected=names, found=members)
             )
-        arrays = {g: np.asarray(root[g][...]) for g in GROUPS}  # type: ignore[index]
+        arrays = {g: np.asarray(root[g][...]) for g in names}  # type: ignore[index]
         normalized = bool(root.attrs.get("normalized", False))
+        stored_target = root.attrs.get("target")  # type: ignore[assignment]
         if "norm" in root.attrs:
             norm = {g: NormStats.from_dict(d) for g, d in dict(root.attrs["norm"]).items()}  # type: ignore
     if norm is None and (path / "norm.json").is_file():
         norm = {g: NormStats.from_dict(d) for g, d in json.loads((path / "norm.json").read_text()).items()}
-    return PatchSet(arrays, norm, normalized)
+    return PatchSet(arrays, norm, normalized, str(target or stored_target or "l8"))
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -273,6 +294,6 @@ def batch_at(ps: PatchSet, step: int, global_batch: int, seed: int) -> dict[str,
     spe = steps_per_epoch(len(ps), global_batch)
     epoch, k = divmod(step, spe)
     idx = np.sort(epoch_order(len(ps), seed, epoch)[k * global_batch : (k + 1) * global_batch])
-    batch = {g: np.asarray(ps.arrays[g][idx], dtype=np.float32) for g in GROUPS}
+    batch = {g: np.asarray(a[idx], dtype=np.float32) for g, a in ps.arrays.items()}
     batch["id"] = idx.astype(np.int32)
     return batch

@@ -118,14 +118,16 @@ def fit_skip(
     ata = np.zeros((f, f))
     aty = np.zeros((f, model.out_bands))
     m = model.skip_margin()
+    spec = model.spec()
+    in10, in20, out = spec.inputs[0].name, spec.inputs[1].name, spec.output.name
     for i in range(0, len(pick), chunk):
         idx = pick[i : i + chunk]
         a = skip_windows(
-            np.asarray(patches.arrays["s2_10m"][idx], np.float32),
-            np.asarray(patches.arrays["s2_20m"][idx], np.float32),
+            np.asarray(patches.arrays[in10][idx], np.float32),
+            np.asarray(patches.arrays[in20][idx], np.float32),
             k,
         ).reshape(-1, f - 1)
-        y = np.asarray(patches.arrays["l8"][idx], np.float64)
+        y = np.asarray(patches.arrays[out][idx], np.float64)
         p = y.shape[1]
         y = y[:, m : p - m, m : p - m].reshape(-1, model.out_bands)
         a = np.concatenate([a, np.ones((len(a), 1), a.dtype)], axis=1).astype(np.float64)

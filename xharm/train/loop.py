@@ -17,12 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..exceptions import ConfigError, DimensionError, describe
-from ..spec import ModelSpec, NormStats, mgan_spec
+from ..exceptions import ConfigError, DimensionError, MissingBandError, describe
+from ..spec import ModelSpec, NormStats
 from .checkpoint import Checkpointer
 from .config import TrainConfig
 from .data import (
-    GROUPS,
     PatchSet,
     batch_at,
     load_patches,
@@ -47,20 +46,32 @@ class FitResult:
     run_dir: Path | None = None
 
 
-def _as_patchset(data: PatchSet | Mapping[str, np.ndarray] | str | Path) -> PatchSet:
+def _as_patchset(data: PatchSet | Mapping[str, np.ndarray] | str | Path, spec: ModelSpec) -> PatchSet:
+    """The training patches of ``spec``'s groups (its output group is the target)."""
+    groups = [g.name for g in spec.groups]
     if isinstance(data, PatchSet):
         return data
     if isinstance(data, str | Path):
-        return load_patches(data)
+        return load_patches(data, groups, target=spec.output.name)
     if hasattr(data, "iter_epoch"):  # a pair stream from xharm.engine.pairs.extract_pairs
         return patchset_from_stream(data)
-    return PatchSet(dict(data))
+    return PatchSet(dict(data), target=spec.output.name)
 
 
-def _check_shapes(ps: PatchSet, cfg: TrainConfig) -> None:
+def _check_shapes(ps: PatchSet, cfg: TrainConfig, spec: ModelSpec) -> None:
     expected = cfg.model.input_shapes()
     found = ps.shapes()
-    bad = {g: found[g] for g in GROUPS if tuple(found[g]) != tuple(expected[g])}
+    missing = [g.name for g in spec.groups if g.name not in found]
+    if missing:
+        raise MissingBandError(
+            describe(
+                f"the training patches lack group(s) {', '.join(missing)} of model {spec.name!r}",
+                expected=[g.name for g in spec.groups],
+                found=list(found),
+                fix="extract the patches with this model's spec (extract_pairs / xharm train --simulate)",
+            )
+        )
+    bad = {g.name: found[g.name] for g in spec.groups if tuple(found[g.name]) != tuple(expected[g.name])}
     if bad:
         raise DimensionError(
             describe(
@@ -81,9 +92,11 @@ def evaluate(
     angle, degrees). Without ``norm`` the metrics are in normalized units.
     """
     out_bands = cfg.model.out_bands
-    if norm is not None and "l8" in norm:
-        scale = jnp.asarray(norm["l8"].scale, jnp.float32)
-        offset = jnp.asarray(norm["l8"].mean, jnp.float32)
+    spec = cfg.model.spec()
+    target = spec.output.name
+    if norm is not None and target in norm:
+        scale = jnp.asarray(norm[target].scale, jnp.float32)
+        offset = jnp.asarray(norm[target].mean, jnp.float32)
     else:
         scale, offset = jnp.ones(out_bands, jnp.float32), jnp.zeros(out_bands, jnp.float32)
     step = jit_eval_step(cfg)
@@ -94,7 +107,7 @@ def evaluate(
         idx = np.arange(start, min(start + batch, n))
         pad = batch - len(idx)
         idx_p = np.concatenate([idx, np.repeat(idx[-1:], pad)])
-        b = {g: np.asarray(ps.arrays[g][idx_p], np.float32) for g in GROUPS}
+        b = {g.name: np.asarray(ps.arrays[g.name][idx_p], np.float32) for g in spec.groups}
         weight = np.concatenate([np.ones(len(idx)), np.zeros(pad)]).astype(np.float32)
         res = step(g_params, b, scale, offset, weight)
         for k in sums:
@@ -112,8 +125,8 @@ def _prepare(
     norm: Mapping[str, NormStats] | None,
     spec: ModelSpec,
 ) -> tuple[PatchSet, PatchSet | None, Mapping[str, NormStats] | None]:
-    ps = _as_patchset(data)
-    _check_shapes(ps, cfg)
+    ps = _as_patchset(data, spec)
+    _check_shapes(ps, cfg, spec)
     train, val = ps.split(cfg.val_fraction, cfg.seed)
     if ps.normalized:
         return train, val, norm if norm is not None else ps.norm
@@ -142,8 +155,9 @@ def fit(
     cfg
         Training configuration (:class:`~xharm.train.config.TrainConfig`).
     data
-        A :class:`~xharm.train.data.PatchSet`, a dict of arrays (``s2_10m``, ``s2_20m``,
-        ``l8``), a pair stream from ``xharm.engine.pairs.extract_pairs`` (read once), or the
+        A :class:`~xharm.train.data.PatchSet`, a dict of arrays (one per group of
+        ``cfg.model.spec()``: ``s2_10m``, ``s2_20m``, ``l8``), a pair stream from
+        ``xharm.engine.pairs.extract_pairs`` (read once), or the
         path of a patch store (Zarr or ``.npy`` folder).
     out_dir
         Run directory.
@@ -164,9 +178,12 @@ def fit(
     >>> result = fit(cfg, "pairs.zarr", "runs/tiny")  # doctest: +SKIP
     """
     out = Path(out_dir)
-    spec = mgan_spec(cfg.model.patch30, bands_20m=cfg.model.s2_20m_bands)
+    spec = cfg.model.spec()
     train, val, stats = _prepare(data, cfg, norm, spec)
-    target_norm = (stats["l8"].scale, stats["l8"].mean) if stats is not None and "l8" in stats else None
+    out_name = spec.output.name
+    target_norm = None
+    if stats is not None and out_name in stats:
+        target_norm = (stats[out_name].scale, stats[out_name].mean)
     check_target_norm(cfg, target_norm)  # before anything is written
 
     devices = resolve_devices(cfg)

@@ -18,8 +18,9 @@ so they do not depend on how the batch is split over devices. With ``axis_name``
 (inside ``pmap``, see :mod:`xharm.train.parallel`) gradients and metrics are
 averaged over devices with ``lax.pmean`` and the relativistic means are global.
 
-A batch is a dict: ``"s2_10m"`` (N, 3P, 3P, 4), ``"s2_20m"`` (N, 1.5P, 1.5P, 2),
-``"l8"`` (N, P, P, 6), normalized float32, and ``"id"`` (N,) int32 patch indices.
+A batch is a dict keyed by the groups of ``cfg.model.spec()``: ``"s2_10m"`` (N, 3P, 3P, 4),
+``"s2_20m"`` (N, 1.5P, 1.5P, 2), ``"l8"`` (N, P, P, 6), normalized float32, and ``"id"``
+(N,) int32 patch indices.
 """
 
 from __future__ import annotations
@@ -95,12 +96,14 @@ def make_train_step(
     check_target_norm(cfg, target_norm)
     gen, disc = make_models(cfg)
     g_tx, d_tx = make_optimizers(cfg, devices)
+    spec = cfg.model.spec()  # the batch's group names come from the model's spec
+    in10, in20, out = spec.inputs[0].name, spec.inputs[1].name, spec.output.name
 
     def _mean(tree):  # type: ignore[no-untyped-def]
         return lax.pmean(tree, axis_name) if axis_name is not None else tree
 
     def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
-        x10, x20, y = batch["s2_10m"], batch["s2_20m"], batch["l8"]
+        x10, x20, y = batch[in10], batch[in20], batch[out]
         drop_keys, aug_keys = patch_keys(state.key, state.step, batch["id"])
         keep = None
         if cfg.input_holes > 0:
@@ -196,11 +199,13 @@ def make_eval_step(cfg: TrainConfig) -> Callable[..., Metrics]:
     mean L1, RMSE and SAM.
     """
     gen, _ = make_models(cfg)
+    spec = cfg.model.spec()
+    inputs, out = [g.name for g in spec.inputs], spec.output.name
 
     def eval_step(g_params, batch: Batch, scale, offset, weight) -> Metrics:  # type: ignore[no-untyped-def]
-        pred = gen.apply({"params": g_params}, batch["s2_10m"], batch["s2_20m"])
+        pred = gen.apply({"params": g_params}, *(batch[g] for g in inputs))
         pred = pred * scale + offset
-        y = batch["l8"] * scale + offset
+        y = batch[out] * scale + offset
         err = pred - y
         angle = spectral_angle(pred, y)
         w = weight[:, None, None]

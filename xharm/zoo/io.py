@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..exceptions import CorruptProductError, DimensionError, ProductNotFoundError, describe
-from ..models.mgan import Generator, MGANConfig
+from ..models.mgan import Generator, MGANConfig, init_generator
 from ..spec import ModelSpec, NormStats, mgan_spec
 from .registry import SPEC_CHECKSUM, read_spec, spec_digest
 
@@ -65,9 +65,7 @@ def save_model(
     --------
     >>> import tempfile
     >>> cfg = MGANConfig.tiny()
-    >>> s = cfg.input_shapes()
-    >>> p = Generator(cfg).init(jax.random.key(0, impl="rbg"), jnp.zeros((1, *s["s2_10m"])),
-    ...                         jnp.zeros((1, *s["s2_20m"])))["params"]
+    >>> p = init_generator(cfg)
     >>> spec = save_model(tempfile.mkdtemp(), p, cfg)
     >>> spec.checksum.startswith("sha256:")
     True
@@ -146,12 +144,7 @@ def load_model(directory: str | Path) -> tuple[ModelSpec, Any, MGANConfig]:
 
 
 def _param_shapes(config: MGANConfig) -> Any:
-    s = config.input_shapes()
-    abstract = jax.eval_shape(
-        lambda: Generator(config).init(
-            jax.random.key(0, impl="rbg"), jnp.zeros((1, *s["s2_10m"])), jnp.zeros((1, *s["s2_20m"]))
-        )["params"]
-    )
+    abstract = jax.eval_shape(lambda: init_generator(config))
     return jax.tree_util.tree_map(lambda a: tuple(a.shape), flax.serialization.to_state_dict(abstract))
 
 
@@ -167,9 +160,7 @@ class Predictor:
     --------
     >>> import tempfile
     >>> cfg = MGANConfig.tiny()
-    >>> s = cfg.input_shapes()
-    >>> p = Generator(cfg).init(jax.random.key(0, impl="rbg"), jnp.zeros((1, *s["s2_10m"])),
-    ...                         jnp.zeros((1, *s["s2_20m"])))["params"]
+    >>> p = init_generator(cfg)
     >>> pred = Predictor(mgan_spec(32), p, cfg)
     >>> pred({"s2_10m": np.zeros((2, 96, 96, 4), np.float32),
     ...       "s2_20m": np.zeros((2, 48, 48, 2), np.float32)}).shape
