@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numbers
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from .exceptions import (
     CRSError,
     DimensionError,
     GridError,
+    MissingBandError,
     ProductNotFoundError,
     StorageError,
     UnitsError,
@@ -57,6 +58,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "reflectance_block",
+    "require_present",
     "timedelta",
 ]
 
@@ -490,3 +492,32 @@ def existing_file(path: str | os.PathLike[str], what: str) -> Path:
             describe(f"{what} {path} not found", expected="an existing file", found=str(p.resolve()))
         )
     return p
+
+
+def require_present(
+    wanted: Iterable[str], have: Iterable[str], *, problem: str, fix: str, found: str | None = None
+) -> None:
+    """Raise :class:`~xharm.exceptions.MissingBandError` unless every name of ``wanted`` is in ``have``.
+
+    ``problem`` is formatted with ``missing`` (the absent names, comma separated); the
+    message lists the wanted and the found names and says ``fix``.
+
+    Examples
+    --------
+    >>> require_present(["B02", "B03"], ["B02", "B03", "B04"], problem="lacks {missing}", fix="load them")
+    >>> require_present(["B8A"], ["B08"], problem="S2 band(s) {missing} missing", fix="load B8A")
+    Traceback (most recent call last):
+    ...
+    xharm.exceptions.MissingBandError: ...
+    """
+    wanted, have = list(wanted), list(have)
+    missing = [b for b in wanted if b not in have]
+    if missing:
+        raise MissingBandError(
+            describe(
+                problem.format(missing=", ".join(missing)),
+                expected=", ".join(wanted),
+                found=found if found is not None else (", ".join(sorted(have)) or "none"),
+                fix=fix,
+            )
+        )

@@ -15,6 +15,7 @@ from ..core.cube import product_attrs, validate
 from ..core.grid import mask_to_grid, output_grid, s2_to_30m
 from ..core.sensors import get_sensor
 from ..exceptions import DimensionError, GridError, MissingBandError, SensorError, describe
+from ..validate import require_present
 from .bandpass import S2_TO_L8, specific_platform
 
 __all__ = ["S2Input", "as_landsat", "gather", "grid30", "mask_to_30m", "per_time", "to_30m"]
@@ -118,16 +119,12 @@ def gather(
     wanted = [nir if b == "NIR" else b for b in _BASE]
     if coastal or (coastal is None and "B01" in have):
         wanted = ["B01", *wanted]
-    missing = [b for b in wanted if b not in have]
-    if missing:
-        raise MissingBandError(
-            describe(
-                f"S2 band(s) {', '.join(missing)} missing",
-                expected=", ".join(wanted),
-                found=", ".join(sorted(have)),
-                fix="load them (10 m: B02 B03 B04 B08; 20 m: B8A B11 B12; 60 m: B01), or pass nir='B08'",
-            )
-        )
+    require_present(
+        wanted,
+        have,
+        problem="S2 band(s) {missing} missing",
+        fix="load them (10 m: B02 B03 B04 B08; 20 m: B8A B11 B12; 60 m: B01), or pass nir='B08'",
+    )
     return S2Input(cubes, wanted)
 
 

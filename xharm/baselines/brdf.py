@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from ..exceptions import MissingBandError, describe
+from ..validate import require_present
 
 __all__ = [
     "ANGLE_NAMES",
@@ -151,16 +152,13 @@ def nbar(cube: xr.DataArray, angles: Mapping[str, Any], nbar_sun_zenith: Any) ->
     >>> round(float(nbar(cube, ang, 30.0)[0, 0, 0, 0]), 6)
     0.2
     """
-    missing = [a for a in ANGLE_NAMES if a not in angles]
-    if missing:
-        raise MissingBandError(
-            describe(
-                f"angle(s) {', '.join(missing)} missing for the BRDF normalisation",
-                expected=", ".join(ANGLE_NAMES),
-                found=", ".join(angles) or "none",
-                fix="pass angles={...} or set them in cube.attrs, or use brdf=False",
-            )
-        )
+    require_present(
+        ANGLE_NAMES,
+        angles,
+        problem="angle(s) {missing} missing for the BRDF normalisation",
+        found=", ".join(angles) or "none",
+        fix="pass angles={...} or set them in cube.attrs, or use brdf=False",
+    )
     c = c_factors(cube["band"], angles, nbar_sun_zenith)
     out = (cube * c).transpose(*cube.dims).astype("float32", copy=False)
     out.attrs = dict(cube.attrs)

@@ -34,7 +34,7 @@ from ..exceptions import (
     UnitsError,
     describe,
 )
-from ..validate import check_grid, check_projected, check_time, crs_name, grid_name
+from ..validate import check_grid, check_projected, check_time, crs_name, grid_name, require_present
 from .sensors import Sensor, get_sensor
 
 __all__ = [
@@ -370,16 +370,13 @@ def validate(
             )
     if bands is not None:
         have = [str(b) for b in cube["band"].values]
-        missing = [b for b in bands if b not in have]
-        if missing:
-            raise MissingBandError(
-                describe(
-                    f"the {what} lacks band(s) {', '.join(missing)}",
-                    expected=", ".join(bands),
-                    found=", ".join(have),
-                    fix="load those bands (or choose another model/method that does not need them)",
-                )
-            )
+        require_present(
+            bands,
+            have,
+            problem=f"the {what} lacks band(s) {{missing}}",
+            found=", ".join(have),
+            fix="load those bands (or choose another model/method that does not need them)",
+        )
     check_time(cube, what)
     check_grid(cube, what)
     return geobox_of(cube, what=what)

@@ -26,7 +26,8 @@ from rasterio.errors import RasterioError
 
 from ..core.cube import make_cube
 from ..core.sensors import Sensor
-from ..exceptions import CorruptProductError, GridError, MissingBandError, ProductNotFoundError, describe
+from ..exceptions import CorruptProductError, GridError, ProductNotFoundError, describe
+from ..validate import require_present
 
 __all__ = [
     "DEFAULT_CHUNKS",
@@ -76,16 +77,12 @@ def as_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
 
 def require_bands(product: str, files: Mapping[str, Any], wanted: Sequence[str]) -> None:
     """Raise :class:`MissingBandError` unless every ``wanted`` band has a file in ``files``."""
-    missing = [b for b in wanted if b not in files]
-    if missing:
-        raise MissingBandError(
-            describe(
-                f"{product} lacks band(s) {', '.join(missing)}",
-                expected=", ".join(wanted),
-                found=", ".join(sorted(files)),
-                fix="add the missing band files, or ask for fewer bands with bands=[...]",
-            )
-        )
+    require_present(
+        wanted,
+        files,
+        problem=f"{product} lacks band(s) {{missing}}",
+        fix="add the missing band files, or ask for fewer bands with bands=[...]",
+    )
 
 
 def require_exists(path: Path, *, what: str = "raster") -> Path:
