@@ -25,7 +25,7 @@ __all__ = ["bicubic", "hpf"]
 
 
 def bicubic(coarse: np.ndarray, scale: int) -> np.ndarray:
-    """Cubic interpolation to the 10 m grid (NaN stays NaN at the pixels it touches).
+    """Cubic interpolation to the 10 m grid (NaN where any band of the coarse pixel is NaN).
 
     Examples
     --------
@@ -35,8 +35,9 @@ def bicubic(coarse: np.ndarray, scale: int) -> np.ndarray:
     y = np.asarray(coarse, dtype=np.float64)
     nan = np.isnan(y)
     out = upsample_cubic(_fill(y, nan), scale)
-    if nan.any():
-        out = np.where(np.repeat(np.repeat(nan, scale, -2), scale, -1), np.nan, out)
+    if nan.any():  # as the network: NaN where any band under the output pixel is NaN
+        bad = np.repeat(np.repeat(nan.any(axis=-3, keepdims=True), scale, -2), scale, -1)
+        out = np.where(bad, np.nan, out)
     return out.astype(np.float32)
 
 

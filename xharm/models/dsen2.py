@@ -136,7 +136,7 @@ class DSen2Config:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DSen2Config:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # type: ignore[arg-type]
 
 
 def upsample(x: jax.Array, factor: int) -> jax.Array:

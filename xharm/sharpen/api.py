@@ -139,8 +139,9 @@ def sharpen(
     >>> from xharm.cube import make_cube
     >>> g10 = GeoBox.from_bbox((0, 0, 240, 240), "EPSG:32633", resolution=10)
     >>> g20 = GeoBox.from_bbox((0, 0, 240, 240), "EPSG:32633", resolution=20)
-    >>> c10 = make_cube(np.random.rand(1, 4, 24, 24), geobox=g10, bands=["B02", "B03", "B04", "B08"], sensor="sentinel-2a")
-    >>> c20 = make_cube(np.random.rand(1, 6, 12, 12), geobox=g20, bands=["B05", "B06", "B07", "B8A", "B11", "B12"], sensor="sentinel-2a")
+    >>> b10, b20 = ["B02", "B03", "B04", "B08"], ["B05", "B06", "B07", "B8A", "B11", "B12"]
+    >>> c10 = make_cube(np.random.rand(1, 4, 24, 24), geobox=g10, bands=b10, sensor="sentinel-2a")
+    >>> c20 = make_cube(np.random.rand(1, 6, 12, 12), geobox=g20, bands=b20, sensor="sentinel-2a")
     >>> out = sharpen({10: c10, 20: c20}, method="bicubic")
     >>> out.shape, out.band.values.tolist()[:2]
     ((1, 6, 24, 24), ['B05', 'B06'])
@@ -204,25 +205,23 @@ def sharpen(
         if consistent:
             out = _project(out, cubes[_RES_OF[s]], s, out_gbox, mtf)
         parts.append(out.sel(band=sel))
-    res = parts[0] if len(parts) == 1 else xr.concat(parts, dim="band")
-    res = res.sel(band=list(want))
-    if chunks is None and isinstance(res.data, da.Array):
-        res = res.chunk({"time": 1})
+    result = parts[0] if len(parts) == 1 else xr.concat(parts, dim="band")
+    result = result.sel(band=list(want))
     if valid is not None:
         from ..grid import mask_to_grid
 
-        res = res.where(mask_to_grid(valid, out_gbox))
+        result = result.where(mask_to_grid(valid, out_gbox))
     first = cubes[10]
-    res.attrs = {k: v for k, v in first.attrs.items() if k not in ("xharm_model",)}
-    res.attrs.update(attrs, radiometric_consistency="projected" if consistent else "none")
-    return res
+    result.attrs = {k: v for k, v in first.attrs.items() if k not in ("xharm_model",)}
+    result.attrs.update(attrs, radiometric_consistency="projected" if consistent else "none")
+    return result
 
 
 def _by_resolution(
     s2: xr.DataArray | Mapping[Any, xr.DataArray], s2_20m: xr.DataArray | None, s2_60m: xr.DataArray | None
 ) -> dict[int, xr.DataArray]:
     if isinstance(s2, Mapping):
-        out = {int(round(float(k))): v for k, v in s2.items()}
+        out = {round(float(k)): v for k, v in s2.items()}
     else:
         out = {10: s2}
     for res, c in ((20, s2_20m), (60, s2_60m)):
@@ -362,7 +361,7 @@ def _run_classic(
     coarse = _whole(_coarse_window(cubes[res].sel(band=list(BANDS[res])), out_gbox, scale))
     if method == "bicubic":
         out = coarse.map_blocks(
-            sharpen_classic.bicubic,
+            sharpen_classic.bicubic,  # type: ignore[arg-type]
             scale,
             chunks=(coarse.chunks[0], coarse.chunks[1], (out_gbox.shape.y,), (out_gbox.shape.x,)),
             dtype=np.float32,

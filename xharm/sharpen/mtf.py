@@ -158,7 +158,7 @@ def upsample_cubic(coarse: np.ndarray, scale: int) -> np.ndarray:
     """Cubic (B-spline) interpolation of ``(..., h, w)`` to ``(..., h * scale, w * scale)``.
 
     Pixel areas are aligned (the corner of the first fine pixel is the corner of the
-    first coarse pixel); borders are mirrored (half-sample symmetric). This is the "bicubic" baseline.
+    first coarse pixel); borders are mirrored. This is the "bicubic" baseline.
 
     Examples
     --------
@@ -167,4 +167,4 @@ def upsample_cubic(coarse: np.ndarray, scale: int) -> np.ndarray:
     """
     y = np.asarray(coarse, dtype=np.float64)
     zoom = (1,) * (y.ndim - 2) + (scale, scale)
-    return ndimage.zoom(y, zoom, order=3, mode="reflect", grid_mode=True)
+    return ndimage.zoom(y, zoom, order=3, mode="mirror", grid_mode=True)

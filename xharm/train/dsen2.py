@@ -112,7 +112,7 @@ def make_train_step(config: DSen2Config, tx: optax.GradientTransformation) -> Ca
     net = DSen2(config)
 
     def loss_fn(params: Any, batch: Mapping[str, jax.Array]) -> jax.Array:
-        pred = net.apply({"params": params}, *(batch[g] for g in config.groups))
+        pred = jnp.asarray(net.apply({"params": params}, *(batch[g] for g in config.groups)))
         return jnp.mean(jnp.abs(pred - batch["target"]))
 
     @jax.jit

@@ -134,7 +134,9 @@ def save_dsen2(
     )
     weights = directory / WEIGHTS_FILE
     weights.write_bytes(flax.serialization.msgpack_serialize(tree))
-    spec = dsen2_spec(config, patch, buffer=buffer, level=level, version=version, checksum=sha256_file(weights), meta=meta)
+    spec = dsen2_spec(
+        config, patch, buffer=buffer, level=level, version=version, checksum=sha256_file(weights), meta=meta
+    )
     (directory / SPEC_FILE).write_text(json.dumps(spec.to_dict(), indent=1, sort_keys=True))
     return spec
 
@@ -181,7 +183,8 @@ class DSen2Predictor:
     --------
     >>> cfg = DSen2Config.tiny()
     >>> pred = DSen2Predictor(dsen2_spec(cfg, 32), init_params(cfg), cfg)
-    >>> batch = {"s2_10m": np.zeros((2, 32, 32, 4), np.float32), "s2_20m": np.zeros((2, 16, 16, 6), np.float32)}
+    >>> z = lambda *s: np.zeros(s, np.float32)
+    >>> batch = {"s2_10m": z(2, 32, 32, 4), "s2_20m": z(2, 16, 16, 6)}
     >>> pred(batch).shape
     (2, 32, 32, 6)
     """
