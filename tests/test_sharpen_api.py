@@ -180,3 +180,8 @@ def test_errors_are_xharm_errors_before_compute(tiny, compute_counter):
         with pytest.raises(XharmError):
             sharpen({10: c[10], 20: c[20]}, model=tiny, **kwargs)
     assert compute_counter.calls == 0
+
+
+def test_no_bundled_60m_model_is_a_clear_error():
+    with pytest.raises(MissingBandError, match="no bundled DSen2 model sharpens the 60 m bands"):
+        sharpen(scene_to_cubes(scene(72, 72)), bands=["B01"])

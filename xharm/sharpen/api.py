@@ -26,8 +26,9 @@ from .mtf import DEFAULT_MTF, project_consistent
 __all__ = ["DEFAULT_MODELS", "METHODS", "DSen2Handle", "sharpen"]
 
 METHODS = ("dsen2", "bicubic", "hpf")
-#: The bundled model per scale when ``model`` is not given.
-DEFAULT_MODELS = {2: "dsen2-starter", 6: "dsen2-60m-starter"}
+#: The bundled model per scale when ``model`` is not given (no 60 m starter is bundled:
+#: the one trained on the two available L1C scenes was worse than bicubic, see the model card).
+DEFAULT_MODELS: dict[int, str | None] = {2: "dsen2-starter", 6: None}
 _SCALE_OF = {**{b: 2 for b in BANDS[20]}, **{b: 6 for b in BANDS[60]}}
 _RES_OF = {2: 20, 6: 60}
 _GROUP = {10: "s2_10m", 20: "s2_20m", 60: "s2_60m"}
@@ -107,7 +108,7 @@ def sharpen(
         the 10 m bands with per-band regression, :mod:`xharm.baselines.sharpen_classic`).
     model
         ``"dsen2"``: a bundled name or model folder (or ``{2: ..., 6: ...}`` per scale);
-        default ``DEFAULT_MODELS``.
+        default ``DEFAULT_MODELS`` (``dsen2-starter`` for 20 m; none is bundled for 60 m).
     consistent
         Apply the exact radiometric-consistency projection: the smallest change to the
         output after which degrading it with the band's MTF and averaging each coarse
@@ -304,8 +305,17 @@ def _run_dsen2(
     chunks: Mapping[str, int] | None,
     batch_size: int,
 ) -> tuple[xr.DataArray, dict[str, Any]]:
-    name = model.get(scale) if isinstance(model, Mapping) else model
-    handle = DSen2Handle.of(name or DEFAULT_MODELS[scale])
+    name = (model.get(scale) if isinstance(model, Mapping) else model) or DEFAULT_MODELS[scale]
+    if name is None:
+        raise MissingBandError(
+            describe(
+                "no bundled DSen2 model sharpens the 60 m bands",
+                expected="model={6: MODEL_DIR} (a 60 m network)",
+                found="none given",
+                fix="train one (python -m xharm.sharpen.starter --scale 6 --out DIR), or method='hpf'",
+            )
+        )
+    handle = DSen2Handle.of(name)
     spec = handle.spec()
     meta = dict(spec.meta)
     if "dsen2_config" not in meta:

@@ -50,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--time-limit", type=float, default=1200.0, help="stop after this many seconds")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gain", type=float, default=1.0, help="augmentation: patch gain range [1/g, g]")
+    p.add_argument("--band-gain", type=float, default=1.0, help="augmentation: per-band gain range")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
 
@@ -70,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         val_scenes=test,  # type: ignore[arg-type]
         eval_every=100,
         time_limit_s=a.time_limit,
+        gain=a.gain,
+        band_gain=a.band_gain,
     )
     meta = {
         "training_data": "Wald protocol on real S2 L1C: " + ", ".join(TRAIN_SCENES),

@@ -82,8 +82,16 @@ def sample_batch(
     patch: int,
     n: int,
     rng: np.random.Generator,
+    *,
+    gain: float = 1.0,
+    band_gain: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """``n`` random patches (target side ``patch``) with random flips / 90 deg rotations.
+
+    Radiometric augmentation (the Wald mapping is linear in reflectance, so scaled inputs
+    have a scaled target): each patch is multiplied by a log-uniform factor in
+    ``[1 / gain, gain]``, and each band by one in ``[1 / band_gain, band_gain]`` (the same
+    factor for a coarse band as input and as target). ``1.0`` turns either off.
 
     Returns the network's inputs by group name and ``"target"``.
     """
@@ -96,14 +104,20 @@ def sample_batch(
         i = int(rng.integers((hy - patch) // q + 1)) * q
         j = int(rng.integers((wy - patch) // q + 1)) * q
         k, flip = int(rng.integers(4)), bool(rng.integers(2))
+        g0 = np.exp(rng.uniform(-np.log(gain), np.log(gain)))
+        per = {
+            gname: g0 * np.exp(rng.uniform(-np.log(band_gain), np.log(band_gain), x[gname].shape[-1]))
+            for gname in config.groups
+        }
+        per["target"] = per[config.groups[-1]]
         # target px per group px: s2_10m 1, s2_20m 2 (scale 2) / ... (in the degraded world)
         for g in config.groups:
             r = {"s2_10m": 1, "s2_20m": 2, "s2_60m": 6}[g]
             a = x[g][i // r : (i + patch) // r, j // r : (j + patch) // r]
             a = np.rot90(a[:, ::-1] if flip else a, k)
-            out[g].append(a)
+            out[g].append(a * per[g].astype(np.float32))
         t = y[i : i + patch, j : j + patch]
-        out["target"].append(np.rot90(t[:, ::-1] if flip else t, k))
+        out["target"].append(np.rot90(t[:, ::-1] if flip else t, k) * per["target"].astype(np.float32))
     return {g: np.ascontiguousarray(np.stack(v)) for g, v in out.items()}
 
 
@@ -149,6 +163,8 @@ def fit_dsen2(
     val_scenes: Sequence[Scene] = (),
     eval_every: int = 100,
     time_limit_s: float | None = None,
+    gain: float = 1.0,
+    band_gain: float = 1.0,
     mtf: float = DEFAULT_MTF,
     log: Callable[[str], None] | None = print,
 ) -> tuple[Any, FitHistory]:
@@ -172,7 +188,7 @@ def fit_dsen2(
     t0 = time.perf_counter()
     running = []
     for it in range(1, steps + 1):
-        b = sample_batch(pairs, config, patch, batch, rng)
+        b = sample_batch(pairs, config, patch, batch, rng, gain=gain, band_gain=band_gain)
         params, opt_state, loss = step_fn(params, opt_state, b)
         running.append(float(loss))
         last = it == steps or (time_limit_s is not None and time.perf_counter() - t0 > time_limit_s)
