@@ -166,5 +166,6 @@ def upsample_cubic(coarse: np.ndarray, scale: int) -> np.ndarray:
     (4, 6)
     """
     y = np.asarray(coarse, dtype=np.float64)
-    zoom = (1,) * (y.ndim - 2) + (scale, scale)
-    return ndimage.zoom(y, zoom, order=3, mode="mirror", grid_mode=True)
+    flat = y.reshape(-1, *y.shape[-2:])  # 2-D zooms: a 4-D spline with unit factors is ~25x slower
+    out = np.stack([ndimage.zoom(a, scale, order=3, mode="mirror", grid_mode=True) for a in flat])
+    return out.reshape(*y.shape[:-2], *out.shape[-2:])

@@ -52,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gain", type=float, default=1.0, help="augmentation: patch gain range [1/g, g]")
     p.add_argument("--band-gain", type=float, default=1.0, help="augmentation: per-band gain range")
+    p.add_argument("--init", default=None, help="a model folder to continue training from")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
 
@@ -59,6 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..zoo.dsen2 import save_dsen2
 
     cfg = DSen2Config(scale=a.scale, blocks=a.blocks, features=a.features)
+    init = None
+    if a.init:
+        from ..zoo.dsen2 import load_dsen2
+
+        spec0, init, cfg = load_dsen2(a.init)
+        curve0 = json.loads(dict(spec0.meta).get("learning_curve", "[]"))
     train = [load_scene(a.data, n) for n in TRAIN_SCENES]
     test = [load_scene(a.data, n) for n in TEST_SCENES]
     params, hist = fit_dsen2(
@@ -74,14 +81,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         time_limit_s=a.time_limit,
         gain=a.gain,
         band_gain=a.band_gain,
+        init=init,
     )
+    rows = hist.rows
+    if a.init:  # one learning curve across the runs: steps and seconds continue
+        s0, t0 = (curve0[-1][0], curve0[-1][3]) if curve0 else (0, 0.0)
+        rows = [tuple(r) for r in curve0] + [(s0 + r[0], r[1], r[2], t0 + r[3]) for r in rows]
     meta = {
         "training_data": "Wald protocol on real S2 L1C: " + ", ".join(TRAIN_SCENES),
         "held_out": ", ".join(TEST_SCENES),
         "training": json.dumps(
             {k: v for k, v in vars(a).items() if k not in ("data", "out")}, sort_keys=True
         ),
-        "learning_curve": json.dumps(hist.rows),
+        "learning_curve": json.dumps(rows),
+        "continued_from": str(a.init or ""),
     }
     patch = 128 if a.scale == 2 else 192
     spec = save_dsen2(a.out, params, cfg, patch=patch, level="L1C", meta=meta)

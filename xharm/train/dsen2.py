@@ -166,12 +166,14 @@ def fit_dsen2(
     gain: float = 1.0,
     band_gain: float = 1.0,
     mtf: float = DEFAULT_MTF,
+    init: Any = None,
     log: Callable[[str], None] | None = print,
 ) -> tuple[Any, FitHistory]:
     """Train a DSen2 network on ``scenes`` by the Wald protocol; returns ``(params, history)``.
 
     ``val_scenes`` (other places and dates) give a validation L1 every ``eval_every``
-    steps; training stops early after ``time_limit_s`` seconds.
+    steps; training stops early after ``time_limit_s`` seconds. ``gain`` / ``band_gain``:
+    radiometric augmentation (:func:`sample_batch`); ``init``: parameters to continue from.
     """
     pairs = [wald_pairs(s, config.scale, mtf=mtf) for s in scenes]
     rng = np.random.default_rng(seed)
@@ -179,7 +181,7 @@ def fit_dsen2(
     if val_scenes:
         vpairs = [wald_pairs(s, config.scale, mtf=mtf) for s in val_scenes]
         val = sample_batch(vpairs, config, patch, 64, np.random.default_rng(seed + 1))
-    params = init_params(config, patch, seed)
+    params = init_params(config, patch, seed) if init is None else init
     sched = optax.cosine_decay_schedule(lr, max(steps, 1), alpha=0.01)
     tx = optax.adam(sched)
     opt_state = tx.init(params)
