@@ -32,10 +32,10 @@ def main() -> None:
 
     import dask
 
-    from xharm.sharpen import sharpen
-    from xharm.sharpen.api import DSen2Handle
-    from xharm.sharpen.data import scene_to_cubes
-    from xharm.sharpen.mtf import degrade
+    from xharm.sharpening import sharpen
+    from xharm.sharpening.api import DSen2Handle
+    from xharm.sharpening.data import scene_to_cubes
+    from xharm.sharpening.mtf import degrade
     from xharm.tiling import TileSpec
 
     rng = np.random.default_rng(0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from xharm.baselines.sharpen_classic import bicubic, hpf
-from xharm.sharpen.mtf import degrade
+from xharm.sharpening.mtf import degrade
 
 
 def test_hpf_recovers_a_band_that_is_a_mix_of_the_guides():

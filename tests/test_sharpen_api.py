@@ -13,9 +13,9 @@ import xharm  # noqa: F401  (accessor)
 from xharm.cube import make_cube
 from xharm.exceptions import GridError, MissingBandError, SensorError, XharmError
 from xharm.models.dsen2 import DSen2, DSen2Config
-from xharm.sharpen import sharpen
-from xharm.sharpen.data import BANDS, scene_to_cubes
-from xharm.sharpen.mtf import degrade
+from xharm.sharpening import sharpen
+from xharm.sharpening.data import BANDS, scene_to_cubes
+from xharm.sharpening.mtf import degrade
 from xharm.zoo.dsen2 import init_params, load_dsen2, save_dsen2
 
 B10, B20, B60 = BANDS[10], BANDS[20], BANDS[60]
@@ -185,3 +185,9 @@ def test_errors_are_xharm_errors_before_compute(tiny, compute_counter):
 def test_no_bundled_60m_model_is_a_clear_error():
     with pytest.raises(MissingBandError, match="no bundled DSen2 model sharpens the 60 m bands"):
         sharpen(scene_to_cubes(scene(72, 72)), bands=["B01"])
+
+
+def test_top_level_function_survives_subpackage_import():
+    import xharm.sharpening.mtf
+
+    assert callable(xharm.sharpen) and xharm.sharpen is sharpen

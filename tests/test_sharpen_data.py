@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xharm.sharpen.data import BANDS, read_dsen2_mat, scene_from_cubes, scene_to_cubes
+from xharm.sharpening.data import BANDS, read_dsen2_mat, scene_from_cubes, scene_to_cubes
 
 
 def test_dsen2_mat_band_order(real_data):

@@ -8,9 +8,9 @@ import pytest
 from xharm.cli import main
 from xharm.io.zarr import open_cube, write_cube
 from xharm.models.dsen2 import DSen2Config
-from xharm.sharpen import sharpen
-from xharm.sharpen.data import scene_to_cubes
-from xharm.sharpen.job import sharpen_zarr
+from xharm.sharpening import sharpen
+from xharm.sharpening.data import scene_to_cubes
+from xharm.sharpening.job import sharpen_zarr
 from xharm.zoo.dsen2 import init_params, save_dsen2
 
 

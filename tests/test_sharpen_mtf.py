@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xharm.exceptions import GridError
-from xharm.sharpen.mtf import DEFAULT_MTF, degrade, gaussian_sigma, project_consistent, upsample_cubic
+from xharm.sharpening.mtf import DEFAULT_MTF, degrade, gaussian_sigma, project_consistent, upsample_cubic
 
 
 @pytest.mark.parametrize("scale", [2, 6])

@@ -1,13 +1,13 @@
-"""The held-out real-scene evaluation: the bundled starter against the baselines (reduced + full resolution)."""
+"""Held-out real-scene evaluation: the bundled starter vs the baselines (reduced and full resolution)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from xharm.sharpen.data import BANDS, read_dsen2_mat
-from xharm.sharpen.report import evaluate_scene, markdown
-from xharm.sharpen.starter import TEST_SCENES, TRAIN_SCENES
+from xharm.sharpening.data import BANDS, read_dsen2_mat
+from xharm.sharpening.report import evaluate_scene, markdown
+from xharm.sharpening.starter import TEST_SCENES, TRAIN_SCENES
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xharm.sharpen.wald import consistency_rmse, reduced_scene, scores
+from xharm.sharpening.wald import consistency_rmse, reduced_scene, scores
 
 
 def test_scores_by_hand():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from xharm.models.dsen2 import DSen2Config
-from xharm.sharpen.mtf import degrade
+from xharm.sharpening.mtf import degrade
 from xharm.train.dsen2 import fit_dsen2, sample_batch, wald_pairs
 from xharm.zoo.dsen2 import REFLECTANCE_SCALE
 

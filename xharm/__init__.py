@@ -25,7 +25,7 @@ _LAZY = {
     "from_canonical": "xharm.cube:from_canonical",
     "valid_mask": "xharm.qa:valid_mask",
     "dense_series": "xharm.dense:dense_series",
-    "sharpen": "xharm.sharpen.api:sharpen",
+    "sharpen": "xharm.sharpening.api:sharpen",
 }
 
 __all__ = ["XharmError", "__version__", *_LAZY]

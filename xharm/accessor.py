@@ -55,7 +55,7 @@ class HarmonizeAccessor(_Base):
     metrics = _bind("xharm.metrics:metrics")
     valid_mask = _bind("xharm.qa:valid_mask")
     dense_series = _bind("xharm.dense:dense_series")
-    sharpen = _bind("xharm.sharpen.api:sharpen")
+    sharpen = _bind("xharm.sharpening.api:sharpen")
 
 
 @xr.register_dataset_accessor("harmonize")

@@ -86,7 +86,7 @@ def _cmd_harmonize(args: argparse.Namespace) -> int:
 
 def _cmd_sharpen(args: argparse.Namespace) -> int:
     from .jobs import dask_client
-    from .sharpen.job import sharpen_zarr
+    from .sharpening.job import sharpen_zarr
 
     try:
         with dask_client(args.scheduler, args.local_workers, args.gpu):

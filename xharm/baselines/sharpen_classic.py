@@ -1,14 +1,14 @@
 """Classical Sentinel-2 band sharpening: bicubic, and high-pass detail injection with regression.
 
 NumPy cores on ``(..., C, h, w)`` coarse stacks and ``(..., 4, H, W)`` 10 m guides
-(``H = scale * h``); :func:`xharm.sharpen.sharpen` runs them lazily per date.
+(``H = scale * h``); :func:`xharm.sharpening.api.sharpen` runs them lazily per date.
 
 ``hpf`` is a generalized-Laplacian-pyramid style injection (Aiazzi et al. 2006, "MTF-tailored
 multiscale fusion"), with a synthetic "pan" per band made by regression (as in
 Gram-Schmidt adaptive / regression-based injection): for each coarse band ``b``
 
 1. regress the observed band on the 10 m bands degraded to its grid with the sensor's
-   MTF (:func:`xharm.sharpen.mtf.degrade`): ``y_b ~ a_b . D(x10) + c_b`` (least squares
+   MTF (:func:`xharm.sharpening.mtf.degrade`): ``y_b ~ a_b . D(x10) + c_b`` (least squares
    over the valid pixels of that date);
 2. the synthetic 10 m band ``P_b = a_b . x10 + c_b``, its detail ``P_b - U(D(P_b))``
    (``U`` the cubic upsampling);
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..sharpen.mtf import DEFAULT_MTF, degrade, upsample_cubic
+from ..sharpening.mtf import DEFAULT_MTF, degrade, upsample_cubic
 
 __all__ = ["bicubic", "hpf"]
 

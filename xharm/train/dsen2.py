@@ -2,7 +2,7 @@
 
 Wald protocol (Lanaras et al. 2018, after Wald et al. 1997): with no 10 m truth for the
 20 m bands, degrade *every* observed band by the scale factor with the sensor's MTF
-(:func:`xharm.sharpen.mtf.degrade`) - 10 m -> 20 m, 20 m -> 40 m - and learn to recover
+(:func:`xharm.sharpening.mtf.degrade`) - 10 m -> 20 m, 20 m -> 40 m - and learn to recover
 the observed 20 m bands from the degraded ones; at full resolution the same network
 then maps 20 m -> 10 m, assuming the mapping is scale invariant. The 60 m network is
 trained the same way at 6x (10 -> 60 m, 20 -> 120 m, 60 -> 360 m).
@@ -28,7 +28,7 @@ import optax
 
 from ..exceptions import DimensionError, describe
 from ..models.dsen2 import DSen2, DSen2Config
-from ..sharpen.mtf import DEFAULT_MTF, degrade
+from ..sharpening.mtf import DEFAULT_MTF, degrade
 from ..zoo.dsen2 import REFLECTANCE_SCALE, init_params
 
 __all__ = ["FitHistory", "fit_dsen2", "make_train_step", "sample_batch", "wald_pairs"]

@@ -44,7 +44,7 @@ def dsen2_spec(
 
     Normalization is DSen2's (reflectance / 0.2, no centring), so the model's residual
     is added in reflectance units / 0.2. ``level`` ("L1C" or "L2A") is the processing
-    level the weights were trained on; :func:`xharm.sharpen.sharpen` refuses the other.
+    level the weights were trained on; :func:`xharm.sharpening.api.sharpen` refuses the other.
 
     Examples
     --------

@@ -1,7 +1,7 @@
 """Wald-protocol evaluation of band sharpening on real scenes: RMSE, SRE, SAM, UIQI per band.
 
 Reduced resolution (Wald et al. 1997; Lanaras et al. 2018, sec. 4): degrade every band of a
-real scene by the scale with the MTF (:func:`xharm.sharpen.mtf.degrade`), sharpen the
+real scene by the scale with the MTF (:func:`xharm.sharpening.mtf.degrade`), sharpen the
 degraded coarse bands back to the degraded 10 m grid, and score against the observed
 coarse bands. Full resolution: sharpen the observed scene and check that degrading the
 output reproduces the observed coarse bands (:func:`consistency_rmse`).

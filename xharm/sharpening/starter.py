@@ -1,4 +1,4 @@
-"""The recipe of the bundled DSen2 starters: ``python -m xharm.sharpen.starter --scale 2 --out DIR``.
+"""The recipe of the bundled DSen2 starters: ``python -m xharm.sharpening.starter --scale 2 --out DIR``.
 
 Training scenes (real Sentinel-2 L1C, see ``docs/sharpen.md``):
 
@@ -39,7 +39,7 @@ def load_scene(root: str | Path, name: str) -> dict[int, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Train a starter and save it as a zoo model folder with its learning curve."""
-    p = argparse.ArgumentParser(prog="python -m xharm.sharpen.starter")
+    p = argparse.ArgumentParser(prog="python -m xharm.sharpening.starter")
     p.add_argument("--data", default="../shared/data/real", help="the real-data folder")
     p.add_argument("--scale", type=int, default=2, choices=(2, 6))
     p.add_argument("--blocks", type=int, default=4)

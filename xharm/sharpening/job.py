@@ -34,7 +34,7 @@ def sharpen_zarr(
     overwrite: bool = False,
     on_region: Callable[[int, int], None] | None = None,
 ) -> xr.DataArray:
-    """Run :func:`xharm.sharpen.sharpen` on the cubes of ``src`` and write the 10 m cube to ``dst``.
+    """Run :func:`xharm.sharpening.api.sharpen` on the cubes of ``src`` and write the 10 m cube to ``dst``.
 
     Groups and the ``"GROUP/VAR"`` mask are read as :func:`xharm.jobs.harmonize` reads them;
     the output is written region by region (one time chunk each), so a rerun with
@@ -67,7 +67,7 @@ def sharpen_zarr(
     out.attrs = {k: v for k, v in out.attrs.items() if isinstance(v, (str, int, float, bool))}
     args = (os.path.abspath(os.fspath(src)), method, model, bands, consistent, s2_10m, s2_20m, s2_60m, valid)
     fingerprint = tokenize(
-        "xharm.sharpen.job/1", out.attrs.get("model_checksum"), *args, chunk, time_chunk, batch_size
+        "xharm.sharpening.job/1", out.attrs.get("model_checksum"), *args, chunk, time_chunk, batch_size
     )
     writer = RegionWriter(out, dst, fingerprint=fingerprint, group=out_group, region={"time": time_chunk})
     if Path(dst).exists() and not overwrite and not (resume and writer.state() == "ready"):

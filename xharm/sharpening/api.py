@@ -312,7 +312,7 @@ def _run_dsen2(
                 "no bundled DSen2 model sharpens the 60 m bands",
                 expected="model={6: MODEL_DIR} (a 60 m network)",
                 found="none given",
-                fix="train one (python -m xharm.sharpen.starter --scale 6 --out DIR), or method='hpf'",
+                fix="train one (python -m xharm.sharpening.starter --scale 6 --out DIR), or method='hpf'",
             )
         )
     handle = DSen2Handle.of(name)

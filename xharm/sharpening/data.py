@@ -66,7 +66,7 @@ def scene_to_cubes(
     """Canonical cubes of a scene on nested north-up grids with its top-left corner at ``origin``.
 
     The DSen2 demo patches carry no georeference; this places them on a nominal grid so
-    that they run through :func:`xharm.sharpen.sharpen` like any cube (``chunks``: Dask
+    that they run through :func:`xharm.sharpening.api.sharpen` like any cube (``chunks``: Dask
     chunks of the 10 m cube in px, the others scaled).
     """
     from affine import Affine

@@ -1,6 +1,6 @@
-"""Evaluate the sharpening starters on held-out real scenes: ``python -m xharm.sharpen.report``.
+"""Evaluate the sharpening starters on held-out real scenes: ``python -m xharm.sharpening.report``.
 
-Runs every method through :func:`xharm.sharpen.sharpen` (the same lazy engine users call):
+Runs every method through :func:`xharm.sharpening.api.sharpen` (the same lazy engine users call):
 
 * reduced resolution (Wald): per band RMSE / SRE / UIQI and overall SAM for the DSen2
   starter, bicubic and the high-pass-injection baseline;
@@ -119,7 +119,7 @@ def quicklook(scene: Mapping[int, np.ndarray], path: str | Path, model: str | No
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the evaluation of the bundled (or given) starter on the held-out scenes."""
-    p = argparse.ArgumentParser(prog="python -m xharm.sharpen.report")
+    p = argparse.ArgumentParser(prog="python -m xharm.sharpening.report")
     p.add_argument("--data", default="../shared/data/real")
     p.add_argument("--scale", type=int, default=2, choices=(2, 6))
     p.add_argument("--model", default=None)
