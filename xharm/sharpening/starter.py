@@ -53,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--gain", type=float, default=1.0, help="augmentation: patch gain range [1/g, g]")
     p.add_argument("--band-gain", type=float, default=1.0, help="augmentation: per-band gain range")
     p.add_argument("--init", default=None, help="a model folder to continue training from")
+    p.add_argument("--checkpoints", default=None, help="Orbax checkpoint folder; a rerun resumes from it")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
 
@@ -82,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gain=a.gain,
         band_gain=a.band_gain,
         init=init,
+        checkpoint_dir=a.checkpoints,
     )
     rows = hist.rows
     if a.init:  # one learning curve across the runs: steps and seconds continue

@@ -16,9 +16,11 @@ imports no xarray or Dask.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -167,6 +169,8 @@ def fit_dsen2(
     band_gain: float = 1.0,
     mtf: float = DEFAULT_MTF,
     init: Any = None,
+    checkpoint_dir: str | None = None,
+    checkpoint_every: int = 500,
     log: Callable[[str], None] | None = print,
 ) -> tuple[Any, FitHistory]:
     """Train a DSen2 network on ``scenes`` by the Wald protocol; returns ``(params, history)``.
@@ -174,6 +178,12 @@ def fit_dsen2(
     ``val_scenes`` (other places and dates) give a validation L1 every ``eval_every``
     steps; training stops early after ``time_limit_s`` seconds. ``gain`` / ``band_gain``:
     radiometric augmentation (:func:`sample_batch`); ``init``: parameters to continue from.
+
+    ``checkpoint_dir``: Orbax checkpoints of parameters and optimizer state every
+    ``checkpoint_every`` steps and at the end (:class:`~xharm.train.checkpoint.Checkpointer`),
+    with the batch sampler's random state and the history beside them; a rerun with the same
+    arguments resumes from the newest one and ends with the same parameters as an
+    uninterrupted run.
     """
     pairs = [wald_pairs(s, config.scale, mtf=mtf) for s in scenes]
     rng = np.random.default_rng(seed)
@@ -187,9 +197,21 @@ def fit_dsen2(
     opt_state = tx.init(params)
     step_fn = make_train_step(config, tx)
     hist = FitHistory()
-    t0 = time.perf_counter()
-    running = []
-    for it in range(1, steps + 1):
+    ckpt, start = None, 0
+    if checkpoint_dir is not None:
+        from .checkpoint import Checkpointer
+
+        ckpt = Checkpointer(checkpoint_dir, every=checkpoint_every)
+        start = ckpt.latest_step() or 0
+        if start:
+            restored = ckpt.restore({"params": params, "opt_state": opt_state}, start)  # type: ignore[arg-type]
+            params, opt_state = restored["params"], restored["opt_state"]  # type: ignore[index]
+            side = json.loads((Path(checkpoint_dir) / f"sampler_{start}.json").read_text())
+            rng.bit_generator.state = side["rng"]
+            hist.rows = [tuple(r) for r in side["rows"]]  # type: ignore[misc]
+    t0 = time.perf_counter() - (hist.rows[-1][3] if hist.rows else 0.0)
+    running: list[float] = []
+    for it in range(start + 1, steps + 1):
         b = sample_batch(pairs, config, patch, batch, rng, gain=gain, band_gain=band_gain)
         params, opt_state, loss = step_fn(params, opt_state, b)
         running.append(float(loss))
@@ -201,6 +223,12 @@ def fit_dsen2(
             running = []
             if log is not None:
                 log(f"step {row[0]:5d}  train L1 {row[1]:.5f}  val L1 {row[2]:.5f}  {row[3]:.0f} s")
+        if ckpt is not None and (it % checkpoint_every == 0 or last):
+            side = {"rng": rng.bit_generator.state, "rows": hist.rows}
+            (Path(checkpoint_dir) / f"sampler_{it}.json").write_text(json.dumps(side))  # type: ignore[arg-type]
+            ckpt.save(it, {"params": params, "opt_state": opt_state}, force=True)  # type: ignore[arg-type]
         if last:
             break
+    if ckpt is not None:
+        ckpt.close()
     return params, hist
