@@ -19,6 +19,7 @@ FUNCTIONS: dict[str, str] = {
     "validate_cube": "xharm.core.cube:validate",
     "valid_mask": "xharm.core.qa:valid_mask",
     "dense_series": "xharm.dense:dense_series",
+    "sharpen": "xharm.sharpening.api:sharpen",
 }
 """Public name -> ``"module:function"``."""
 

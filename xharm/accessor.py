@@ -56,6 +56,7 @@ class HarmonizeAccessor(_Base):
     metrics = _bind("metrics")
     valid_mask = _bind("valid_mask")
     dense_series = _bind("dense_series")
+    sharpen = _bind("sharpen")
 
 
 @xr.register_dataset_accessor("harmonize")

@@ -106,6 +106,24 @@ def _cmd_harmonize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sharpen(args: argparse.Namespace) -> int:
+    from .jobs import dask_client, sharpen
+
+    try:
+        with dask_client(args.scheduler, args.local_workers, args.gpu):
+            out = sharpen(
+                args.input, args.output, method=args.method, model=args.model, bands=args.bands,
+                consistent=args.consistent, s2_10m=args.s2_10m, s2_20m=args.s2_20m, s2_60m=args.s2_60m,
+                valid=args.valid, out_group=args.out_group, chunk=args.chunk, time_chunk=args.time_chunk,
+                batch_size=args.batch_size, resume=args.resume, overwrite=args.overwrite,
+            )  # fmt: skip
+    except FileExistsError as err:
+        print(f"xharm sharpen: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}: " + ", ".join(f"{d} {n}" for d, n in out.sizes.items()))
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import score_stores
     from .validate import check_writable_file
@@ -218,6 +236,31 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     handlers["harmonize"] = _cmd_harmonize
+
+    p = sub.add_parser(
+        "sharpen",
+        help="sharpen Sentinel-2 20 m / 60 m bands of a Zarr store to 10 m (DSen2; resumable batch job)",
+    )
+    p.add_argument("input", metavar="IN.zarr")
+    p.add_argument("output", metavar="OUT.zarr")
+    p.add_argument("--method", default="dsen2", choices=["dsen2", "bicubic", "hpf"])
+    p.add_argument("--model", help="dsen2: bundled model name or model folder (default: dsen2-starter)")
+    p.add_argument("--bands", nargs="+", help="bands to sharpen (default B05 B06 B07 B8A B11 B12)")
+    p.add_argument("--consistent", action="store_true", help="exact radiometric-consistency projection")
+    for res in ("10m", "20m", "60m"):
+        p.add_argument(f"--s2-{res}", default=None if res == "60m" else f"s2_{res}", metavar="GROUP")
+    p.add_argument("--valid", metavar="GROUP/VAR", help="S2 clear mask in IN")
+    p.add_argument("--out-group", metavar="GROUP")
+    p.add_argument("--chunk", type=int, default=1024, help="output chunk side in 10 m px (default 1024)")
+    p.add_argument("--time-chunk", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--resume", action="store_true", help="finish an interrupted run of the same job")
+    p.add_argument("--overwrite", action="store_true", help="replace what OUT holds")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler address or file")
+    where.add_argument("--local-workers", type=int, metavar="N", help="local cluster of N worker processes")
+    where.add_argument("--gpu", action="store_true", help="dask-cuda LocalCUDACluster (needs xharm[gpu])")
+    handlers["sharpen"] = _cmd_sharpen
 
     p = sub.add_parser(
         "evaluate",

@@ -53,7 +53,7 @@ from .pipeline import METHODS, to_landsat
 from .spec import ModelHandle, ModelSpec, PredictFn
 from .validate import check_output_path, existing_file, positive_int
 
-__all__ = ["dask_client", "harmonize", "harmonize_zarr", "input_identity"]
+__all__ = ["dask_client", "harmonize", "harmonize_zarr", "input_identity", "sharpen"]
 
 
 # --------------------------------------------------------------------------- harmonize
@@ -334,6 +334,89 @@ def _job_errors(
                     )
                 ) from err
         raise
+
+
+# --------------------------------------------------------------------------- sharpen
+
+
+def sharpen(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    method: str = "dsen2",
+    model: str | None = None,
+    bands: Sequence[str] | None = None,
+    consistent: bool = False,
+    s2_10m: str = "s2_10m",
+    s2_20m: str = "s2_20m",
+    s2_60m: str | None = None,
+    valid: str | None = None,
+    out_group: str | None = None,
+    chunk: int = 1024,
+    time_chunk: int = 1,
+    batch_size: int = 16,
+    resume: bool = False,
+    overwrite: bool = False,
+    on_region: Callable[[int, int], None] | None = None,
+) -> xr.DataArray:
+    """``xharm sharpen IN OUT``: :func:`xharm.sharpen` on the cubes of ``src``, the 10 m cube to ``dst``.
+
+    Groups and the ``"GROUP/VAR"`` mask are read as :func:`harmonize` reads them; the
+    output is written region by region (one time chunk each) through the same resumable
+    writer (:func:`xharm.io.zarr.write_resumable`): ``resume=True`` finishes an
+    interrupted job, a changed input refuses to resume, and without ``resume`` or
+    ``overwrite`` an existing ``dst`` is an error.
+    """
+    from .sharpening.api import sharpen as sharpen_cubes  # the JAX boundary: the DSen2 zoo loads Flax
+
+    chunk = positive_int(chunk, "chunk (--chunk)", fix="output chunk side in 10 m px, e.g. 1024")
+    time_chunk = positive_int(time_chunk, "time_chunk (--time-chunk)", fix="dates per chunk, e.g. 1")
+    batch_size = positive_int(batch_size, "batch_size (--batch-size)", fix="patches per model call, e.g. 16")
+    check_output_path(dst, inputs={"input store": src})
+    groups = [s2_10m, s2_20m, *([s2_60m] if s2_60m else [])]
+    cubes: dict[int, Any] = {10: open_cube(src, s2_10m), 20: open_cube(src, s2_20m)}
+    if s2_60m:
+        cubes[60] = open_cube(src, s2_60m)
+    mask = open_mask(src, valid) if valid is not None else None
+    out = sharpen_cubes(
+        cubes,
+        bands=bands,
+        method=method,
+        model=model,
+        consistent=consistent,
+        valid=mask,
+        chunks={"time": time_chunk, "y": chunk, "x": chunk},
+        batch_size=batch_size,
+    )
+    out = canonical_only(out).chunk({"time": time_chunk, "band": -1, "y": chunk, "x": chunk})
+    out.attrs = jsonable_attrs(out.attrs)
+    identity = input_identity(src, [*groups, *([valid.rpartition("/")[0]] if valid else [])])
+    fingerprint = tokenize(
+        "xharm.jobs.sharpen/1",
+        os.path.abspath(os.fspath(src)),
+        identity,
+        out.attrs.get("model_checksum"),
+        method,
+        model,
+        bands,
+        consistent,
+        groups,
+        valid,
+        chunk,
+        time_chunk,
+        batch_size,
+    )
+    with _job_errors(src, dst, groups, valid):
+        writer = RegionWriter(
+            out,
+            dst,
+            fingerprint=fingerprint,
+            group=out_group,
+            region={"time": time_chunk},
+            input_identity=identity,
+        )
+        write_resumable(writer, resume=resume, overwrite=overwrite, on_region=on_region)
+    return open_cube(dst, group=out_group)
 
 
 # --------------------------------------------------------------------------- schedulers

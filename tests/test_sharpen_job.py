@@ -1,0 +1,52 @@
+"""``xharm sharpen IN OUT``: the Zarr job equals the in-memory call, refuses to clobber, resumes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xharm.cli import main
+from xharm.io.zarr import open_cube, write_cube
+from xharm.jobs import sharpen as sharpen_zarr
+from xharm.models.dsen2 import DSen2Config
+from xharm.sharpening import sharpen
+from xharm.sharpening.data import scene_to_cubes
+from xharm.zoo.dsen2 import init_params, save_dsen2
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    base = rng.random((48, 60))
+    scene = {10: np.stack([base * (i + 1) / 10 for i in range(4)]), 20: rng.random((6, 24, 30))}
+    cubes = scene_to_cubes(scene)
+    path = str(tmp_path_factory.mktemp("job") / "s2.zarr")
+    write_cube(cubes[10], path, group="s2_10m")
+    write_cube(cubes[20], path, group="s2_20m", mode="a")
+    model = tmp_path_factory.mktemp("zoo") / "m"
+    cfg = DSen2Config.tiny()
+    save_dsen2(model, init_params(cfg, seed=2), cfg, patch=24, buffer=0.25)
+    return path, cubes, str(model)
+
+
+def test_cli_equals_in_memory_and_refuses_to_overwrite(store, tmp_path, capsys):
+    src, cubes, model = store
+    dst = str(tmp_path / "out.zarr")
+    assert main(["sharpen", src, dst, "--model", model, "--chunk", "24", "--consistent"]) == 0
+    want = sharpen(cubes, model=model, consistent=True).values
+    np.testing.assert_allclose(open_cube(dst).values, want, atol=1e-6)
+    assert main(["sharpen", src, dst, "--model", model]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["sharpen", src, dst, "--model", model, "--chunk", "24", "--consistent", "--resume"]) == 0
+
+
+def test_bad_input_is_exit_2(store, tmp_path, capsys):
+    src, _, model = store
+    assert main(["sharpen", src, str(tmp_path / "o.zarr"), "--model", model, "--bands", "B02"]) == 2
+    assert "cannot sharpen" in capsys.readouterr().err
+
+
+def test_job_function_method_bicubic(store, tmp_path):
+    src, cubes, _ = store
+    out = sharpen_zarr(src, tmp_path / "b.zarr", method="bicubic", chunk=24)
+    np.testing.assert_allclose(out.values, sharpen(cubes, method="bicubic").values, atol=1e-6)

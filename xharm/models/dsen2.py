@@ -1,0 +1,195 @@
+"""DSen2: Sentinel-2 20 m -> 10 m and 60 m -> 10 m band sharpening (Lanaras et al. 2018).
+
+Lanaras, Bioucas-Dias, Galliani, Baltsavias, Schindler (2018), "Super-resolution of
+Sentinel-2 images: learning a globally applicable deep neural network", ISPRS J.
+Photogramm. Remote Sens. 146, 305-319 (code: ``lanha/DSen2``). The network:
+
+* the coarse bands are upsampled to 10 m (bilinear) and concatenated with the 10 m
+  guide bands (and, for the 60 m network, the upsampled 20 m bands);
+* one 3x3 convolution + ReLU to ``features`` channels, then ``blocks`` residual blocks
+  (conv 3x3, ReLU, conv 3x3, scaled by ``residual_scale`` = 0.1, added to the block input);
+* a last 3x3 convolution to the coarse bands' channel count, **added to the upsampled
+  coarse input** (the network learns only the missing high-frequency detail).
+
+The paper's sizes: DSen2 ``blocks=6, features=128``; the very deep VDSen2
+``blocks=32, features=256`` (the defaults of ``s2model`` in the reference code).
+:meth:`DSen2Config.small` is a CPU preset for the bundled starter and tests.
+
+Inputs are native-resolution patches (``{"s2_10m": (N, P, P, 4), "s2_20m": (N, P/2, P/2, 6)}``,
+plus ``"s2_60m": (N, P/6, P/6, 2)`` for the 60 m network), normalized by the model's
+``ModelSpec``; upsampling happens inside the network, so the engine hands it the
+observed pixels and never resamples first. Pure JAX/Flax: no xarray or Dask here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ..exceptions import describe
+from .mgan import ConfigError
+
+__all__ = [
+    "S2_10M_GUIDE",
+    "S2_20M_SHARP",
+    "S2_60M_SHARP",
+    "DSen2",
+    "DSen2Config",
+    "upsample",
+]
+
+S2_10M_GUIDE: tuple[str, ...] = ("B02", "B03", "B04", "B08")  # the 10 m guide bands
+S2_20M_SHARP: tuple[str, ...] = ("B05", "B06", "B07", "B8A", "B11", "B12")  # sharpened by the 20 m net
+S2_60M_SHARP: tuple[str, ...] = ("B01", "B09")  # sharpened by the 60 m net (B10, cirrus, is not)
+
+_HE = nn.initializers.he_uniform()  # the reference code's kernel initializer
+_Conv = functools.partial(nn.Conv, kernel_size=(3, 3), padding="SAME", kernel_init=_HE)
+
+
+@dataclass(frozen=True)
+class DSen2Config:
+    """Size and bands of a DSen2 network.
+
+    Examples
+    --------
+    >>> DSen2Config.paper().blocks, DSen2Config.paper().features
+    (6, 128)
+    >>> DSen2Config.small(scale=6).input_shapes(48)
+    {'s2_10m': (48, 48, 4), 's2_20m': (24, 24, 6), 's2_60m': (8, 8, 2)}
+    """
+
+    scale: int = 2  # 2: the 20 m -> 10 m network; 6: the 60 m -> 10 m network
+    blocks: int = 6  # residual blocks (paper: DSen2 6, VDSen2 32)
+    features: int = 128  # channels inside the network (paper: DSen2 128, VDSen2 256)
+    residual_scale: float = 0.1  # factor on each residual block's output (paper: 0.1)
+    guide_bands: tuple[str, ...] = S2_10M_GUIDE  # 10 m bands, in channel order
+    bands_20m: tuple[str, ...] = S2_20M_SHARP  # 20 m bands (sharpened when scale=2, extra input when 6)
+    bands_60m: tuple[str, ...] = S2_60M_SHARP  # 60 m bands (scale=6 only)
+
+    def __post_init__(self) -> None:
+        for name in ("guide_bands", "bands_20m", "bands_60m"):
+            object.__setattr__(self, name, tuple(str(b) for b in getattr(self, name)))
+        if self.scale not in (2, 6):
+            raise ConfigError(
+                describe("DSen2 scale must be 2 or 6", expected="2 (20 m) or 6 (60 m)", found=self.scale)
+            )
+        if self.blocks < 0 or self.features < 1:
+            raise ConfigError(
+                describe("DSen2 needs blocks >= 0 and features >= 1", found=(self.blocks, self.features))
+            )
+
+    @classmethod
+    def paper(cls, scale: int = 2) -> DSen2Config:
+        """DSen2 as published (6 blocks, 128 features)."""
+        return cls(scale=scale, blocks=6, features=128)
+
+    @classmethod
+    def very_deep(cls, scale: int = 2) -> DSen2Config:
+        """VDSen2 as published (32 blocks, 256 features)."""
+        return cls(scale=scale, blocks=32, features=256)
+
+    @classmethod
+    def small(cls, scale: int = 2) -> DSen2Config:
+        """A CPU preset (4 blocks, 32 features): the bundled starter's size."""
+        return cls(scale=scale, blocks=4, features=32)
+
+    @classmethod
+    def tiny(cls, scale: int = 2) -> DSen2Config:
+        """For tests (1 block, 8 features)."""
+        return cls(scale=scale, blocks=1, features=8)
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Input group names in the network's order."""
+        return ("s2_10m", "s2_20m") if self.scale == 2 else ("s2_10m", "s2_20m", "s2_60m")
+
+    @property
+    def out_bands(self) -> tuple[str, ...]:
+        """The sharpened bands."""
+        return self.bands_20m if self.scale == 2 else self.bands_60m
+
+    def input_shapes(self, patch: int) -> dict[str, tuple[int, int, int]]:
+        """``(H, W, C)`` of each input group for a 10 m patch side ``patch``."""
+        if patch % self.scale:
+            raise ConfigError(
+                describe("patch must be a multiple of the scale", expected=self.scale, found=patch)
+            )
+        out = {
+            "s2_10m": (patch, patch, len(self.guide_bands)),
+            "s2_20m": (patch // 2, patch // 2, len(self.bands_20m)),
+        }
+        if self.scale == 6:
+            out["s2_60m"] = (patch // 6, patch // 6, len(self.bands_60m))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DSen2Config:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # type: ignore[arg-type]
+
+
+def upsample(x: jax.Array, factor: int) -> jax.Array:
+    """Bilinear upsampling of ``(N, H, W, C)`` by an integer factor on area-aligned grids.
+
+    Examples
+    --------
+    >>> upsample(jnp.ones((1, 2, 2, 1)), 3).shape
+    (1, 6, 6, 1)
+    """
+    n, h, w, c = x.shape
+    return jax.image.resize(x, (n, h * factor, w * factor, c), method="linear")
+
+
+class _ResBlock(nn.Module):
+    features: int
+    scale: float
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = nn.relu(_Conv(self.features)(x))
+        return x + self.scale * _Conv(self.features)(y)
+
+
+class DSen2(nn.Module):
+    """The DSen2 network: ``(x10, x20[, x60])`` normalized patches -> sharpened ``(N, P, P, C)``.
+
+    Examples
+    --------
+    >>> cfg = DSen2Config.tiny()
+    >>> s = cfg.input_shapes(16)
+    >>> x = [jnp.zeros((1, *s[g])) for g in cfg.groups]
+    >>> params = DSen2(cfg).init(jax.random.key(0), *x)["params"]
+    >>> DSen2(cfg).apply({"params": params}, *x).shape
+    (1, 16, 16, 6)
+    """
+
+    config: DSen2Config
+
+    @nn.compact
+    def __call__(self, x10: jax.Array, x20: jax.Array, x60: jax.Array | None = None) -> jax.Array:
+        cfg = self.config
+        up20 = upsample(x20, 2)
+        parts = [x10, up20]
+        if cfg.scale == 6:
+            if x60 is None:
+                raise ConfigError(describe("the 60 m network needs the 60 m input", expected="x60"))
+            up60 = upsample(x60, 6)
+            parts.append(up60)
+            base = up60
+        else:
+            base = up20
+        h = nn.relu(_Conv(cfg.features)(jnp.concatenate(parts, axis=-1)))
+        for _ in range(cfg.blocks):
+            h = _ResBlock(cfg.features, cfg.residual_scale)(h)
+        return base + _Conv(base.shape[-1])(h)
