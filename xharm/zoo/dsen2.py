@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..exceptions import CorruptProductError, DimensionError, ProductNotFoundError, describe
+from ..exceptions import CorruptProductError, DimensionError, describe
 from ..models.dsen2 import DSen2, DSen2Config
 from ..spec import InputGroup, ModelSpec, NormStats, OutputGroup
-from .io import SPEC_FILE, WEIGHTS_FILE, sha256_file
+from .io import read_model_files, write_model_files
 
 __all__ = ["DSen2Predictor", "dsen2_spec", "init_params", "is_dsen2", "load_dsen2", "save_dsen2"]
 
@@ -127,53 +127,24 @@ def save_dsen2(
     >>> spec.checksum.startswith("sha256:"), spec.name
     (True, 'dsen2')
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tree = jax.tree_util.tree_map(
-        lambda a: np.asarray(a, np.float32), flax.serialization.to_state_dict(params)
-    )
-    weights = directory / WEIGHTS_FILE
-    weights.write_bytes(flax.serialization.msgpack_serialize(tree))
-    spec = dsen2_spec(
-        config, patch, buffer=buffer, level=level, version=version, checksum=sha256_file(weights), meta=meta
-    )
-    (directory / SPEC_FILE).write_text(json.dumps(spec.to_dict(), indent=1, sort_keys=True))
-    return spec
+    spec = dsen2_spec(config, patch, buffer=buffer, level=level, version=version, meta=meta)
+    return write_model_files(directory, params, spec)
 
 
 def load_dsen2(directory: str | Path) -> tuple[ModelSpec, Any, DSen2Config]:
-    """``(spec, params, config)`` of a DSen2 model folder, checksum and shapes verified."""
-    directory = Path(directory)
-    spec_path, weights = directory / SPEC_FILE, directory / WEIGHTS_FILE
-    for p in (spec_path, weights):
-        if not p.is_file():
-            raise ProductNotFoundError(
-                describe(f"model file {p} is missing", expected=f"{SPEC_FILE} and {WEIGHTS_FILE}")
+    """``(spec, params, config)`` of a DSen2 model folder, checksums and shapes verified."""
+
+    def fits(spec: ModelSpec) -> Any:
+        if not is_dsen2(spec):
+            raise CorruptProductError(
+                describe(f"{directory} is not a DSen2 model", expected="meta 'dsen2_config'", found=spec.name)
             )
-    spec = ModelSpec.from_json(spec_path.read_text())
-    if not is_dsen2(spec):
-        raise CorruptProductError(
-            describe(f"{directory} is not a DSen2 model", expected="meta 'dsen2_config'", found=spec.name)
-        )
-    found = sha256_file(weights)
-    if spec.checksum != found:
-        raise CorruptProductError(
-            describe(
-                f"weights {weights} do not match the checksum in {spec_path}",
-                expected=spec.checksum,
-                found=found,
-            )
-        )
-    config = DSen2Config.from_dict(json.loads(dict(spec.meta)["dsen2_config"]))
-    raw = flax.serialization.msgpack_restore(weights.read_bytes())
-    want = jax.tree_util.tree_map(
-        np.shape, flax.serialization.to_state_dict(jax.eval_shape(lambda: init_params(config)))
-    )
-    if jax.tree_util.tree_map(np.shape, raw) != want:
-        raise CorruptProductError(
-            describe(f"weights in {weights} do not fit the network of its dsen2_config")
-        )
-    return spec, jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), raw), config
+        config = DSen2Config.from_dict(json.loads(dict(spec.meta)["dsen2_config"]))
+        abstract = jax.eval_shape(lambda: init_params(config))
+        return jax.tree_util.tree_map(lambda a: tuple(a.shape), flax.serialization.to_state_dict(abstract))
+
+    spec, params = read_model_files(directory, fits=fits)
+    return spec, params, DSen2Config.from_dict(json.loads(dict(spec.meta)["dsen2_config"]))
 
 
 class DSen2Predictor:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,17 +70,10 @@ def save_model(
     >>> spec.checksum.startswith("sha256:")
     True
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     if dtype not in ("float32", "float16"):
         raise DimensionError(
             describe("unsupported weights dtype", expected="float32 or float16", found=dtype)
         )
-    tree = jax.tree_util.tree_map(
-        lambda a: np.asarray(a, dtype=dtype), flax.serialization.to_state_dict(g_params)
-    )
-    weights = directory / WEIGHTS_FILE
-    weights.write_bytes(flax.serialization.msgpack_serialize(tree))
     # the config and dtype of *these* weights win over entries passed through from an older spec
     m = {
         **dict(meta or {}),
@@ -90,19 +83,44 @@ def save_model(
     spec = mgan_spec(
         config.patch30, version=version, norm=dict(norm) if norm else None, bands_20m=config.s2_20m_bands
     )
-    spec = ModelSpec(**{**_fields(spec), "checksum": sha256_file(weights), "meta": m})
+    return write_model_files(directory, g_params, ModelSpec(**{**_fields(spec), "meta": m}), dtype=dtype)
+
+
+def write_model_files(
+    directory: str | Path, params: Any, spec: ModelSpec, *, dtype: str = "float32"
+) -> ModelSpec:
+    """Write ``weights.msgpack`` and ``spec.json`` of any model: the one writer of model folders.
+
+    The spec gets the weights' checksum, and ``spec.json`` its own digest
+    (``spec_checksum``), so neither file can be edited without :func:`read_model_files`
+    noticing. Returns the spec as written.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tree = jax.tree_util.tree_map(
+        lambda a: np.asarray(a, dtype=dtype), flax.serialization.to_state_dict(params)
+    )
+    weights = directory / WEIGHTS_FILE
+    weights.write_bytes(flax.serialization.msgpack_serialize(tree))
+    spec = ModelSpec(**{**_fields(spec), "checksum": sha256_file(weights)})
     d = spec.to_dict()
     d[SPEC_CHECKSUM] = spec_digest(d)
     (directory / SPEC_FILE).write_text(json.dumps(d, indent=1, sort_keys=True))
     return spec
 
 
-def _fields(spec: ModelSpec) -> dict[str, Any]:
-    return {k: getattr(spec, k) for k in spec.__dataclass_fields__}
+def read_model_files(directory: str | Path, *, fits: Callable[[ModelSpec], Any]) -> tuple[ModelSpec, Any]:
+    """``(spec, float32 params)`` of a model folder: the one reader of model folders.
 
+    Both files must be there, ``spec.json`` must match its digest
+    (:func:`~xharm.zoo.registry.read_spec`), the weights their checksum, and the parameter
+    tree the shapes ``fits(spec)`` returns (a tree of shape tuples).
 
-def load_model(directory: str | Path) -> tuple[ModelSpec, Any, MGANConfig]:
-    """Read ``(spec, generator params, config)`` from a model directory, checksum verified."""
+    Raises
+    ------
+    ProductNotFoundError, CorruptProductError
+        A file is missing, edited, corrupt, or does not fit the model of its spec.
+    """
     directory = Path(directory)
     spec_path, weights = directory / SPEC_FILE, directory / WEIGHTS_FILE
     for p in (spec_path, weights):
@@ -123,24 +141,36 @@ def load_model(directory: str | Path) -> tuple[ModelSpec, Any, MGANConfig]:
                 fix="re-download or re-export the model; the file is corrupt or was replaced",
             )
         )
-    meta = dict(spec.meta)
-    if "mgan_config" not in meta:
-        raise CorruptProductError(describe(f"{spec_path} lacks meta 'mgan_config'"))
-    config = MGANConfig.from_dict(json.loads(meta["mgan_config"]))
     try:
         raw = flax.serialization.msgpack_restore(weights.read_bytes())
     except Exception as err:  # msgpack raises several types
         raise CorruptProductError(describe(f"cannot decode {weights}: {err}")) from err
-    shapes = _param_shapes(config)
+    shapes = fits(spec)
     got = jax.tree_util.tree_map(np.shape, raw)
     if str(jax.tree_util.tree_structure(shapes)) != str(
         jax.tree_util.tree_structure(got)
     ) or jax.tree_util.tree_leaves(shapes) != jax.tree_util.tree_leaves(got):
         raise CorruptProductError(
-            describe(f"weights in {weights} do not fit the generator of its mgan_config")
+            describe(f"weights in {weights} do not fit the model of its spec ({spec.name})")
         )
-    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), raw)
-    return spec, params, config
+    return spec, jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), raw)
+
+
+def _fields(spec: ModelSpec) -> dict[str, Any]:
+    return {k: getattr(spec, k) for k in spec.__dataclass_fields__}
+
+
+def load_model(directory: str | Path) -> tuple[ModelSpec, Any, MGANConfig]:
+    """Read ``(spec, generator params, config)`` from a model directory, checksums verified."""
+
+    def fits(spec: ModelSpec) -> Any:
+        meta = dict(spec.meta)
+        if "mgan_config" not in meta:
+            raise CorruptProductError(describe(f"{directory} spec.json lacks meta 'mgan_config'"))
+        return _param_shapes(MGANConfig.from_dict(json.loads(meta["mgan_config"])))
+
+    spec, params = read_model_files(directory, fits=fits)
+    return spec, params, MGANConfig.from_dict(json.loads(dict(spec.meta)["mgan_config"]))
 
 
 def _param_shapes(config: MGANConfig) -> Any:
