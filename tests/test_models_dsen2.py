@@ -19,17 +19,17 @@ def _params(cfg: DSen2Config, patch: int = 24):
 
 def test_paper_sizes():
     """DSen2: 6 blocks x 128 features; VDSen2: 32 x 256 (Lanaras et al. 2018)."""
-    n_dsen2 = count_params(_params(DSen2Config.paper()))
+    n_dsen2 = count_params(_params(DSen2Config.preset("paper")))
     # head conv (10 -> 128) + 6 blocks x 2 convs (128 -> 128) + last conv (128 -> 6), 3x3 + bias
     expected = (9 * 10 * 128 + 128) + 12 * (9 * 128 * 128 + 128) + (9 * 128 * 6 + 6)
     assert n_dsen2 == expected
-    assert count_params(_params(DSen2Config.very_deep())) > 30 * n_dsen2 / 2
-    assert count_params(_params(DSen2Config.small())) < 100_000
+    assert count_params(_params(DSen2Config.preset("very_deep"))) > 30 * n_dsen2 / 2
+    assert count_params(_params(DSen2Config.preset("small"))) < 100_000
 
 
 @pytest.mark.parametrize("scale", [2, 6])
 def test_zero_last_conv_returns_the_upsampled_coarse_input(scale):
-    cfg = DSen2Config.tiny(scale)
+    cfg = DSen2Config.preset("tiny", scale)
     s = cfg.input_shapes(24)
     rng = np.random.default_rng(0)
     xs = [jnp.asarray(rng.random((2, *s[g])), jnp.float32) for g in cfg.groups]
@@ -48,7 +48,7 @@ def test_bilinear_upsampling_is_area_aligned():
 
 
 def test_config_round_trip_and_errors():
-    cfg = DSen2Config.small(6)
+    cfg = DSen2Config.preset("small", 6)
     assert DSen2Config.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError):
         DSen2Config(scale=3)

@@ -24,7 +24,7 @@ B10, B20, B60 = BANDS[10], BANDS[20], BANDS[60]
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> str:
     """A tiny DSen2 with random weights (mechanics only): patch 48, buffer 12 px > receptive field."""
-    cfg = DSen2Config.tiny()
+    cfg = DSen2Config.preset("tiny")
     path = tmp_path_factory.mktemp("zoo") / "tiny-dsen2"
     save_dsen2(path, init_params(cfg, seed=3), cfg, patch=48, buffer=0.25, meta={"training_data": "none"})
     return str(path)
@@ -32,7 +32,7 @@ def tiny(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def tiny60(tmp_path_factory) -> str:
-    cfg = DSen2Config.tiny(scale=6)
+    cfg = DSen2Config.preset("tiny", scale=6)
     path = tmp_path_factory.mktemp("zoo") / "tiny-dsen2-60"
     save_dsen2(path, init_params(cfg, 48, seed=4), cfg, patch=48, buffer=0.25)
     return str(path)
@@ -82,7 +82,7 @@ def test_seamless_across_patch_borders(tiny, chunk):
 
 def test_seams_would_show_without_buffer(tmp_path):
     """The test above can fail: with no buffer, patch edges differ from the whole-image run."""
-    cfg = DSen2Config.tiny()
+    cfg = DSen2Config.preset("tiny")
     path = tmp_path / "m"
     save_dsen2(path, init_params(cfg, seed=3), cfg, patch=24, buffer=0.0)
     s = scene(48, 48, seed=1)

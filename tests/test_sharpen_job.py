@@ -24,7 +24,7 @@ def store(tmp_path_factory):
     write_cube(cubes[10], path, group="s2_10m")
     write_cube(cubes[20], path, group="s2_20m", mode="a")
     model = tmp_path_factory.mktemp("zoo") / "m"
-    cfg = DSen2Config.tiny()
+    cfg = DSen2Config.preset("tiny")
     save_dsen2(model, init_params(cfg, seed=2), cfg, patch=24, buffer=0.25)
     return path, cubes, str(model)
 

@@ -37,7 +37,7 @@ def test_wald_pairs_are_the_degraded_observations():
 def test_patches_stay_aligned_across_groups():
     s = _scene()
     pairs = [wald_pairs(s, 2)]
-    b = sample_batch(pairs, DSen2Config.tiny(), 8, 5, np.random.default_rng(0))
+    b = sample_batch(pairs, DSen2Config.preset("tiny"), 8, 5, np.random.default_rng(0))
     assert (
         b["s2_10m"].shape == (5, 8, 8, 4)
         and b["s2_20m"].shape == (5, 4, 4, 6)
@@ -49,7 +49,7 @@ def test_patches_stay_aligned_across_groups():
 
 
 def test_loss_goes_down():
-    cfg = DSen2Config.tiny()
+    cfg = DSen2Config.preset("tiny")
     _, hist = fit_dsen2([_scene(1)], cfg, steps=40, batch=4, patch=8, lr=3e-3, eval_every=20, log=None)
     assert hist.rows[-1][1] < hist.rows[0][1]
 
@@ -58,7 +58,7 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path):
     """Orbax checkpoints + the sampler state: a run stopped after step 1, rerun to 12 == 12 steps straight."""
     import jax
 
-    cfg = DSen2Config.tiny()
+    cfg = DSen2Config.preset("tiny")
     kw = dict(batch=2, patch=8, lr=3e-3, eval_every=3, log=None)
     full, h_full = fit_dsen2([_scene(2)], cfg, steps=12, **kw)
     fit_dsen2(

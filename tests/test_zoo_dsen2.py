@@ -12,7 +12,7 @@ from xharm.zoo.dsen2 import DSen2Predictor, dsen2_spec, init_params, load_dsen2,
 
 
 def test_round_trip_and_checksum(tmp_path):
-    cfg = DSen2Config.tiny()
+    cfg = DSen2Config.preset("tiny")
     p = init_params(cfg, seed=1)
     spec = save_dsen2(tmp_path, p, cfg, patch=32, meta={"note": "x"})
     spec2, p2, cfg2 = load_dsen2(tmp_path)
@@ -26,7 +26,7 @@ def test_round_trip_and_checksum(tmp_path):
 
 
 def test_spec_geometry():
-    s = dsen2_spec(DSen2Config.small(6), 192)
+    s = dsen2_spec(DSen2Config.preset("small", 6), 192)
     assert [(g.name, g.patch) for g in s.groups] == [
         ("s2_10m", 192),
         ("s2_20m", 96),

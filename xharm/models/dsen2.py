@@ -13,7 +13,7 @@ Photogramm. Remote Sens. 146, 305-319 (code: ``lanha/DSen2``). The network:
 
 The paper's sizes: DSen2 ``blocks=6, features=128``; the very deep VDSen2
 ``blocks=32, features=256`` (the defaults of ``s2model`` in the reference code).
-:meth:`DSen2Config.small` is a CPU preset for the bundled starter and tests.
+:meth:`DSen2Config.preset("small")` is a CPU preset for the bundled starter and tests.
 
 Inputs are native-resolution patches (``{"s2_10m": (N, P, P, 4), "s2_20m": (N, P/2, P/2, 6)}``,
 plus ``"s2_60m": (N, P/6, P/6, 2)`` for the 60 m network), normalized by the model's
@@ -58,9 +58,9 @@ class DSen2Config:
 
     Examples
     --------
-    >>> DSen2Config.paper().blocks, DSen2Config.paper().features
+    >>> DSen2Config.preset("paper").blocks, DSen2Config.preset("paper").features
     (6, 128)
-    >>> DSen2Config.small(scale=6).input_shapes(48)
+    >>> DSen2Config.preset("small", scale=6).input_shapes(48)
     {'s2_10m': (48, 48, 4), 's2_20m': (24, 24, 6), 's2_60m': (8, 8, 2)}
     """
 
@@ -85,24 +85,20 @@ class DSen2Config:
             )
 
     @classmethod
-    def paper(cls, scale: int = 2) -> DSen2Config:
-        """DSen2 as published (6 blocks, 128 features)."""
-        return cls(scale=scale, blocks=6, features=128)
+    def preset(cls, name: str, scale: int = 2) -> DSen2Config:
+        """``"paper"`` (DSen2 as published: 6 blocks, 128 features), ``"very_deep"`` (VDSen2:
+        32 x 256), ``"small"`` (the bundled CPU starter: 4 x 32) or ``"tiny"`` (tests: 1 x 8).
 
-    @classmethod
-    def very_deep(cls, scale: int = 2) -> DSen2Config:
-        """VDSen2 as published (32 blocks, 256 features)."""
-        return cls(scale=scale, blocks=32, features=256)
-
-    @classmethod
-    def small(cls, scale: int = 2) -> DSen2Config:
-        """A CPU preset (4 blocks, 32 features): the bundled starter's size."""
-        return cls(scale=scale, blocks=4, features=32)
-
-    @classmethod
-    def tiny(cls, scale: int = 2) -> DSen2Config:
-        """For tests (1 block, 8 features)."""
-        return cls(scale=scale, blocks=1, features=8)
+        Examples
+        --------
+        >>> DSen2Config.preset("paper").features
+        128
+        """
+        sizes = {"paper": (6, 128), "very_deep": (32, 256), "small": (4, 32), "tiny": (1, 8)}
+        if name not in sizes:
+            raise ConfigError(describe(f"unknown DSen2 preset {name!r}", expected=sorted(sizes), found=name))
+        blocks, features = sizes[name]
+        return cls(scale=scale, blocks=blocks, features=features)
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -166,7 +162,7 @@ class DSen2(nn.Module):
 
     Examples
     --------
-    >>> cfg = DSen2Config.tiny()
+    >>> cfg = DSen2Config.preset("tiny")
     >>> s = cfg.input_shapes(16)
     >>> x = [jnp.zeros((1, *s[g])) for g in cfg.groups]
     >>> params = DSen2(cfg).init(jax.random.key(0), *x)["params"]

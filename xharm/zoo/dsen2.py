@@ -22,7 +22,7 @@ import numpy as np
 from ..exceptions import CorruptProductError, DimensionError, describe
 from ..models.dsen2 import DSen2, DSen2Config
 from ..spec import InputGroup, ModelSpec, NormStats, OutputGroup
-from .io import read_model_files, write_model_files
+from .io import batch_inputs, read_model_files, write_model_files
 
 __all__ = ["DSen2Predictor", "dsen2_spec", "init_params", "is_dsen2", "load_dsen2", "save_dsen2"]
 
@@ -48,7 +48,7 @@ def dsen2_spec(
 
     Examples
     --------
-    >>> s = dsen2_spec(DSen2Config.small())
+    >>> s = dsen2_spec(DSen2Config.preset("small"))
     >>> [(g.name, g.patch) for g in s.groups]
     [('s2_10m', 128), ('s2_20m', 64), ('s2_sharp', 128)]
     """
@@ -122,7 +122,7 @@ def save_dsen2(
     Examples
     --------
     >>> import tempfile
-    >>> cfg = DSen2Config.tiny()
+    >>> cfg = DSen2Config.preset("tiny")
     >>> spec = save_dsen2(tempfile.mkdtemp(), init_params(cfg), cfg, patch=32)
     >>> spec.checksum.startswith("sha256:"), spec.name
     (True, 'dsen2')
@@ -152,7 +152,7 @@ class DSen2Predictor:
 
     Examples
     --------
-    >>> cfg = DSen2Config.tiny()
+    >>> cfg = DSen2Config.preset("tiny")
     >>> pred = DSen2Predictor(dsen2_spec(cfg, 32), init_params(cfg), cfg)
     >>> z = lambda *s: np.zeros(s, np.float32)
     >>> batch = {"s2_10m": z(2, 32, 32, 4), "s2_20m": z(2, 16, 16, 6)}
@@ -166,15 +166,5 @@ class DSen2Predictor:
         self._fn = jax.jit(lambda p, *xs: net.apply({"params": p}, *xs))
 
     def __call__(self, batch: Mapping[str, np.ndarray], /) -> np.ndarray:
-        xs = []
-        for g in self.spec.inputs:
-            if g.name not in batch:
-                raise DimensionError(
-                    describe(
-                        f"input group {g.name!r} missing",
-                        expected=[i.name for i in self.spec.inputs],
-                        found=sorted(batch),
-                    )
-                )
-            xs.append(jnp.asarray(batch[g.name], jnp.float32))
+        xs = [jnp.asarray(a) for a in batch_inputs(self.spec, batch, shapes=False)]
         return np.asarray(self._fn(self.params, *xs), dtype=np.float32)

@@ -173,6 +173,38 @@ def load_model(directory: str | Path) -> tuple[ModelSpec, Any, MGANConfig]:
     return spec, params, MGANConfig.from_dict(json.loads(dict(spec.meta)["mgan_config"]))
 
 
+def batch_inputs(
+    spec: ModelSpec, batch: Mapping[str, np.ndarray], *, shapes: bool = True
+) -> list[np.ndarray]:
+    """The input groups of ``spec`` from a ``PredictFn`` batch, float32, in the spec's order.
+
+    Raises :class:`~xharm.exceptions.DimensionError` for a missing group and, with
+    ``shapes``, for arrays that are not ``(N, patch, patch, bands)`` with one ``N``.
+    """
+    arrays: list[np.ndarray] = []
+    for g in spec.inputs:
+        if g.name not in batch:
+            raise DimensionError(
+                describe(
+                    f"input group {g.name!r} missing",
+                    expected=[i.name for i in spec.inputs],
+                    found=sorted(batch),
+                )
+            )
+        a = np.asarray(batch[g.name], dtype=np.float32)
+        want = (g.patch, g.patch, g.n_bands)
+        if shapes and (a.ndim != 4 or a.shape[1:] != want or (arrays and a.shape[0] != arrays[0].shape[0])):
+            raise DimensionError(
+                describe(
+                    f"input group {g.name!r} has the wrong shape",
+                    expected=f"(N, {want[0]}, {want[1]}, {want[2]})",
+                    found=a.shape,
+                )
+            )
+        arrays.append(a)
+    return arrays
+
+
 def _param_shapes(config: MGANConfig) -> Any:
     abstract = jax.eval_shape(lambda: init_generator(config))
     return jax.tree_util.tree_map(lambda a: tuple(a.shape), flax.serialization.to_state_dict(abstract))
@@ -209,30 +241,8 @@ class Predictor:
         self._mc = jax.jit(lambda p, a, b, k: gen.apply({"params": p}, a, b, k))
 
     def _check(self, batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        arrays = []
-        n = None
-        for g in self.spec.inputs:
-            if g.name not in batch:
-                raise DimensionError(
-                    describe(
-                        f"input group {g.name!r} missing",
-                        expected=[i.name for i in self.spec.inputs],
-                        found=sorted(batch),
-                    )
-                )
-            a = np.asarray(batch[g.name], dtype=np.float32)
-            want = (g.patch, g.patch, g.n_bands)
-            if a.ndim != 4 or a.shape[1:] != want or (n is not None and a.shape[0] != n):
-                raise DimensionError(
-                    describe(
-                        f"input group {g.name!r} has the wrong shape",
-                        expected=f"(N, {want[0]}, {want[1]}, {want[2]})",
-                        found=a.shape,
-                    )
-                )
-            n = a.shape[0]
-            arrays.append(a)
-        return arrays[0], arrays[1]
+        x10, x20 = batch_inputs(self.spec, batch)
+        return x10, x20
 
     def __call__(self, batch: Mapping[str, np.ndarray], /, key: jax.Array | None = None) -> np.ndarray:
         x10, x20 = self._check(batch)
