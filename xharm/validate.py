@@ -59,6 +59,7 @@ __all__ = [
     "positive_int",
     "reflectance_block",
     "require_present",
+    "require_same_crs",
     "timedelta",
 ]
 
@@ -521,3 +522,21 @@ def require_present(
                 fix=fix,
             )
         )
+
+
+def require_same_crs(expected: Any, found: Any, *, problem: str, fix: str | None = None) -> None:
+    """Raise :class:`~xharm.exceptions.CRSError` (EPSG codes, no WKT) unless the two CRSs are equal.
+
+    Examples
+    --------
+    >>> from odc.geo import CRS
+    >>> require_same_crs(CRS("EPSG:32632"), CRS("EPSG:32632"), problem="differ")
+    >>> require_same_crs(CRS("EPSG:32632"), CRS("EPSG:32633"), problem="the 20 m cube is in another CRS")
+    Traceback (most recent call last):
+    ...
+    xharm.exceptions.CRSError: the 20 m cube is in another CRS
+      expected: EPSG:32632
+      found:    EPSG:32633
+    """
+    if expected != found:
+        raise CRSError(describe(problem, expected=crs_name(expected), found=crs_name(found), fix=fix))

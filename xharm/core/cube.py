@@ -34,7 +34,14 @@ from ..exceptions import (
     UnitsError,
     describe,
 )
-from ..validate import check_grid, check_projected, check_time, crs_name, grid_name, require_present
+from ..validate import (
+    check_grid,
+    check_projected,
+    check_time,
+    grid_name,
+    require_present,
+    require_same_crs,
+)
 from .sensors import Sensor, get_sensor
 
 __all__ = [
@@ -422,15 +429,12 @@ def geobox_of(cube: xr.DataArray | xr.Dataset, *, what: str = "cube") -> GeoBox:
 def check_same_grid(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str] = ("a", "b")) -> None:
     """Raise unless two cubes share CRS and pixel grid exactly."""
     ga, gb = geobox_of(a, what=names[0]), geobox_of(b, what=names[1])
-    if ga.crs != gb.crs:
-        raise CRSError(
-            describe(
-                f"{names[0]} and {names[1]} are in different CRSs",
-                expected=crs_name(ga.crs),
-                found=crs_name(gb.crs),
-                fix=f"reproject {names[1]} first (e.g. xharm.core.grid.align_to or .odc.reproject)",
-            )
-        )
+    require_same_crs(
+        ga.crs,
+        gb.crs,
+        problem=f"{names[0]} and {names[1]} are in different CRSs",
+        fix=f"reproject {names[1]} first (e.g. xharm.core.grid.align_to or .odc.reproject)",
+    )
     if ga != gb:
         raise GridError(
             describe(

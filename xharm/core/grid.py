@@ -32,8 +32,8 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords, xr_reproject
 
-from ..exceptions import CRSError, GridError, UnitsError, describe
-from ..validate import crs_name
+from ..exceptions import GridError, UnitsError, describe
+from ..validate import require_same_crs
 from .cube import geobox_of, validate
 
 __all__ = [
@@ -91,15 +91,12 @@ def check_nested(*geoboxes: GeoBox) -> None:
         return
     crs0 = geoboxes[0].crs
     for i, g in enumerate(geoboxes):
-        if g.crs != crs0:
-            raise CRSError(
-                describe(
-                    f"grids 0 and {i} are in different CRSs, so they cannot nest",
-                    expected=crs_name(crs0),
-                    found=crs_name(g.crs),
-                    fix="reproject one of them first (xharm.core.grid.align_to)",
-                )
-            )
+        require_same_crs(
+            crs0,
+            g.crs,
+            problem=f"grids 0 and {i} are in different CRSs, so they cannot nest",
+            fix="reproject one of them first (xharm.core.grid.align_to)",
+        )
     axes = [_axes(g, i) for i, g in enumerate(geoboxes)]
     for i in range(len(axes)):
         for j in range(i + 1, len(axes)):
@@ -249,14 +246,7 @@ def nest_offset(
     >>> nest_offset(g30, g10, 3)
     (5, 6)
     """
-    if outer.crs != inner.crs:
-        raise CRSError(
-            describe(
-                f"{name} is in another CRS than the output grid",
-                expected=crs_name(outer.crs),
-                found=crs_name(inner.crs),
-            )
-        )
+    require_same_crs(outer.crs, inner.crs, problem=f"{name} is in another CRS than the output grid")
     ao, ai = outer.affine, inner.affine
     if abs(ao.b) > _TOL or abs(ao.d) > _TOL or abs(ai.b) > _TOL or abs(ai.d) > _TOL:
         raise GridError(describe(f"{name} or the output grid is rotated", expected="north-up grids"))

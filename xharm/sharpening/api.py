@@ -18,9 +18,9 @@ from odc.geo.geobox import GeoBox
 from ..core.cube import make_cube, validate
 from ..core.grid import nest_offset
 from ..engine.apply import apply_model, window
-from ..exceptions import CRSError, DimensionError, GridError, MissingBandError, SensorError, describe
+from ..exceptions import DimensionError, GridError, MissingBandError, SensorError, describe
 from ..spec import ModelSpec
-from ..validate import crs_name
+from ..validate import require_same_crs
 from .data import BANDS
 from .mtf import DEFAULT_MTF, project_consistent
 
@@ -252,12 +252,7 @@ def output_geobox(gboxes: Mapping[int, GeoBox]) -> GeoBox:
     a10 = g10.affine
     coarsest = max(gboxes)
     for res, g in gboxes.items():
-        if g.crs != g10.crs:
-            raise CRSError(
-                describe(
-                    f"the {res} m cube is in another CRS", expected=crs_name(g10.crs), found=crs_name(g.crs)
-                )
-            )
+        require_same_crs(g10.crs, g.crs, problem=f"the {res} m cube is in another CRS")
         a = g.affine
         if abs(a.b) > _TOL or abs(a.d) > _TOL or a.e >= 0 or a10.e >= 0:
             raise GridError(describe(f"the {res} m grid is not north-up", expected="north-up grids"))
