@@ -28,6 +28,9 @@ from .exceptions import DimensionError, GridError, MissingBandError, describe
 
 __all__ = [
     "MGAN_SPEC",
+    "S2_10M_GUIDE",
+    "S2_20M_SHARP",
+    "S2_60M_SHARP",
     "InputGroup",
     "ModelHandle",
     "ModelSpec",
@@ -427,6 +430,9 @@ def _replace(spec: ModelSpec, **changes: Any) -> ModelSpec:
 S2_10M_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08")
 S2_20M_BANDS: tuple[str, ...] = ("B11", "B12")
 L8_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B5", "B6", "B7")
+S2_10M_GUIDE: tuple[str, ...] = S2_10M_BANDS  # the 10 m guide bands of band sharpening (DSen2)
+S2_20M_SHARP: tuple[str, ...] = ("B05", "B06", "B07", "B8A", "B11", "B12")  # sharpened by the 20 m net
+S2_60M_SHARP: tuple[str, ...] = ("B01", "B09")  # sharpened by the 60 m net (B10, cirrus, is not)
 
 
 def mgan_spec(

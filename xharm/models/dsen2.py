@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from ..exceptions import describe
+from ..spec import S2_10M_GUIDE, S2_20M_SHARP, S2_60M_SHARP
 from .mgan import ConfigError
 
 __all__ = [
@@ -44,9 +45,6 @@ __all__ = [
     "upsample",
 ]
 
-S2_10M_GUIDE: tuple[str, ...] = ("B02", "B03", "B04", "B08")  # the 10 m guide bands
-S2_20M_SHARP: tuple[str, ...] = ("B05", "B06", "B07", "B8A", "B11", "B12")  # sharpened by the 20 m net
-S2_60M_SHARP: tuple[str, ...] = ("B01", "B09")  # sharpened by the 60 m net (B10, cirrus, is not)
 
 _HE = nn.initializers.he_uniform()  # the reference code's kernel initializer
 _Conv = functools.partial(nn.Conv, kernel_size=(3, 3), padding="SAME", kernel_init=_HE)

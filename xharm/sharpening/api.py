@@ -16,11 +16,19 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 
 from ..core.cube import make_cube, validate
-from ..core.grid import nest_offset
+from ..core.grid import mask_to_grid, nest_offset
 from ..engine.apply import apply_model, window
-from ..exceptions import DimensionError, GridError, MissingBandError, SensorError, describe
+from ..exceptions import (
+    CorruptProductError,
+    DimensionError,
+    GridError,
+    MissingBandError,
+    SensorError,
+    describe,
+)
 from ..spec import ModelSpec
 from ..validate import require_same_crs
+from . import classic as sharpen_classic
 from .data import BANDS
 from .mtf import DEFAULT_MTF, project_consistent
 
@@ -62,8 +70,6 @@ class DSen2Handle:
 
         spec, params, config = load_dsen2(self.path)
         if self.checksum is not None and spec.checksum != self.checksum:
-            from ..exceptions import CorruptProductError
-
             raise CorruptProductError(
                 describe(f"model {self.path} changed", expected=self.checksum, found=spec.checksum)
             )
@@ -192,8 +198,6 @@ def sharpen(
             )
     out_gbox = output_geobox(gboxes)
     if valid is not None:
-        from ..core.grid import mask_to_grid
-
         cubes = {r: c.where(mask_to_grid(valid, c.odc.geobox)) for r, c in cubes.items()}
     parts = []
     attrs: dict[str, Any] = {"sharpening_method": method}
@@ -210,8 +214,6 @@ def sharpen(
     result = parts[0] if len(parts) == 1 else xr.concat(parts, dim="band")
     result = result.sel(band=list(want))
     if valid is not None:
-        from ..core.grid import mask_to_grid
-
         result = result.where(mask_to_grid(valid, out_gbox))
     first = cubes[10]
     result.attrs = {k: v for k, v in first.attrs.items() if k not in ("xharm_model",)}
@@ -363,7 +365,6 @@ def _whole(a: da.Array) -> da.Array:
 def _run_classic(
     cubes: Mapping[int, xr.DataArray], scale: int, method: str, out_gbox: GeoBox, mtf: float
 ) -> xr.DataArray:
-    from . import classic as sharpen_classic
 
     res = _RES_OF[scale]
     coarse = _whole(_coarse_window(cubes[res].sel(band=list(BANDS[res])), out_gbox, scale))

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core.cube import make_cube
 from ..exceptions import MissingDependencyError, describe
-from ..models.dsen2 import S2_10M_GUIDE, S2_20M_SHARP, S2_60M_SHARP
+from ..spec import S2_10M_GUIDE, S2_20M_SHARP, S2_60M_SHARP
 
 __all__ = ["BANDS", "read_dsen2_mat", "scene_from_cubes", "scene_to_cubes"]
 
@@ -71,8 +72,6 @@ def scene_to_cubes(
     """
     from affine import Affine
     from odc.geo.geobox import GeoBox
-
-    from ..core.cube import make_cube
 
     out = {}
     for res, arr in scene.items():

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .api import sharpen
 from .data import BANDS, scene_to_cubes
 from .mtf import DEFAULT_MTF
 from .starter import TEST_SCENES, load_scene
@@ -34,7 +35,6 @@ _METHODS = ("dsen2", "bicubic", "hpf")
 def _run(
     inputs: Mapping[int, np.ndarray], method: str, scale: int, model: str | None, consistent: bool
 ) -> np.ndarray:
-    from .api import sharpen
 
     bands = BANDS[20] if scale == 2 else BANDS[60]
     out = sharpen(

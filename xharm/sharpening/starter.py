@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..io.sentinel2 import read_sentinel2
 from ..models.dsen2 import DSen2Config
 from .data import read_dsen2_mat, scene_from_cubes
 
@@ -31,7 +32,6 @@ def load_scene(root: str | Path, name: str) -> dict[int, object]:
     path = Path(root) / name
     if path.suffix == ".mat":
         return read_dsen2_mat(path)  # type: ignore[return-value]
-    from ..io.sentinel2 import read_sentinel2
 
     cubes = read_sentinel2(path, time="2016-01-12", platform="sentinel-2a", add_offset_dn=0, level="L1C")
     return scene_from_cubes(cubes)  # type: ignore[return-value]

@@ -32,6 +32,7 @@ from ..exceptions import DimensionError, describe
 from ..models.dsen2 import DSen2, DSen2Config
 from ..sharpening.mtf import DEFAULT_MTF, degrade
 from ..zoo.dsen2 import REFLECTANCE_SCALE, init_params
+from .checkpoint import Checkpointer
 
 __all__ = ["FitHistory", "fit_dsen2", "make_train_step", "sample_batch", "wald_pairs"]
 
@@ -199,8 +200,6 @@ def fit_dsen2(
     hist = FitHistory()
     ckpt, start = None, 0
     if checkpoint_dir is not None:
-        from .checkpoint import Checkpointer
-
         ckpt = Checkpointer(checkpoint_dir, every=checkpoint_every)
         start = ckpt.latest_step() or 0
         if start:
