@@ -7,8 +7,9 @@ and returns the lazy output cube on the output grid. Per output chunk, one task:
 1. receives each input's chunk with the halo that input needs *at its own resolution*
    (``buffer`` output px = ``buffer * factor`` input px; outside the image: NaN),
 2. normalizes it (``spec.norm``), fills NaN with ``fill`` (0 = the band mean),
-3. cuts the patches of the global patch grid, calls the model on batches of
-   ``batch_size``, keeps each patch's centre (skipping ``buffer`` on every side, as in
+3. cuts the patches of the global patch grid, calls the model on batches of exactly
+   ``batch_size`` (the last one padded by repeating its last patch, so a jitted model
+   compiles one shape only), keeps each patch's centre (skipping ``buffer`` on every side, as in
    the MGAN paper), denormalizes, and
 4. sets output pixels to NaN where any input band is NaN under them.
 
@@ -147,8 +148,11 @@ def predict_block(
     expected = (spec.output.patch, spec.output.patch, c_out)
     for i in range(0, n, batch_size):
         batch = {k: v[i : i + batch_size] for k, v in patches.items()}
-        res = np.asarray(fn(batch))
         m = len(batch[g0])
+        if m < batch_size:  # the odd last batch: padded (edge repeat), so the model sees one shape only
+            pad = ((0, batch_size - m), (0, 0), (0, 0), (0, 0))
+            batch = {k: np.pad(v, pad, mode="edge") for k, v in batch.items()}
+        res = np.asarray(fn(batch))[:m]
         if res.shape != (m, *expected):
             raise DimensionError(
                 describe(
