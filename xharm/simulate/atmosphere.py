@@ -154,10 +154,28 @@ def haze_field(
     return out[0], out[1]
 
 
-def environment(rho: np.ndarray, resolution: float, scale_m: float = ADJACENCY_M) -> np.ndarray:
-    """Environment reflectance ``(band, y, x)``: each band smoothed with a Gaussian of ``scale_m``."""
+def environment(
+    rho: np.ndarray, resolution: float, scale_m: float = ADJACENCY_M, weight: np.ndarray | None = None
+) -> np.ndarray:
+    """Environment reflectance ``(band, y, x)``: each band smoothed with a Gaussian of ``scale_m``.
+
+    ``weight`` (0..1, ``(y, x)``): a normalized convolution over the weighted pixels only, e.g.
+    the cloud-free surface (clouds lie above the aerosol layer: they are no surface for the
+    adjacency and surface-atmosphere trapping terms); where nothing is weighted nearby, the
+    weighted scene mean.
+    """
     coarsen = max(1, round(80.0 / resolution))
-    return np.stack([_smooth(b, scale_m / resolution, coarsen) for b in rho])
+    sig = scale_m / resolution
+    if weight is None:
+        return np.stack([_smooth(b, sig, coarsen) for b in rho])
+    w = np.clip(weight, 0.0, 1.0).astype("float32")
+    den = _smooth(w, sig, coarsen)
+    out = []
+    for b in rho:
+        mean = float((b * w).sum() / w.sum()) if w.sum() > 0 else float(b.mean())
+        num = _smooth(np.nan_to_num(b) * w, sig, coarsen)
+        out.append(np.where(den > 1e-3, num / np.maximum(den, 1e-3), mean).astype("float32"))
+    return np.stack(out)
 
 
 def retrieve_aot(
@@ -167,17 +185,22 @@ def retrieve_aot(
     resolution: float,
     rng: np.random.Generator | None,
     scale: float = 1.0,
+    clear: np.ndarray | None = None,
 ) -> np.ndarray:
     """The processor's AOT field: its view of the true aerosol at its resolution, plus its errors.
 
     ``aot_hat = smooth(aot) + scale * (bias + e_date + dark_k (smooth(toa_swir) - 0.1) + noise)``,
     clipped at 0.01; ``e_date ~ N(0, aot_sigma)``, ``noise`` smooth at ``scale_m``. Without
-    ``rng`` only the systematic part (bias, dark-target term) is applied.
+    ``rng`` only the systematic part (bias, dark-target term) is applied. ``clear`` (0..1):
+    the dark-target statistic over cloud-free pixels only, as processors screen clouds first.
     """
     sig = processor.scale_m / resolution
     coarsen = max(1, round(240.0 / resolution))
     seen = _smooth(true_aot, sig, coarsen)
-    dark = _smooth(toa_swir, sig, coarsen) - 0.1
+    if clear is None:
+        dark = _smooth(toa_swir, sig, coarsen) - 0.1
+    else:
+        dark = environment(toa_swir[None], resolution, processor.scale_m, weight=clear)[0] - 0.1
     err = processor.aot_bias + processor.dark_k * dark
     if rng is not None:
         c = max(1, int(processor.scale_m / 4 / resolution))
@@ -193,12 +216,16 @@ def level2(
     aot_hat: np.ndarray,
     processor: Processor,
     resolution: float,
+    clear: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Surface reflectance ``(band, y, x)`` as the processor retrieves it from TOA ``(band, y, x)``."""
+    """Surface reflectance ``(band, y, x)`` as the processor retrieves it from TOA ``(band, y, x)``.
+
+    ``clear`` (0..1): the cloud-free pixels the processor's adjacency environment averages.
+    """
     out = np.empty_like(toa, dtype="float32")
     for b, wl in enumerate(wavelengths):
         first = surface_reflectance(toa[b], float(wl), *angles, aot=aot_hat)
-        env = environment(first[None], resolution)[0] if processor.adjacency else None
+        env = environment(first[None], resolution, weight=clear)[0] if processor.adjacency else None
         out[b] = (
             first if env is None else surface_reflectance(toa[b], float(wl), *angles, aot=aot_hat, env=env)
         )
@@ -212,9 +239,14 @@ def level1(
     aot: np.ndarray,
     resolution: float,
     veil: np.ndarray | None = None,
+    surface: np.ndarray | None = None,
 ) -> np.ndarray:
-    """TOA reflectance ``(band, y, x)`` of ``rho``: adjacency, multiple reflections, cirrus veil."""
-    env = environment(rho, resolution)
+    """TOA reflectance ``(band, y, x)`` of ``rho``: adjacency, multiple reflections, cirrus veil.
+
+    ``surface`` (0..1): the share of each pixel that is surface (1 - cloud opacity); the
+    adjacency environment averages the surface only (clouds lie above the aerosol layer).
+    """
+    env = environment(rho, resolution, weight=surface)
     toa = np.stack(
         [toa_reflectance(rho[b], float(wl), *angles, aot=aot, env=env[b]) for b, wl in enumerate(wavelengths)]
     )

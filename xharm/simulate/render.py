@@ -398,11 +398,14 @@ def _products(
     rng: np.random.Generator,
     processor: atm.Processor,
     swir: tuple[int, str],
+    surface10: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Observed surfaces on their grids -> TOA (atmosphere) + noise -> the processor's Level 2.
 
     ``sky = (aot, veil)`` on the 10 m grid (true AOT incl. haze; cirrus veil reflectance).
     ``swir = (grid index, band)`` is the band the processor's aerosol retrieval reads.
+    ``surface10`` (10 m, 0..1): 1 - cloud opacity; clouds are no surface for the adjacency
+    terms, and the processors screen them out of their retrieval and adjacency windows.
     With ``cfg.atmosphere == 0`` there is no atmosphere: noise is added to the surface.
     """
     if not cfg.atmosphere:
@@ -412,11 +415,15 @@ def _products(
     def on(a10: np.ndarray, k: int) -> np.ndarray:
         return a10 if k == 1 else _block_mean(a10, k)
 
+    def surf(k: int, shape: tuple[int, ...]) -> np.ndarray | None:
+        return None if surface10 is None else on(surface10, k)[: shape[-2], : shape[-1]]
+
     toa = []
     for a, bands, r in grids:
         k = round(r / 10.0)
         veil = None if veil10 is None else on(veil10, k)
-        t = atm.level1(a, _wavelengths(platform, bands), _angles(geom), on(aot10, k), r, veil)
+        sf = surf(k, a.shape)
+        t = atm.level1(a, _wavelengths(platform, bands), _angles(geom), on(aot10, k), r, veil, surface=sf)
         toa.append(sim.add_noise(t, platform, bands, rng, cfg.noise) if cfg.noise else t)
     if cfg.level == "L1":
         return toa
@@ -424,14 +431,18 @@ def _products(
     _, b_sw, r_sw = grids[gi]
     k_sw = round(r_sw / 10.0)
     truth_aot = on(aot10, k_sw)
-    aot_hat = atm.retrieve_aot(toa[gi][b_sw.index(band)], truth_aot, processor, r_sw, rng, cfg.atmosphere)
+    swir_toa = toa[gi][b_sw.index(band)]
+    aot_hat = atm.retrieve_aot(
+        swir_toa, truth_aot, processor, r_sw, rng, cfg.atmosphere, clear=surf(k_sw, swir_toa.shape)
+    )
     out = []
     for (_, bands, r), t in zip(grids, toa, strict=True):
         f = r_sw / r
         est = aot_hat
         if f != 1:
             est = upsample(aot_hat, round(f), t.shape[1:]) if f > 1 else _block_mean(aot_hat, round(1 / f))
-        out.append(atm.level2(t, _wavelengths(platform, bands), _angles(geom), est, processor, r))
+        sf = surf(round(r / 10.0), t.shape)
+        out.append(atm.level2(t, _wavelengths(platform, bands), _angles(geom), est, processor, r, clear=sf))
     return out
 
 
@@ -504,6 +515,7 @@ def render_date(land: Landscape, date: DateSpec, cfg: RenderConfig) -> dict[str,
         rng = np.random.default_rng([cfg.seed, date.index, 21 if role == "s2" else 22])
         illum = _illumination(land, geom, diffuse_fraction(tab["center"], w.aot, geom.sun_zenith))
         toc = _sensor_image(truth, tab, platform, bands, geom, layers, w, cfg, illum)
+        surface10 = (1.0 - np.clip(layers[0], 0.0, 1.0)).astype("float32")  # opaque cloud is no surface
         air, veil = aot10, None
         if cfg.atmosphere:
             haze, veil = atm.haze_field(land.shape, res, cfg.seed, date.index, role, cfg.gap_minutes,
@@ -512,8 +524,9 @@ def render_date(land: Landscape, date: DateSpec, cfg: RenderConfig) -> dict[str,
         if role == "s2":
             s10 = _observe_bands(toc[:4], platform, S2_10M, 10.0, cfg.mtf_s2_10)
             s20 = _observe_bands(toc[4:], platform, S2_20M, 20.0, cfg.mtf_s2_20)
-            s10, s20 = _products([(s10, S2_10M, 10.0), (s20, S2_20M, 20.0)], (air, veil), platform, geom, cfg,
-                                 rng, atm.PROCESSORS["sen2cor"], swir=(1, "B12"))  # fmt: skip
+            grids = [(s10, S2_10M, 10.0), (s20, S2_20M, 20.0)]
+            s10, s20 = _products(grids, (air, veil), platform, geom, cfg, rng, atm.PROCESSORS["sen2cor"],
+                                 swir=(1, "B12"), surface10=surface10)  # fmt: skip
             if cfg.quantize:
                 s10, s20 = (sim.decode(sim.encode(a, platform), platform) for a in (s10, s20))
             else:  # what the product's encoding can hold: DN >= 1 with BOA_ADD_OFFSET -1000 (NaN stays NaN)
@@ -530,7 +543,7 @@ def render_date(land: Landscape, date: DateSpec, cfg: RenderConfig) -> dict[str,
             out["l8_truth"] = truth30
             out["l8_target"] = _target(truth30, aot10, platform, cfg)
             (l8,) = _products([(l8, L8_BANDS, 30.0)], (air, veil), platform, geom, cfg, rng,
-                              atm.PROCESSORS["lasrc"], swir=(0, "B7"))  # fmt: skip
+                              atm.PROCESSORS["lasrc"], swir=(0, "B7"), surface10=surface10)  # fmt: skip
             if cfg.quantize and cfg.level == "L1":  # C2 L1 reflectance: DN * 2e-5 - 0.1
                 l8 = (np.clip(np.round((l8 + 0.1) / 2e-5), 1, 65535) * 2e-5 - 0.1).astype("float32")
             elif cfg.quantize:
