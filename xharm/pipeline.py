@@ -14,13 +14,13 @@ from typing import Any
 import xarray as xr
 
 from . import baselines
-from .core.cube import product_attrs, validate
+from .core.cube import processing_level, product_attrs, validate
 from .core.grid import grid_at, mask_to_grid
 from .engine.apply import apply_model
 from .exceptions import DimensionError, SensorError, describe
 from .spec import ModelSpec
 from .uncertainty import mc_dropout_std
-from .validate import align_mask, check_reflectance, positive_int
+from .validate import align_mask, check_reflectance, positive_int, require_level
 
 __all__ = ["METHODS", "to_landsat"]
 
@@ -139,6 +139,13 @@ def to_landsat(
     cubes = _s2_groups(s2, s2_20m, spec)
     for g in spec.inputs:
         validate(cubes[g.name], bands=g.bands, what=f"Sentinel-2 {g.resolution:g} m cube")
+        require_level(
+            dict(spec.meta).get("processing_level"),
+            processing_level(cubes[g.name]),
+            model=os.path.basename(handle.name_or_path),
+            fix="pass Sentinel-2 L2A surface reflectance, use method='hls' (physics only: the output keeps "
+            "the input's level), or a model trained on this level (model=...)",
+        )
     if valid is not None:
         cubes = {name: c.where(mask_to_grid(valid, c.odc.geobox)) for name, c in cubes.items()}
     out = apply_model(cubes, spec, handle, chunks=chunks, batch_size=batch_size)

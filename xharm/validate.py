@@ -35,6 +35,7 @@ from .exceptions import (
     DimensionError,
     GridError,
     MissingBandError,
+    ProductError,
     ProductNotFoundError,
     StorageError,
     UnitsError,
@@ -58,6 +59,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "reflectance_block",
+    "require_level",
     "require_present",
     "require_same_crs",
     "timedelta",
@@ -540,3 +542,40 @@ def require_same_crs(expected: Any, found: Any, *, problem: str, fix: str | None
     """
     if expected != found:
         raise CRSError(describe(problem, expected=crs_name(expected), found=crs_name(found), fix=fix))
+
+
+def require_level(trained: str | None, found: str | None, *, model: str, fix: str) -> None:
+    """Raise :class:`~xharm.exceptions.ProductError` when input and model processing levels differ.
+
+    ``trained``: the level the model's ``ModelSpec`` records (``meta["processing_level"]``);
+    ``found``: the input's (:func:`xharm.core.cube.processing_level`). Either unknown: no check.
+    Sentinel-2 ``L2A`` and Landsat ``L2`` are surface reflectance, ``L1C`` / ``L1`` top of
+    atmosphere; a model trained on one is outside its domain on the other.
+
+    Examples
+    --------
+    >>> require_level("L2A", "L2A", model="m", fix="-")
+    >>> require_level("L2A", None, model="m", fix="-")
+    >>> require_level("L2A", "L1C", model="mgan-starter", fix="use method='hls' on L2A data")
+    Traceback (most recent call last):
+    ...
+    xharm.exceptions.ProductError: model mgan-starter was trained on L2A (surface reflectance) input, ...
+    """
+    if not trained or not found or str(trained).upper() == str(found).upper():
+        return
+    kind = {
+        "L1C": "top of atmosphere",
+        "L1": "top of atmosphere",
+        "L2A": "surface reflectance",
+        "L2": "surface reflectance",
+    }
+    t, f = str(trained).upper(), str(found).upper()
+    raise ProductError(
+        describe(
+            f"model {model} was trained on {t} ({kind.get(t, '?')}) input, "
+            f"this input is {f} ({kind.get(f, '?')})",
+            expected=t,
+            found=f,
+            fix=fix,
+        )
+    )

@@ -15,7 +15,7 @@ import xarray as xr
 from affine import Affine
 from odc.geo.geobox import GeoBox
 
-from ..core.cube import make_cube, validate
+from ..core.cube import make_cube, processing_level, validate
 from ..core.grid import mask_to_grid, nest_offset
 from ..engine.apply import apply_model, window
 from ..exceptions import (
@@ -27,7 +27,7 @@ from ..exceptions import (
     describe,
 )
 from ..spec import ModelSpec
-from ..validate import require_same_crs
+from ..validate import require_level, require_same_crs
 from . import classic as sharpen_classic
 from .data import BANDS
 from .mtf import DEFAULT_MTF, project_consistent
@@ -328,17 +328,13 @@ def _run_dsen2(
                 expected=f"a {scale}x ({_RES_OF[scale]} m) model",
             )
         )
-    found = level or cubes[10].attrs.get("level")
     trained = meta.get("processing_level")
-    if found and trained and str(found).upper() != str(trained).upper():
-        raise SensorError(
-            describe(
-                f"the model was trained on Sentinel-2 {trained}, the input is {found}",
-                expected=str(trained),
-                found=str(found),
-                fix=f"pass {trained} data, or a model trained on {found} (model=...)",
-            )
-        )
+    require_level(
+        trained,
+        level or processing_level(cubes[10]),
+        model=str(handle.path),
+        fix=f"pass {trained} data, or a model trained on this level (model=...)",
+    )
     spec = dataclasses.replace(spec, sensor_in=_sensor(cubes[10]), sensor_out=_sensor(cubes[10]))
     groups = {g.name: cubes[int(g.resolution)] for g in spec.inputs}
     out = apply_model(groups, spec, handle, geobox=out_gbox, chunks=chunks, batch_size=batch_size)

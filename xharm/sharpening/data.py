@@ -78,7 +78,7 @@ def scene_to_cubes(
         h, w = arr.shape[-2:]
         x0, y1 = origin
         g = GeoBox((h, w), Affine(float(res), 0.0, x0, 0.0, -float(res), y1), crs)
-        attrs = {"level": level} if level else {}
+        attrs = {"processing_level": level} if level else {}
         data: Any = np.asarray(arr, np.float32)[None]
         if chunks:
             import dask.array as da
