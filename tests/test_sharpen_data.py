@@ -27,4 +27,4 @@ def test_reader_cubes_to_scene_and_back():
     back = scene_from_cubes({float(k): v for k, v in cubes.items()})
     for r in s:
         np.testing.assert_allclose(back[r], s[r], rtol=1e-6)
-    assert cubes[60].odc.geobox.resolution.x == 60 and cubes[10].attrs["level"] == "L1C"
+    assert cubes[60].odc.geobox.resolution.x == 60 and cubes[10].attrs["processing_level"] == "L1C"
