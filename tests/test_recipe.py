@@ -123,3 +123,19 @@ def test_recipe_refuses_held_out_seeds_and_half_stages(tmp_path, capsys):
     assert "config.json" in capsys.readouterr().err
     assert train_main(["--out", str(tmp_path / "r")]) == 2
     assert "CONFIG and --data" in capsys.readouterr().err
+
+
+def test_training_targets_are_coregistered_onto_sentinel2():
+    """Issue 17 item 1 (in part): the Landsat target of training pairs carries no drawn shift."""
+    from xharm import simulate
+    from xharm.recipe import coregistered_target
+
+    ps = simulate.pair_series(
+        n_dates=3, size_km=2.4, seed=11, cloud_cover=0.0, start="2021-05-01", end="2021-09-15"
+    )
+    l8, valid = coregistered_target(ps)
+    drawn = np.stack([ps.l8.misregistration_dx.values, ps.l8.misregistration_dy.values], 1)
+    found = np.stack([l8.coreg_dx.values, l8.coreg_dy.values], 1)
+    np.testing.assert_array_less(np.abs(found - drawn), 1.5)
+    assert bool(valid.any()) and not bool(l8.where(valid).isnull().all("band").where(valid, False).any())
+    assert l8.time.values.tolist() == ps.s2_10m.time.values.tolist()

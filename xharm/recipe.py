@@ -35,8 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from . import simulate
+from .core.coregister import coregister
+from .core.grid import mask_to_grid, s2_to_30m
 from .engine.pairs import extract_pairs
 from .evaluate import score_series
 from .exceptions import ConfigError, EmptyDataError, XharmError, describe
@@ -48,6 +51,7 @@ __all__ = [
     "FIRST_TRAIN_SEED",
     "SELECTION_SEEDS",
     "build_parser",
+    "coregistered_target",
     "init_from",
     "install_model",
     "load_config",
@@ -67,24 +71,53 @@ EVALUATION_SEEDS: tuple[int, ...] = (7, 8, 9)
 # --------------------------------------------------------------------------- patches
 
 
+def coregistered_target(ps: Any) -> tuple[xr.DataArray, xr.DataArray]:
+    """``(Landsat cube on the S2-registered geometry, its clear mask)`` of a simulated pair series.
+
+    Each date's Landsat image is co-registered to the Sentinel-2 red band regridded to 30 m
+    (:func:`xharm.core.coregister.coregister`, the MGAN paper's "warping"), so the target
+    carries Landsat's radiometry, not its geolocation error. Dates with under 10 % of pixels
+    clear in both sensors cannot be registered: they are masked out (they would give no
+    training patch anyway; their ``coreg_dx`` / ``coreg_dy`` are NaN).
+    """
+    t = ps.s2_10m.time.values
+    l8 = ps.l8.assign_coords(time=t)  # Landsat passes 20 min before Sentinel-2 on each day
+    clear = mask_to_grid(ps.s2_valid, l8.odc.geobox) & ps.l8_valid.assign_coords(time=t)
+    ok = np.flatnonzero(clear.mean(("y", "x")).values >= 0.1)
+    out = l8.astype("float32") * np.nan
+    dx, dy = np.full(len(t), np.nan), np.full(len(t), np.nan)
+    if len(ok):
+        ref = s2_to_30m(ps.s2_10m.sel(band=["B04"]), geobox=l8.odc.geobox).isel(time=ok)
+        moved = coregister(l8.isel(time=ok), ref, bands=("B4", "B04"), valid=clear.isel(time=ok))
+        out[ok] = moved.values
+        dx[ok], dy[ok] = moved.coreg_dx.values, moved.coreg_dy.values
+    out = out.assign_coords(coreg_dx=("time", dx), coreg_dy=("time", dy))
+    valid = clear & out.notnull().all("band")
+    return out, valid
+
+
 def scene_patches(
-    seed: int, size_km: float, n_dates: int, model: Any, max_invalid: float
+    seed: int, size_km: float, n_dates: int, model: Any, max_invalid: float, coregister_target: bool = True
 ) -> dict[str, np.ndarray]:
     """Paired patches (raw reflectance) of one simulated training scene; empty arrays when none is clear.
 
     ``model`` (an :class:`~xharm.models.mgan.MGANConfig`) gives the patch size and the 20 m
-    input bands.
+    input bands. ``coregister_target``: the Landsat target is first brought onto the
+    Sentinel-2-registered geometry (:func:`coregistered_target`).
     """
     from .train.data import patchset_from_stream
 
     spec = model.spec()
     ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=False)
     t = ps.s2_10m.time.values
-    l8 = ps.l8.assign_coords(time=t)  # Landsat passes 20 min before Sentinel-2 on each day
+    if coregister_target:
+        l8, l8_valid = coregistered_target(ps)
+    else:
+        l8, l8_valid = ps.l8.assign_coords(time=t), ps.l8_valid.assign_coords(time=t)
     stream = extract_pairs(
         {"s2_10m": ps.s2_10m, "s2_20m": ps.s2_20m, "l8": l8},
         spec,
-        valid={"s2_20m": ps.s2_valid, "l8": ps.l8_valid.assign_coords(time=t)},
+        valid={"s2_20m": ps.s2_valid, "l8": l8_valid},
         max_invalid=max_invalid,
         normalize=False,
         seed=seed,
@@ -106,6 +139,7 @@ def simulate_patches(
     max_invalid: float = 0.02,
     jobs: int = 1,
     log: Any = print,
+    coregister_target: bool = True,
 ) -> int:
     """Write the paired patches of simulated training scenes to the patch store ``out``.
 
@@ -127,6 +161,9 @@ def simulate_patches(
         Largest share of cloudy / shadowed pixels in a kept patch (either sensor).
     jobs
         Scenes simulated at once (processes).
+    coregister_target
+        Bring each Landsat target onto the Sentinel-2-registered geometry first
+        (:func:`coregistered_target`; the MGAN paper's "warping"); on by default.
     log
         Called with one progress line per scene.
 
@@ -155,6 +192,7 @@ def simulate_patches(
     cache = out / "scenes"
     cache.mkdir(parents=True, exist_ok=True)
     tag = "-".join(model.s2_20m_bands) + f"-p{model.patch30}-{size_km:g}km-{n_dates}d"
+    tag += "-coreg" if coregister_target else ""
 
     def cached(seed: int) -> Path:
         return cache / f"{seed}-{tag}.npz"
@@ -166,7 +204,7 @@ def simulate_patches(
         log(f"scene seed {seed}: {len(arrays['l8'])} clear patch pairs")
 
     todo = [s for s in seeds if not cached(s).is_file()]
-    args = (size_km, n_dates, model, max_invalid)
+    args = (size_km, n_dates, model, max_invalid, coregister_target)
     if jobs > 1 and len(todo) > 1:
         with ProcessPoolExecutor(jobs) as pool:
             for seed, arrays in zip(todo, pool.map(scene_patches, todo, *([a] * len(todo) for a in args))):
@@ -444,6 +482,11 @@ def build_parser(prog: str = "xharm train") -> argparse.ArgumentParser:
     sim.add_argument("--scene-dates", type=int, default=8, help="dates per simulated scene")
     sim.add_argument("--max-invalid", type=float, default=0.02, help="largest cloudy share of a kept patch")
     sim.add_argument("--jobs", type=int, default=1, help="scenes simulated at once (processes)")
+    sim.add_argument(
+        "--no-coregister",
+        action="store_true",
+        help="keep each Landsat target's own geolocation (default: co-registered onto Sentinel-2)",
+    )
     stage = p.add_argument_group("stages")
     stage.add_argument(
         "--init-from",
@@ -524,12 +567,14 @@ def train_main(argv: Sequence[str] | None = None) -> int:
                 n_dates=args.scene_dates,
                 max_invalid=args.max_invalid,
                 jobs=args.jobs,
+                coregister_target=not args.no_coregister,
             )
             description = description or (
                 f"xharm.simulate pair_series, seeds {seeds[0]}-{seeds[-1]}, {args.scene_km:g} km x "
                 f"{args.scene_km:g} km, {args.scene_dates} dates each, {n} patch pairs of "
                 f"{cfg.model.patch30} px at 30 m (stride {cfg.model.patch30 // 2}), max invalid fraction "
                 f"{args.max_invalid}; target: simulated Landsat-8 C2 L2 reflectance of the same day"
+                + ("" if args.no_coregister else ", co-registered onto the Sentinel-2 geometry")
             )
         out.mkdir(parents=True, exist_ok=True)
         if description:
