@@ -483,9 +483,7 @@ def build_parser(prog: str = "xharm train") -> argparse.ArgumentParser:
     sim.add_argument("--max-invalid", type=float, default=0.02, help="largest cloudy share of a kept patch")
     sim.add_argument("--jobs", type=int, default=1, help="scenes simulated at once (processes)")
     sim.add_argument(
-        "--no-coregister",
-        action="store_true",
-        help="keep each Landsat target's own geolocation (default: co-registered onto Sentinel-2)",
+        "--no-coregister", action="store_true", help="keep each Landsat target's own geolocation"
     )
     stage = p.add_argument_group("stages")
     stage.add_argument(

@@ -61,6 +61,7 @@ __all__ = [
     "reflectance_block",
     "require_level",
     "require_present",
+    "require_same_count",
     "require_same_crs",
     "timedelta",
 ]
@@ -579,3 +580,20 @@ def require_level(trained: str | None, found: str | None, *, model: str, fix: st
             fix=fix,
         )
     )
+
+
+def require_same_count(expected: int, found: int, *, problem: str, fix: str | None = None) -> None:
+    """Raise :class:`~xharm.exceptions.DimensionError` unless two counts (dates, bands) agree.
+
+    Examples
+    --------
+    >>> require_same_count(3, 3, problem="dates differ")
+    >>> require_same_count(3, 2, problem="the mask has another number of dates")
+    Traceback (most recent call last):
+    ...
+    xharm.exceptions.DimensionError: the mask has another number of dates
+      expected: 3
+      found:    2
+    """
+    if int(expected) != int(found):
+        raise DimensionError(describe(problem, expected=int(expected), found=int(found), fix=fix))

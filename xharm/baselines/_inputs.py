@@ -15,7 +15,7 @@ from ..core.cube import product_attrs, validate
 from ..core.grid import mask_to_grid, output_grid, s2_to_30m
 from ..core.sensors import get_sensor
 from ..exceptions import DimensionError, GridError, MissingBandError, SensorError, describe
-from ..validate import require_present
+from ..validate import require_present, require_same_count
 from .bandpass import S2_TO_L8, specific_platform
 
 __all__ = ["S2Input", "as_landsat", "gather", "grid30", "mask_to_30m", "per_time", "to_30m"]
@@ -175,14 +175,9 @@ def mask_to_30m(valid: xr.DataArray, inp: S2Input, like30: xr.DataArray) -> xr.D
         raise DimensionError(
             describe("the valid mask has the wrong dims", expected="(time, y, x)", found=found)
         )
-    if valid.sizes["time"] != like30.sizes["time"]:
-        raise DimensionError(
-            describe(
-                "the valid mask has another number of dates",
-                expected=like30.sizes["time"],
-                found=valid.sizes["time"],
-            )
-        )
+    require_same_count(
+        like30.sizes["time"], valid.sizes["time"], problem="the valid mask has another number of dates"
+    )
     valid = valid.transpose("time", "y", "x")
     if valid.odc.crs is None:
         # no CRS: accept it only when it is shaped like one of the input grids or the output

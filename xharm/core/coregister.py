@@ -22,6 +22,7 @@ import xarray as xr
 from scipy import ndimage
 
 from ..exceptions import DimensionError, describe
+from ..validate import require_same_count
 from .cube import check_same_grid
 
 __all__ = ["coregister", "estimate_shift"]
@@ -127,15 +128,12 @@ def coregister(
         Other dates, or a date with too few valid pixels.
     """
     check_same_grid(target, reference, names=("the target", "the reference"))
-    if target.sizes["time"] != reference.sizes["time"]:
-        raise DimensionError(
-            describe(
-                "the target and the reference have other numbers of dates",
-                expected=reference.sizes["time"],
-                found=target.sizes["time"],
-                fix="select the paired dates of both first",
-            )
-        )
+    require_same_count(
+        reference.sizes["time"],
+        target.sizes["time"],
+        problem="the target and the reference have other numbers of dates",
+        fix="select the paired dates of both first",
+    )
     res = abs(float(target.odc.geobox.resolution.x))
     tb, rb = bands
     t_img = target.sel(band=tb).values
