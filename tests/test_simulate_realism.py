@@ -63,20 +63,7 @@ TABLE_IV_RAW_S2 = {"B2": 285, "B3": 371, "B4": 393, "B5": 1344, "B6": 843, "B7":
 
 @pytest.fixture(scope="module")
 def same_day() -> list[dict[str, dict[str, float]]]:
-    out = []
-    for seed in (21, 22, 23):
-        ps = simulate.pair_series(n_dates=3, size_km=6.0, seed=seed, cloud_cover=0.0,
-                                  start="2021-05-01", end="2021-09-01")  # fmt: skip
-        for t in range(3):
-            s2 = {}
-            for sb in rl.PAIRS.values():
-                if sb in ps.s2_10m.band.values:
-                    s2[sb] = rl.area_average_30m(s2_10m=ps.s2_10m.sel(band=sb).values[t])
-                else:
-                    s2[sb] = rl.area_average_30m(s2_20m=ps.s2_20m.sel(band=sb).values[t])
-            l8 = {lb: ps.l8.sel(band=lb).values[t] for lb in rl.PAIRS}
-            out.append(rl.cross_sensor(s2, l8))
-    return out
+    return rl.same_day_discrepancy()
 
 
 def test_same_day_discrepancy_within_published_range(same_day) -> None:  # type: ignore[no-untyped-def]

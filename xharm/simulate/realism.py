@@ -29,6 +29,7 @@ __all__ = [
     "ranges",
     "real_texture",
     "residual_structure",
+    "same_day_discrepancy",
     "texture_stats",
 ]
 
@@ -158,3 +159,35 @@ def ranges(
 ) -> dict[str, tuple[float, float]]:
     """Per statistic, the ``q`` percentiles over the rows (the real range)."""
     return {k: tuple(float(v) for v in np.percentile([r[k] for r in rows], q)) for k in rows[0]}  # type: ignore[misc]
+
+
+def same_day_discrepancy(
+    seeds: tuple[int, ...] = (21, 22, 23),
+    *,
+    n_dates: int = 3,
+    size_km: float = 6.0,
+    start: str = "2021-05-01",
+    end: str = "2021-09-01",
+    cloud_cover: float = 0.0,
+) -> list[dict[str, dict[str, float]]]:
+    """:func:`cross_sensor` of every date of simulated same-day pairs (S2 area-averaged to 30 m vs L8).
+
+    One row per (seed, date); the defaults are the nine clear May-September pairs of
+    ``docs/simulate.md``.
+    """
+    from .api import pair_series
+
+    out = []
+    for seed in seeds:
+        ps = pair_series(
+            n_dates=n_dates, size_km=size_km, seed=seed, cloud_cover=cloud_cover, start=start, end=end
+        )
+        for t in range(n_dates):
+            s2 = {}
+            for sb in PAIRS.values():
+                if sb in ps.s2_10m.band.values:
+                    s2[sb] = area_average_30m(s2_10m=ps.s2_10m.sel(band=sb).values[t])
+                else:
+                    s2[sb] = area_average_30m(s2_20m=ps.s2_20m.sel(band=sb).values[t])
+            out.append(cross_sensor(s2, {lb: ps.l8.sel(band=lb).values[t] for lb in PAIRS}))
+    return out
