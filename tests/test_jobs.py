@@ -181,15 +181,20 @@ def test_mask_cut_short_is_refused(own_store, tmp_path):
 # --------------------------------------------------------------------------- row 6: changed input
 
 
-def test_changed_input_refuses_resume(own_store, tmp_path):
-    dst = str(tmp_path / "o.zarr")
+def _interrupted_after_one_region(src: str, dst: str) -> None:
+    """A resample job killed (KeyboardInterrupt) once its first region is written."""
 
     def crash(done: int, total: int) -> None:
         if done >= 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        jobs.harmonize(own_store, dst, method="resample", on_region=crash)
+        jobs.harmonize(src, dst, method="resample", on_region=crash)
+
+
+def test_changed_input_refuses_resume(own_store, tmp_path):
+    dst = str(tmp_path / "o.zarr")
+    _interrupted_after_one_region(own_store, dst)
     time.sleep(0.01)
     arr = zarr.open_array(own_store, path="s2_10m/reflectance", mode="r+")
     arr[1] = arr[1] * 0.5  # the input changes at the same path
@@ -199,13 +204,7 @@ def test_changed_input_refuses_resume(own_store, tmp_path):
 
 def test_unchanged_input_resumes(own_store, tmp_path):
     dst = str(tmp_path / "o.zarr")
-
-    def crash(done: int, total: int) -> None:
-        if done >= 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        jobs.harmonize(own_store, dst, method="resample", on_region=crash)
+    _interrupted_after_one_region(own_store, dst)
     out = jobs.harmonize(own_store, dst, method="resample", resume=True)
     assert len(finished_regions(dst)) == 2 and np.isfinite(out.values).any()
 
