@@ -85,6 +85,9 @@ def main() -> None:
     t0 = time.perf_counter()
     ds = metrics(pred_mem, ref_mem).compute(scheduler="threads")
     t_x = time.perf_counter() - t0
+    t0 = time.perf_counter()  # thread for thread: the reference loop runs on one thread
+    metrics(pred_mem, ref_mem).compute(scheduler="synchronous")
+    t_x1 = time.perf_counter() - t0
     p_np, r_np = pred_mem.values, ref_mem.values
     del pred_mem, ref_mem
     t0 = time.perf_counter()
@@ -113,7 +116,10 @@ def main() -> None:
     print(
         f"reference loop (data given):  {t_ref:7.2f} s   peak {peak_ref_total / 2**20:7.0f} MiB (with cubes)"
     )
-    print(f"speed ratio reference / xharm:  {t_ref / t_x:7.2f}x")
+    print(f"xharm metrics(), one thread: {t_x1:7.2f} s")
+    print(f"speed ratio reference / xharm, thread for thread (1 / 1): {t_ref / t_x1:7.2f}x")
+    print(f"speed ratio reference (1 thread) / xharm ({os.cpu_count()} threads): {t_ref / t_x:7.2f}x")
+    print("load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"memory ratio reference / xharm: {peak_ref_total / peak_x:7.2f}x")
 
 

@@ -58,6 +58,36 @@ def tiny_model(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
+def anchored_model(tmp_path_factory) -> str:
+    """A tiny physics-anchored MGAN (random weights, the U-Net's last layer scaled up so that the
+    bounded correction saturates), with norm stats and a training range: mechanics only."""
+    import dataclasses
+
+    import jax
+
+    from xharm import zoo
+    from xharm.models.mgan import MGANConfig, init_generator
+    from xharm.spec import NormStats
+
+    bands = {"s2_10m": ("B02", "B03", "B04", "B08"), "s2_20m": ("B8A", "B11", "B12")}
+    l8 = ("B2", "B3", "B4", "B5", "B6", "B7")
+    out = NormStats(l8, (0.0,) * 6, (0.45,) * 6, (0.15,) * 6, (0.4,) * 6, clip=False)
+    norm = {g: NormStats(b, (0.0,) * len(b), (0.45,) * len(b), (0.15,) * len(b), (0.4,) * len(b))
+            for g, b in bands.items()}  # fmt: skip
+    norm.update(l8=out, physics=out)
+    cfg = dataclasses.replace(
+        MGANConfig.tiny(), anchor=True, output_activation="linear", bands_20m=3,
+        s2_20m_bands=bands["s2_20m"], out_scale=(0.4,) * 6,
+    )  # fmt: skip
+    params = init_generator(cfg, seed=1)
+    params["out"] = jax.tree_util.tree_map(lambda a: a + 0.5, params["out"])  # zero-init -> large
+    path = tmp_path_factory.mktemp("zoo") / "tiny-anchored"
+    meta = {"training_data": "none (random weights, tests only)", "processing_level": "L2A"}
+    zoo.save_model(path, params, cfg, norm=norm, meta=meta)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
 def scene():
     """A 1.2 km, 2-date simulated pair series (in memory)."""
     from xharm import simulate

@@ -253,9 +253,29 @@ def test_errors_before_any_compute(compute_counter):
 
 
 def test_wrong_model_output_shape_is_named():
-    out = apply_model(scene(16, 16), SPEC, lambda b: np.zeros((len(b["s2_10m"]), 16, 16, 5), np.float32))
+    def bad(b):
+        return np.zeros((len(b["s2_10m"]), 16, 16, 5), np.float32)
+
+    with pytest.raises(DimensionError, match="wrong shape"):  # NumPy in: computed at once
+        apply_model(scene(16, 16), SPEC, bad)
+    out = apply_model(scene(16, 16, chunks={"y": 8, "x": 8}), SPEC, bad)  # lazy: when computed
     with pytest.raises(DimensionError, match="wrong shape"):
         out.compute()
+
+
+def test_numpy_in_numpy_out_same_blocks_as_the_graph():
+    """NumPy inputs are computed at once (no graph), block by block as the Dask graph does:
+    the same batches, so the same values to the bit, for several chunks and dates."""
+    h, w = 37, 29
+    fn = pm.conv(seed=2)
+    now = apply_model(scene(h, w, seed=9, nt=2), SPEC, fn, chunks={"y": 16, "x": 8}, batch_size=3)
+    assert isinstance(now.data, np.ndarray) and now.shape == (2, 6, h, w)
+    lazy = apply_model(
+        scene(h, w, seed=9, nt=2, chunks={"y": 40, "x": 40}), SPEC, fn, chunks={"y": 16, "x": 8}, batch_size=3
+    )
+    assert isinstance(lazy.data, da.Array)
+    np.testing.assert_array_equal(now.values, lazy.values)
+    assert now.attrs == lazy.attrs and now.odc.geobox == lazy.odc.geobox
 
 
 @pytest.mark.parametrize("start,stop", [(-3, 4), (2, 9), (-2, 10), (8, 11), (-5, -1), (0, 6)])

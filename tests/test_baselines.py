@@ -125,7 +125,7 @@ def test_valid_mask_on_10m_grid_without_crs() -> None:
 
 def test_errors() -> None:
     c10, c20 = _s2(nt=1)
-    with pytest.raises(DimensionError, match=r"hls \| tra \| resample"):
+    with pytest.raises(DimensionError, match=r"hls \| hls_psf \| tra \| resample"):
         to_landsat(c10, c20, method="mgan")  # type: ignore[arg-type]
     with pytest.raises(DimensionError, match="l8="):
         to_landsat(c10, c20, method="tra")
@@ -139,7 +139,7 @@ def test_errors() -> None:
         to_landsat(c10, c20.assign_coords(time=[np.datetime64("2020-01-01", "ns")]))
     with pytest.raises(GridError):
         to_landsat(c10, c20, valid=xr.DataArray(np.ones((1, 5, 5), bool), dims=("time", "y", "x")))
-    assert METHODS == ("hls", "tra", "resample")
+    assert METHODS == ("hls", "hls_psf", "tra", "resample")
 
 
 def test_nir_b08_without_20m_nir() -> None:

@@ -14,14 +14,17 @@ def test_demo_end_to_end(tmp_path):
                    echo=lines.append)  # fmt: skip
     assert res.quicklook.is_file() and res.quicklook.stat().st_size > 10_000
     assert (tmp_path / "demo" / "scores.csv").is_file()
-    assert list(res.overall.index) == ["resample", "hls"]
+    assert list(res.overall.index) == ["resample", "hls", "hls_psf"]
     assert np.isfinite(res.overall.to_numpy()).all()
     assert set(res.per_band.index.get_level_values("band")) == {f"B{i}" for i in range(2, 8)}
     hls = xr.open_zarr(res.zarr, group="hls")
     assert hls.reflectance.dims == ("time", "band", "y", "x")
     assert hls.reflectance.odc.crs.epsg == 32632
     assert hls.attrs["sensor"] == "landsat-8"
-    assert any("Scores of each method against the Landsat-8 truth" in line for line in lines)
+    assert any("Scores of each method against the Landsat-8 product" in line for line in lines)
+    for ref in ("l8_target", "l8_truth"):  # both references are written beside the products
+        assert xr.open_zarr(res.zarr, group=ref).reflectance.sizes == {**hls.reflectance.sizes, "band": 7}
+    assert any("against the bias-free truth instead" in line for line in lines)
 
 
 def test_demo_printout_is_labelled_and_its_claims_computed(tmp_path):

@@ -10,7 +10,15 @@ from odc.geo.geobox import GeoBox
 
 from xharm.core.cube import make_cube
 from xharm.exceptions import ProductNotFoundError
-from xharm.io.zarr import RegionWriter, find_corrupt_chunk, finished_regions, open_cube, write_cube
+from xharm.io.zarr import (
+    RegionWriter,
+    SourceCache,
+    cached_source,
+    find_corrupt_chunk,
+    finished_regions,
+    open_cube,
+    write_cube,
+)
 
 GBOX = GeoBox((12, 10), Affine(30.0, 0.0, 600000.0, 0.0, -30.0, 5000010.0), "EPSG:32632")
 TIMES = ["2021-06-01", "2021-06-11", "2021-06-21"]
@@ -65,6 +73,62 @@ def test_regions_cover_the_cube_once():
     for r in w.regions:
         cover[r["time"], r["y"], r["x"]] += 1
     assert (cover == 1).all()
+
+
+def test_dims_not_named_are_one_region():
+    # y of 12 px in chunks of 8 + 4: one region (a rounded ratio, round(12 / 8) = 1, made it two)
+    w = RegionWriter(_cube().chunk({"y": 8}), "unused", fingerprint="f", region={"time": 1})
+    assert [r["y"] for r in w.regions] == [slice(0, 12)] * 3
+
+
+@pytest.mark.parametrize("in_flight", [1, 3])
+def test_regions_in_flight_write_the_same_store(tmp_path, in_flight):
+    cube = _cube()
+    ref = RegionWriter(cube, tmp_path / "ref.zarr", fingerprint="f", region={"time": 1, "y": 4}, in_flight=1)
+    list(ref.run())
+    w = RegionWriter(
+        cube, tmp_path / "o.zarr", fingerprint="f", region={"time": 1, "y": 4}, in_flight=in_flight
+    )
+    assert list(w.run()) == list(range(9))  # finished in order
+    assert w.pending() == [] and w.verify() == []
+    got, want = open_cube(tmp_path / "o.zarr").values, open_cube(tmp_path / "ref.zarr").values
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, cube.values)
+
+
+def test_a_stopped_run_leaves_later_regions_unmarked(tmp_path):
+    w = RegionWriter(_cube(), tmp_path / "o.zarr", fingerprint="f", region={"time": 1, "y": 4}, in_flight=2)
+    for i in w.run():
+        if i == 1:
+            break  # the consumer stops (a progress callback raised): regions in flight stay unmarked
+    assert finished_regions(tmp_path / "o.zarr").tolist() == [0, 1]
+
+
+def test_overwrite_redoes_a_finished_job(tmp_path):
+    path = tmp_path / "o.zarr"
+    w = RegionWriter(_cube(), path, fingerprint="f", region={"time": 1})
+    list(w.run())
+    first = sorted(p for p in (path / "reflectance" / "c").rglob("*") if p.is_file())[0]
+    first.unlink()
+    list(w.run(overwrite=True))  # the same job again: written afresh, not taken as done
+    assert first.is_file()
+    np.testing.assert_array_equal(open_cube(path).values, _cube().values)
+
+
+def test_source_cache_decodes_each_chunk_once_within_its_bounds(tmp_path):
+    cube = _cube()
+    write_cube(cube, tmp_path / "s.zarr")  # Zarr chunks (1, 2, 4, 5)
+    cache = SourceCache(capacity=8, keep=1)  # two dates of 2 x 2 chunks: blocks share chunk rows
+    src = cached_source(open_cube(tmp_path / "s.zarr"), tmp_path / "s.zarr", "reflectance", cache,
+                        chunks={"time": 1, "y": 6, "x": 10})  # fmt: skip
+    assert src.chunks == ((1, 1, 1), (2,), (6, 6), (10,))  # blocks follow the caller, not the store
+    np.testing.assert_array_equal(src.compute(scheduler="sync").values, cube.values)
+    assert len(cache.decodes) == 3 * 3 * 2 and set(cache.decodes.values()) == {1}
+    assert len(cache._chunks) <= 8
+    tight = SourceCache(capacity=8, max_bytes=1, keep=2)  # a byte bound below one chunk: keeps `keep`
+    part = cached_source(open_cube(tmp_path / "s.zarr"), tmp_path / "s.zarr", "reflectance", tight)
+    np.testing.assert_array_equal(part.values, cube.values)
+    assert len(tight._chunks) == 2
 
 
 def test_partial_write_then_resume(tmp_path):

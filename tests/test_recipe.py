@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from xharm.recipe import train_main
 from xharm.train.config import TrainConfig
@@ -125,17 +126,18 @@ def test_recipe_refuses_held_out_seeds_and_half_stages(tmp_path, capsys):
     assert "CONFIG and --data" in capsys.readouterr().err
 
 
-def test_training_targets_are_coregistered_onto_sentinel2():
-    """Issue 17 item 1 (in part): the Landsat target of training pairs carries no drawn shift."""
-    from xharm import simulate
-    from xharm.recipe import coregistered_target
+def test_install_with_a_new_correction_bound_keeps_the_weights(anchored_model, tiny_model, tmp_path):
+    import jax
 
-    ps = simulate.pair_series(
-        n_dates=3, size_km=2.4, seed=11, cloud_cover=0.0, start="2021-05-01", end="2021-09-15"
-    )
-    l8, valid = coregistered_target(ps)
-    drawn = np.stack([ps.l8.misregistration_dx.values, ps.l8.misregistration_dy.values], 1)
-    found = np.stack([l8.coreg_dx.values, l8.coreg_dy.values], 1)
-    np.testing.assert_array_less(np.abs(found - drawn), 1.5)
-    assert bool(valid.any()) and not bool(l8.where(valid).isnull().all("band").where(valid, False).any())
-    assert l8.time.values.tolist() == ps.s2_10m.time.values.tolist()
+    from xharm.exceptions import ConfigError
+    from xharm.recipe import install_model
+    from xharm.zoo.io import load_model
+
+    dst = install_model(anchored_model, tmp_path / "tight", bound=0.01)
+    spec, params, config = load_model(dst)
+    _, before, old = load_model(anchored_model)
+    assert spec.domain["correction_bound"] == 0.01 and config.bound == 0.01 and old.bound == 0.05
+    same = jax.tree_util.tree_map(lambda a, b: bool(np.allclose(a, b, atol=1e-2)), params, before)
+    assert all(jax.tree_util.tree_leaves(same))  # float16 copies of the same weights
+    with pytest.raises(ConfigError, match="physics-anchored"):
+        install_model(tiny_model, tmp_path / "plain", bound=0.01)

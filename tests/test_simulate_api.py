@@ -12,6 +12,7 @@ import xarray as xr
 from xharm import simulate
 from xharm.core import cube as xcube
 from xharm.core.sensors import get_sensor
+from xharm.exceptions import ProductError
 from xharm.simulate import instrument as ss
 from xharm.simulate.landscape import CLASS_CODES
 
@@ -233,3 +234,13 @@ def test_to_zarr_disk_full_is_a_storage_error(tmp_path, monkeypatch):
     monkeypatch.setattr(simulate.api.dask, "compute", full)
     with pytest.raises(StorageError, match="No space left"):
         simulate.to_zarr(str(tmp_path / "s.zarr"), n_dates=1, size_km=0.6)
+
+
+def test_landscape_of_rebuilds_the_scene_and_refuses_other_cubes(series: simulate.PairSeries) -> None:
+    land = simulate.landscape_of(series.s2_10m)
+    np.testing.assert_array_equal(land.labels, series.labels.values)
+    assert land.archetype == series.s2_10m.attrs["archetype"]
+    other = simulate.pair_series(n_dates=1, size_km=1.2, seed=8, archetype="smallholder")
+    assert simulate.landscape_of(other.s2_10m).archetype == "smallholder"
+    with pytest.raises(ProductError, match="not a simulated series"):
+        simulate.landscape_of(series.s2_10m.assign_attrs(simulated=None))

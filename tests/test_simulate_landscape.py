@@ -100,3 +100,29 @@ def test_fractal_noise_statistics() -> None:
     assert np.abs(np.diff(smooth)).mean() < np.abs(np.diff(rough)).mean()
     up = ls.fractal_noise((64, 64), np.random.default_rng(1), coarsen=4)
     assert up.shape == (64, 64)
+
+
+@pytest.mark.parametrize("name", ["central_europe", "forest_hills", "peri_urban"])
+def test_labels_at_is_the_class_map_that_labels_samples(name: str) -> None:
+    """At the 10 m pixel centres the continuous map gives ``labels`` exactly; between them it
+    gives parcels (fields by key, forest / water as one parcel per class)."""
+    land = ls.make_landscape((90, 90), seed=5, archetype=name)
+    yy, xx = (np.mgrid[0:90, 0:90] + 0.5) * 10.0
+    code, parcel = land.labels_at(xx, yy)
+    np.testing.assert_array_equal(code, land.labels)
+    natural = np.isin(code, [ls.CLASS_CODES[c] for c in ("deciduous", "conifer", "water")])
+    np.testing.assert_array_equal(parcel[natural], -code[natural].astype("int64"))
+    assert (parcel[~natural] >= 0).all()
+    # off-centre points: the same parcel as the centre one pixel away from any parcel edge
+    assert land.mix_frac is not None
+    calm = (land.mix_frac == 0) & ~natural
+    _, p2 = land.labels_at(xx + 2.5, yy - 2.5)
+    assert (p2[calm] == parcel[calm]).mean() > 0.97
+
+
+def test_labels_at_needs_the_continuous_map() -> None:
+    import dataclasses
+
+    land = dataclasses.replace(ls.make_landscape((30, 30), seed=0), field_keys=None)
+    with pytest.raises(ls.ArchetypeError, match="no continuous class map"):
+        land.labels_at(np.zeros(1), np.zeros(1))

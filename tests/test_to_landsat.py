@@ -340,3 +340,41 @@ def test_real_l1c_scene_is_refused_by_the_l2a_starter(real_data):
     s2 = read_sentinel2(path, time="2016-01-12", platform="sentinel-2a", add_offset_dn=0)
     with pytest.raises(ProductError, match="this input is L1C"):
         xharm.to_landsat({10: s2[10.0], 20: s2[20.0]})
+
+
+# --------------------------------------------------------------------------- physics-anchored models
+
+
+def _hls_psf(inputs, valid=None):  # type: ignore[no-untyped-def]
+    return xharm.to_landsat(inputs, method="hls_psf", valid=valid).drop_vars("valid", errors="ignore")
+
+
+def test_anchored_output_stays_within_its_bound_of_physics_and_is_flagged(s2_inputs, anchored_model, scene):
+    inputs = s2_inputs(scene)
+    out = xharm.to_landsat(inputs, model=anchored_model, valid=scene.s2_valid)
+    assert set(out.coords["quality"].dims) == {"time", "y", "x"} and out.quality.dtype == np.uint8
+    assert "correction_limited" in out.quality.attrs["flag_meanings"] and "quality" in out.attrs
+    phys = _hls_psf(inputs, scene.s2_valid)
+    diff = abs(out - phys).compute()
+    assert float(diff.max()) <= 0.05 + 1e-5  # the bound of the spec
+    assert float(diff.max()) > 0.045  # the (scaled-up) random correction does reach it ...
+    q = out.quality.where(out.valid).compute()
+    assert bool(((q.fillna(0).astype(int) & 1) > 0).any())  # ... and is flagged there
+    # out-of-range inputs (twice the reflectance, TOA-like haze), the level check bypassed:
+    # the output stays within the bound of *their* physics and says it extrapolates
+    for name, fn in (("2x", lambda c: c * 2.0), ("haze", lambda c: c + 0.25)):
+        odd = {k: fn(v).assign_attrs(v.attrs) for k, v in inputs.items()}
+        o = xharm.to_landsat(odd, model=anchored_model)
+        d = abs(o - _hls_psf(odd)).compute()
+        assert float(d.max()) <= 0.05 + 1e-5, name
+        outside = (o.quality.compute() & 2) > 0
+        assert float(outside.mean()) > 0.5, name
+        assert float(d.where(outside).max()) == 0.0, name  # there the output *is* physics
+
+
+def test_anchored_chunked_equals_unchunked(s2_inputs, anchored_model, scene):
+    whole = xharm.to_landsat(s2_inputs(scene), model=anchored_model, valid=scene.s2_valid).compute()
+    part = xharm.to_landsat(
+        s2_inputs(scene, chunks=16), model=anchored_model, chunks={"y": 16, "x": 16}, valid=scene.s2_valid
+    ).compute()
+    xr.testing.assert_allclose(part, whole, atol=1e-5)

@@ -118,3 +118,21 @@ def test_norm_stats_read_one_band_at_a_time(tmp_path):
     np.testing.assert_allclose(
         stats["s2_10m"].mean, np.clip(flat, *np.percentile(flat, (1, 99), axis=0)).mean(0)
     )
+
+
+def test_anchored_norm_stats_share_the_output_scale_and_keep_the_physics_range():
+    import dataclasses
+
+    from xharm.models.mgan import MGANConfig
+    from xharm.spec import ANCHOR_GROUP
+
+    cfg = dataclasses.replace(MGANConfig.tiny(), anchor=True, output_activation="linear")
+    spec = cfg.spec()
+    rng = np.random.default_rng(0)
+    arrays = {g: rng.uniform(0.0, 0.3, (4, *shp)).astype("float32") for g, shp in cfg.input_shapes().items()}
+    arrays[ANCHOR_GROUP] += 0.2  # the physical baseline brighter than the target
+    stats = norm_stats_from_patches(PatchSet(arrays), spec, (1.0, 99.0))
+    out, phys = stats[spec.output.name], stats[ANCHOR_GROUP]
+    assert phys.mean == out.mean and phys.scale == out.scale  # the correction adds in one unit
+    assert not phys.clip and not out.clip
+    assert min(phys.low) > max(out.low) + 0.15  # its own training range (the quality flag's)

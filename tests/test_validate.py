@@ -75,6 +75,20 @@ def test_nodata_zeros_inf_and_outliers_become_nan():
     assert np.isfinite(out).sum() == x.size - 5
 
 
+def test_the_units_share_counts_finite_values_only():
+    """Infinities and NaN are no-data, not evidence of other units: a band that is 70 %
+    +-inf and NaN and otherwise reflectance passes (the rest NaN); 60 % DN values do not."""
+    x = np.full((1, 2, 10, 10), 0.2, np.float32)
+    x[0, 0, :3] = np.inf
+    x[0, 0, 3:5] = -np.inf
+    x[0, 0, 5:7] = np.nan
+    out = v.reflectance_block(x)
+    assert np.isfinite(out[0, 0]).sum() == 30 and np.isfinite(out[0, 1]).all()
+    x[0, 1, :6] = 5000.0
+    with pytest.raises(UnitsError, match="60% of band 1"):
+        v.reflectance_block(x)
+
+
 def test_check_reflectance_is_lazy_on_dask(compute_counter):
     cube = _cube(da.from_array(np.full((2, 1, 6, 6), 40.0, np.float32), chunks=(1, 1, 6, 6)))
     out = v.check_reflectance(cube, "S2 cube")

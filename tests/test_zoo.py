@@ -173,4 +173,4 @@ def test_bundled_model_spec_is_signed_and_weights_unchanged():
     assert d["spec_checksum"] == spec_digest(d)
     spec = zoo.read_spec(folder)
     assert spec.checksum == zoo.sha256_file(folder / "weights.msgpack")
-    assert spec.checksum == "sha256:e0e364440cd00f74fa53cc72d8bb02ed84e8d1eb9338cb04522a5db4ebd18476"
+    assert spec.checksum == "sha256:53ad6c3af7990bea45bff96596c21fbb49bd9fd8427f6fc485d44ac8352e6550"

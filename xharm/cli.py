@@ -91,7 +91,7 @@ def _cmd_harmonize(args: argparse.Namespace) -> int:
                 args.input, args.output, method=args.method, model=args.model, s2_10m=args.s2_10m,
                 s2_20m=args.s2_20m, valid=args.valid, out_group=args.out_group, chunk=args.chunk,
                 time_chunk=args.time_chunk, batch_size=args.batch_size, resume=args.resume,
-                overwrite=args.overwrite, on_region=progress,
+                overwrite=args.overwrite, on_region=progress, in_flight=args.in_flight,
             )  # fmt: skip
     except FileExistsError as err:
         print(f"xharm harmonize: error: {err}", file=sys.stderr)
@@ -218,6 +218,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p.add_argument("--chunk", type=int, default=512, help="output chunk side in 30 m px")
     p.add_argument("--time-chunk", type=int, default=1, help="dates per chunk")
     p.add_argument("--batch-size", type=int, default=16, help="mgan: patches per model call")
+    p.add_argument("--in-flight", type=int, default=2, metavar="N",
+                   help="regions computed at once (default 2; a cluster: at least its threads)")  # fmt: skip
     p.add_argument("--resume", action="store_true",
                    help="finish an interrupted run of the same job (same arguments); "
                    "not with --overwrite")  # fmt: skip

@@ -10,6 +10,9 @@ Everything in xharm that compares methods goes through here: the demo, ``xharm e
 - :func:`score_series`: both on a simulated pair series, against its references (the
   registered truth and/or the Landsat observation), with the right masks;
 - :func:`table_iv`: that over several held-out scenes, averaged; :func:`markdown` prints it;
+- :func:`table_iv_v2`: the protocol of "learn radiometry, not geometry" (registered truth,
+  co-registered observation, parcel interiors / edges, seeds per archetype, the
+  geometry-aware baseline ``hls_psf``), :func:`summarize` and :func:`goal_check`;
 - :func:`better_than`: which overall scores one method wins over another;
 - :func:`score_stores`: a harmonized product in a Zarr store against a reference store
   (``xharm evaluate``), dates matched, stored masks applied (:class:`Evaluation`).
@@ -27,8 +30,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .core.coregister import coregister
 from .core.cube import canonical_only, check_same_grid
-from .core.grid import mask_to_grid
+from .core.grid import mask_to_grid, s2_to_30m
 from .exceptions import EmptyDataError, MissingBandError, SensorError, describe
 from .io.zarr import VAR, open_cube, open_group, open_mask
 from .metrics import DEFAULT_METRICS, metrics
@@ -41,11 +45,16 @@ __all__ = [
     "LOWER_BETTER",
     "METRICS",
     "METRIC_NOTES",
+    "PIXEL_SETS",
     "REFERENCES",
     "Evaluation",
     "better_than",
+    "coregistered_target",
     "markdown",
     "metric_legend",
+    "parcel_pixels",
+    "read_bigearthnet",
+    "real_l2a_check",
     "run_methods",
     "score_series",
     "score_stores",
@@ -77,8 +86,19 @@ METRIC_NOTES = {
 }
 #: The references of a simulated pair series and what each is.
 REFERENCES = {
+    "target": "the registered Landsat-8 product: the clear nadir surface as Landsat's processor delivers it "
+    "(its systematic atmospheric-correction behaviour, no per-date error, noise or misregistration), "
+    "on pixels clear in Sentinel-2",
     "truth": "the Landsat-8 truth (clear-sky, registered, BRDF-normalised), on pixels clear in Sentinel-2",
     "l8": "the simulated Landsat-8 observation of the same day, on pixels clear in both sensors",
+    "l8_coreg": "the Landsat-8 observation of the same day co-registered onto the Sentinel-2 grid "
+    "(the training target's geometry), on pixels clear in both sensors",
+}
+#: The pixel sets of :func:`score_series` (``pixels=``); see :func:`parcel_pixels`.
+PIXEL_SETS = {
+    "all": "every clear pixel",
+    "interior": "clear pixels with no parcel boundary within 30 m of their footprint",
+    "edge": "clear pixels whose footprint holds more than one parcel",
 }
 
 
@@ -157,6 +177,64 @@ def run_methods(
     return out
 
 
+def coregistered_target(ps: Any) -> tuple[xr.DataArray, xr.DataArray]:
+    """``(Landsat cube on the S2-registered geometry, its clear mask)`` of a simulated pair series.
+
+    Each date's Landsat image is co-registered to the Sentinel-2 red band regridded to 30 m
+    (:func:`xharm.core.coregister.coregister`, the MGAN paper's "warping"), so the target
+    carries Landsat's radiometry, not its geolocation error. Dates with under 10 % of pixels
+    clear in both sensors cannot be registered: they are masked out (they would give no
+    training patch anyway; their ``coreg_dx`` / ``coreg_dy`` are NaN). The training
+    recipe's target (:mod:`xharm.recipe`) and the ``"l8_coreg"`` reference.
+    """
+    t = ps.s2_10m.time.values
+    l8 = ps.l8.assign_coords(time=t)  # Landsat passes 20 min before Sentinel-2 on each day
+    clear = mask_to_grid(ps.s2_valid, l8.odc.geobox) & ps.l8_valid.assign_coords(time=t)
+    ok = np.flatnonzero(clear.mean(("y", "x")).values >= 0.1)
+    out = l8.astype("float32") * np.nan
+    dx, dy = np.full(len(t), np.nan), np.full(len(t), np.nan)
+    if len(ok):
+        ref = s2_to_30m(ps.s2_10m.sel(band=["B04"]), geobox=l8.odc.geobox).isel(time=ok)
+        moved = coregister(l8.isel(time=ok), ref, bands=("B4", "B04"), valid=clear.isel(time=ok))
+        out[ok] = moved.values
+        dx[ok], dy[ok] = moved.coreg_dx.values, moved.coreg_dy.values
+    out = out.assign_coords(coreg_dx=("time", dx), coreg_dy=("time", dy))
+    valid = clear & out.notnull().all("band")
+    return out, valid
+
+
+def parcel_pixels(s2_10m: xr.DataArray, geobox: Any) -> dict[str, xr.DataArray]:
+    """``{"all", "interior", "edge"}`` boolean ``(y, x)`` masks on ``geobox`` of a simulated scene.
+
+    An **edge** pixel's footprint holds more than one parcel (field, forest or lake area) of
+    the simulated landscape (:func:`xharm.downstream.rasterize.parcel_labels`, the same
+    definition as crop mapping v2). An **interior** pixel is neither an edge pixel nor next
+    to one (no parcel boundary within 30 m of its footprint: Landsat's PSF, sigma about
+    12 m, does not reach across one). Pixels next to an edge are in neither set.
+
+    Examples
+    --------
+    >>> from xharm import simulate
+    >>> ps = simulate.pair_series(n_dates=1, size_km=1.2, seed=3, lazy=False, cloud_cover=0.0)
+    >>> m = parcel_pixels(ps.s2_10m, ps.l8.odc.geobox)
+    >>> bool((m["interior"] & m["edge"]).any()), m["edge"].dims
+    (False, ('y', 'x'))
+    """
+    from .downstream.rasterize import parcel_labels
+
+    edge = parcel_labels(s2_10m, geobox, lazy=False)["edge"]
+    e = edge.values.astype(bool)
+    near = e.copy()
+    near[1:] |= e[:-1]
+    near[:-1] |= e[1:]
+    wide = near.copy()
+    wide[:, 1:] |= near[:, :-1]
+    wide[:, :-1] |= near[:, 1:]
+    keep = [c for c in edge.coords if c in ("y", "x", "spatial_ref")]
+    edge = edge.drop_vars([c for c in edge.coords if c not in keep]).astype(bool)
+    return {"all": edge.copy(data=np.ones_like(e)), "interior": edge.copy(data=~wide), "edge": edge}
+
+
 def score_series(
     series: Any,
     methods: Sequence[str] = ("resample", "hls", "mgan"),
@@ -164,12 +242,15 @@ def score_series(
     model: Any = None,
     references: Sequence[str] = ("truth", "l8"),
     extra: Mapping[str, xr.DataArray] | None = None,
-) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    pixels: Sequence[str] = ("all",),
+    predictions: Mapping[str, xr.DataArray] | None = None,
+) -> dict[Any, tuple[pd.DataFrame, pd.DataFrame]]:
     """Run ``methods`` on a simulated pair series and score them against its references.
 
     Every method gets the Sentinel-2 clear mask. ``"truth"`` is scored on the pixels clear in
-    Sentinel-2, ``"l8"`` (the Landsat-8 observation of the same day) on the pixels clear in
-    both sensors (:data:`REFERENCES`).
+    Sentinel-2, ``"l8"`` (the Landsat-8 observation of the same day) and ``"l8_coreg"`` (the
+    same, co-registered onto the Sentinel-2 grid) on the pixels clear in both sensors
+    (:data:`REFERENCES`).
 
     Parameters
     ----------
@@ -183,27 +264,48 @@ def score_series(
     extra
         Further products on the same grid and dates to score beside the methods (e.g. an
         oracle), scored against ``"l8"`` only.
+    pixels
+        Pixel sets of :data:`PIXEL_SETS` (:func:`parcel_pixels`); with more than one, the
+        keys of the result are ``(reference, pixels)``.
+    predictions
+        The products of ``methods`` when already computed (``run_methods``): not run again.
 
     Returns
     -------
     dict
-        ``{reference: (overall, per_band)}`` as :func:`score_table`.
+        ``{reference: (overall, per_band)}`` as :func:`score_table` (``{(reference,
+        pixels): ...}`` for several pixel sets).
     """
     if unknown := [r for r in references if r not in REFERENCES]:
         raise SensorError(describe(f"unknown reference(s) {unknown}", expected=", ".join(REFERENCES)))
-    preds = run_methods({10: series.s2_10m, 20: series.s2_20m}, methods, model=model, valid=series.s2_valid)
+    if unknown := [p for p in pixels if p not in PIXEL_SETS]:
+        raise SensorError(describe(f"unknown pixel set(s) {unknown}", expected=", ".join(PIXEL_SETS)))
+    preds = (
+        dict(predictions)
+        if predictions is not None
+        else run_methods({10: series.s2_10m, 20: series.s2_20m}, methods, model=model, valid=series.s2_valid)
+    )
     first = next(iter(preds.values()))
     bands, t = first["band"].values.tolist(), series.s2_10m.time.values
     s2_clear = mask_to_grid(series.s2_valid, first.odc.geobox)
-    out = {}
+    sets = parcel_pixels(series.s2_10m, first.odc.geobox) if pixels != ("all",) else None
+    out: dict[Any, tuple[pd.DataFrame, pd.DataFrame]] = {}
     for ref in references:
-        if ref == "truth":
-            out[ref] = score_table(preds, series.l8_truth.sel(band=bands).assign_coords(time=t), s2_clear)
-        else:
-            both = s2_clear & series.l8_valid.assign_coords(time=t)
+        more: dict[str, xr.DataArray] = {}
+        if ref in ("truth", "target"):
+            cube = series.l8_truth if ref == "truth" else series.target
+            ref_cube, clear = cube.sel(band=bands).assign_coords(time=t), s2_clear
+        elif ref == "l8":
+            clear = s2_clear & series.l8_valid.assign_coords(time=t)
             ref_cube = series.l8.sel(band=bands).assign_coords(time=t)
             more = {k: v.sel(band=bands) for k, v in (extra or {}).items()}
-            out[ref] = score_table({**preds, **more}, ref_cube, both)
+        else:
+            moved, both = coregistered_target(series)
+            ref_cube, clear = moved.sel(band=bands).drop_vars(["coreg_dx", "coreg_dy"]), s2_clear & both
+        for pix in pixels:
+            mask = clear if sets is None else clear & sets[pix]
+            key = ref if len(pixels) == 1 else (ref, pix)
+            out[key] = score_table({**preds, **more}, ref_cube, mask)
     return out
 
 
@@ -242,6 +344,120 @@ def table_iv(
         per_band = pd.concat([r[ref][1] for r in runs]).groupby(level=[0, 1], sort=False).mean()
         out[ref] = (overall if sd is None else overall.join(sd), per_band)
     return out
+
+
+#: The methods of Table IV v2: the plain regrid, HLS, the geometry-aware physical baseline, the model.
+TABLE_IV_V2_METHODS: tuple[str, ...] = ("resample", "hls", "hls_psf", "mgan")
+#: The physical baselines a learned model must beat (:func:`goal_check`).
+PHYSICAL: tuple[str, ...] = ("hls", "hls_psf")
+
+
+def table_iv_v2(
+    seeds: Mapping[str | None, Sequence[int]],
+    methods: Sequence[str] = TABLE_IV_V2_METHODS,
+    *,
+    model: Any = None,
+    size_km: float = 6.0,
+    n_dates: int = 6,
+    references: Sequence[str] = ("target", "truth", "l8_coreg"),
+    pixels: Sequence[str] = tuple(PIXEL_SETS),
+    log: Callable[[str], Any] | None = None,
+) -> pd.DataFrame:
+    """Table IV v2: every method on held-out simulated scenes per landscape archetype, one row per score.
+
+    The protocol of "learn radiometry, not geometry": the primary reference is the
+    registered Landsat product ``"target"`` (Landsat's radiometry, its processor's
+    systematic behaviour included, and its PSF on the Sentinel-2 grid, without the random
+    errors of one acquisition), then the bias-free surface ``"truth"`` and the Landsat
+    observation co-registered onto the Sentinel-2 grid (``"l8_coreg"``); pixel sets all / parcel
+    interiors / parcel edges (:func:`parcel_pixels`). ``"hls_psf"`` is the geometry-aware
+    physical baseline; for a physics-anchored model (``ModelSpec.anchored``) it is also the
+    model's physics part alone, so the MGAN - ``hls_psf`` difference is what the learned
+    correction adds.
+
+    Parameters
+    ----------
+    seeds
+        ``{archetype: seeds}`` (:data:`xharm.simulate.landscape.ARCHETYPES`; ``None`` the
+        default landscape). Use fresh seeds, never training or selection ones.
+    methods, model
+        As :func:`run_methods`.
+    size_km, n_dates
+        Scene size and number of dates.
+    references, pixels
+        Keys of :data:`REFERENCES` and :data:`PIXEL_SETS`.
+    log
+        Called with one line per scene.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy: columns ``archetype``, ``seed``, ``reference``, ``pixels``, ``method``, the
+        overall :data:`METRICS` and ``rmse_<band>`` per band. :func:`summarize` gives mean
+        +- sd over seeds, :func:`goal_check` the issue's criteria.
+    """
+    rows = []
+    for arche, arche_seeds in seeds.items():
+        for seed in arche_seeds:
+            ps = pair_series(n_dates=n_dates, size_km=size_km, seed=int(seed), lazy=False, archetype=arche)
+            preds = run_methods({10: ps.s2_10m, 20: ps.s2_20m}, methods, model=model, valid=ps.s2_valid)
+            res = score_series(ps, methods, references=references, pixels=pixels, predictions=preds)
+            for ref in references:
+                for pix in pixels:
+                    overall, per_band = res[ref if len(pixels) == 1 else (ref, pix)]
+                    rmse = per_band["rmse"].unstack()
+                    for method in overall.index:
+                        row = {"archetype": arche or "default", "seed": int(seed), "reference": ref}
+                        row.update(pixels=pix, method=method, **overall.loc[method].to_dict())
+                        row.update({f"rmse_{b}": float(v) for b, v in rmse.loc[method].items()})
+                        rows.append(row)
+            if log is not None:
+                log(f"{arche or 'default'} seed {seed}: done")
+    return pd.DataFrame(rows)
+
+
+def summarize(table: pd.DataFrame, by: Sequence[str] = ("reference", "pixels", "method")) -> pd.DataFrame:
+    """Mean and sd over seeds (and archetypes unless in ``by``) of a :func:`table_iv_v2` table.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"reference": ["truth"] * 2, "pixels": ["all"] * 2, "method": ["hls"] * 2,
+    ...                    "seed": [1, 2], "sam": [1.0, 3.0]})
+    >>> summarize(df)["sam"].iloc[0], summarize(df)["sam_sd"].iloc[0]
+    (np.float64(2.0), np.float64(1.4142135623730951))
+    """
+    scores = [c for c in table.columns if c in METRICS or c.startswith("rmse_")]
+    g = table.groupby(list(by), sort=False)[scores]
+    return g.mean().join(g.std(ddof=1).add_suffix("_sd"))
+
+
+def goal_check(
+    table: pd.DataFrame, method: str = "mgan", *, reference: str = "target", pixels: str = "all"
+) -> dict[str, Any]:
+    """The criteria of "learn radiometry": does ``method`` beat both physical baselines?
+
+    Returns a dict: ``wins`` (per archetype and seed, the overall :data:`METRICS` on which
+    ``method`` beats *both* ``hls`` and ``hls_psf``), ``every_seed_every_metric`` (bool),
+    and ``sam_ratio`` / ``rmse_ratio``: the mean over scenes of ``method`` divided by the
+    mean of the better physical baseline (goal: <= 0.75).
+    """
+    sub = table[(table.reference == reference) & (table.pixels == pixels)]
+    wins, everything = {}, True
+    for (arche, seed), scene in sub.groupby(["archetype", "seed"], sort=False):
+        overall = scene.set_index("method")[list(METRICS)]
+        won = set(METRICS)
+        for base in PHYSICAL:
+            won &= set(better_than(overall, method, base))
+        wins[f"{arche}/{seed}"] = [m for m in METRICS if m in won]
+        everything &= len(won) == len(METRICS)
+    means = sub.groupby("method")[["sam", "rmse"]].mean()
+    best = {m: min(means.loc[b, m] for b in PHYSICAL) for m in ("sam", "rmse")}
+    return {
+        "wins": wins,
+        "every_seed_every_metric": bool(everything),
+        "sam_ratio": float(means.loc[method, "sam"] / best["sam"]),
+        "rmse_ratio": float(means.loc[method, "rmse"] / best["rmse"]),
+    }
 
 
 def better_than(overall: pd.DataFrame, method: str, baseline: str) -> list[str]:
@@ -471,3 +687,89 @@ def score_stores(
 def _is_mask(store: str | os.PathLike[str], group: str | None, var: str) -> bool:
     da_ = open_group(store, group)[var]
     return bool(da_.dtype == bool and set(da_.dims) == {"time", "y", "x"})
+
+
+# --------------------------------------------------------------------------- real L2A patches
+
+
+def read_bigearthnet(folder: str | os.PathLike[str]) -> tuple[dict[int, xr.DataArray], dict[str, float]]:
+    """One BigEarthNet-S2 patch (Sentinel-2 L2A, 1.2 km, 10/20/60 m GeoTIFFs) and angles for it.
+
+    BigEarthNet keeps no angle metadata: the sun zenith comes from the acquisition time and
+    the patch centre (:func:`xharm.baselines.solar.solar_zenith`), the view is taken as
+    nadir (MSI looks at most 10.3 degrees off nadir), the sun azimuth as 150 degrees (it does
+    not enter the BRDF normalization at a nadir view).
+
+    Returns
+    -------
+    tuple
+        ``({10: cube, 20: cube}, angles)``: the canonical cubes and the ``angles=`` mapping of
+        :func:`xharm.to_landsat`.
+    """
+    import json
+
+    from .baselines.solar import centre_lonlat, solar_zenith
+    from .io import read_sentinel2
+
+    folder = Path(folder)
+    meta = json.loads(next(folder.glob("*_labels_metadata.json")).read_text())
+    t = np.datetime64(meta["acquisition_date"].replace(" ", "T"))
+    plat = "sentinel-2a" if folder.name.startswith("S2A") else "sentinel-2b"
+    s2 = read_sentinel2(folder, time=str(t), platform=plat, add_offset_dn=0)
+    lon, lat = centre_lonlat(s2[10.0].odc.geobox)
+    sz = float(np.asarray(solar_zenith(t, lat, lon)))
+    angles = {"sun_zenith": sz, "sun_azimuth": 150.0, "view_zenith": 0.0, "view_azimuth": 0.0}
+    return {10: s2[10.0], 20: s2[20.0]}, angles
+
+
+def real_l2a_check(root: str | os.PathLike[str], model: Any = None) -> pd.DataFrame:
+    """How an MGAN behaves on real Sentinel-2 L2A patches, next to the physical baselines.
+
+    Runs ``to_landsat`` (the MGAN, ``method="hls"`` and ``method="hls_psf"``) on every
+    BigEarthNet patch folder under ``root`` (:func:`read_bigearthnet`; 1.2 km patches are
+    smaller than one model patch and are padded). No Landsat reference exists for them, so
+    this is a safety check, not a score: how far the learned output strays from physics.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per patch and band: ``patch``, ``date``, ``band``, ``median_vs_hls`` and
+        ``median_vs_hls_psf`` (median |MGAN - baseline|), ``negative_pct`` (% of pixels where
+        the MGAN is negative and HLS positive), ``limited_pct`` / ``outside_pct`` (% of pixels
+        with quality bit 1 / 2, anchored models; NaN otherwise) and ``hls_median`` (the
+        band's median HLS reflectance).
+
+    Raises
+    ------
+    EmptyDataError
+        No patch folder (``S2*``) under ``root``.
+    """
+    folders = sorted(p for p in Path(root).glob("S2*") if p.is_dir())
+    if not folders:
+        raise EmptyDataError(
+            describe("no BigEarthNet patch folder", expected="folders S2*_MSIL2A_* with band GeoTIFFs",
+                     found=str(root))
+        )  # fmt: skip
+    rows = []
+    for folder in folders:
+        cubes, angles = read_bigearthnet(folder)
+        out = to_landsat(cubes, model=model, angles=angles).compute()
+        hls = to_landsat(cubes, method="hls", angles=angles).compute()
+        psf = to_landsat(cubes, method="hls_psf", angles=angles).compute()
+        quality = out.coords["quality"] if "quality" in out.coords else None
+        for band in [str(b) for b in out["band"].values]:
+            o, h, p = (a.sel(band=band) for a in (out, hls, psf))
+            rows.append(
+                {
+                    "patch": folder.name,
+                    "date": str(np.datetime_as_string(out["time"].values[0], unit="D")),
+                    "band": band,
+                    "median_vs_hls": float(abs(o - h).median()),
+                    "median_vs_hls_psf": float(abs(o - p).median()),
+                    "negative_pct": 100 * float(((o < 0) & (h > 0)).mean()),
+                    "limited_pct": np.nan if quality is None else 100 * float(((quality & 1) > 0).mean()),
+                    "outside_pct": np.nan if quality is None else 100 * float(((quality & 2) > 0).mean()),
+                    "hls_median": float(h.median()),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -18,11 +18,13 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
 import zarr
 from dask.base import tokenize
@@ -41,6 +43,8 @@ from .exceptions import (
 from .io.zarr import (
     VAR,
     RegionWriter,
+    SourceCache,
+    cached_source,
     checksummed,
     find_corrupt_chunk,
     jsonable_attrs,
@@ -49,7 +53,7 @@ from .io.zarr import (
     quiet_zarr_strings,
     write_resumable,
 )
-from .pipeline import METHODS, to_landsat
+from .pipeline import METHODS, QUALITY_NOTE, to_landsat
 from .spec import ModelHandle, ModelSpec, PredictFn
 from .validate import check_output_path, existing_file, positive_int
 
@@ -160,6 +164,7 @@ def harmonize(
     resume: bool = False,
     overwrite: bool = False,
     on_region: Callable[[int, int], None] | None = None,
+    in_flight: int = 2,
     **baseline_kwargs: Any,
 ) -> xr.DataArray:
     """Harmonize the Sentinel-2 cubes of a Zarr store into a Landsat-like cube in another store.
@@ -179,9 +184,16 @@ def harmonize(
         ``"GROUP/VAR"``: an S2 clear mask in ``src``; output pixels that are not clear are NaN,
         and the mask, brought to 30 m, is written beside the cube as the variable ``valid``.
     chunk, time_chunk
-        Output (and Zarr) chunk: ``chunk`` x ``chunk`` 30 m px, ``time_chunk`` dates.
+        Output (and Zarr) chunk: ``chunk`` x ``chunk`` 30 m px, ``time_chunk`` dates. For the
+        MGAN ``chunk`` is rounded to whole kept patch centres (the model's blocks), so that no
+        patch is predicted twice.
     region
-        Pixels per written region per dim (whole chunks); default one time chunk, whole scene.
+        Pixels per written region per dim (whole chunks); default one chunk: regions are
+        streamed Zarr -> Zarr, ``in_flight`` at a time, so memory does not grow with the scene
+        or the number of dates. Input chunks are decoded once per job (a cache sized to the
+        regions in flight), when a region's halo does not reach beyond its neighbours.
+    in_flight
+        Regions computed at once (:class:`~xharm.io.zarr.RegionWriter`); 2 keeps two cores busy.
     resume
         Continue a job that this same command (same arguments) started; finished regions
         are kept. Without it an existing ``dst`` is an error.
@@ -203,6 +215,7 @@ def harmonize(
     chunk = positive_int(chunk, "chunk (--chunk)", fix="output chunk side in 30 m px, e.g. 512")
     time_chunk = positive_int(time_chunk, "time_chunk (--time-chunk)", fix="dates per chunk, e.g. 1")
     batch_size = positive_int(batch_size, "batch_size (--batch-size)", fix="patches per model call, e.g. 16")
+    in_flight = positive_int(in_flight, "in_flight", fix="regions computed at once, e.g. 2")
     for dim, size in (region or {}).items():
         positive_int(size, f"region[{dim!r}]")
     check_output_path(dst, inputs={"input store": src})
@@ -215,21 +228,47 @@ def harmonize(
                 fix="drop --model, or use --method mgan",
             )
         )
-    c10, c20 = open_cube(src, s2_10m), open_cube(src, s2_20m)
-    mask = open_mask(src, valid) if valid is not None else None
     kwargs: dict[str, Any] = dict(baseline_kwargs)
     if method == "mgan":
+        from .engine.tiling import TileSpec
         from .zoo import open_model  # the JAX boundary: the zoo loads Flax
 
-        handle, _ = open_model(model)
+        handle, spec = open_model(model)
+        # Zarr chunks = model blocks: whole kept patch centres, so no model block is computed twice
+        chunk = TileSpec.from_spec(spec).chunk(chunk)
         kwargs.update(
             model=handle, chunks={"time": time_chunk, "y": chunk, "x": chunk}, batch_size=batch_size
         )
         ident: Any = handle
     else:
         ident = None
+    region = dict(region or {"time": time_chunk, "y": chunk, "x": chunk})
+    c10, c20 = open_cube(src, s2_10m), open_cube(src, s2_20m)
+    mask = open_mask(src, valid) if valid is not None else None
+    found: dict[str, xr.DataArray] = {f"{s2_10m}/{VAR}": c10, f"{s2_20m}/{VAR}": c20}
+    if valid is not None and mask is not None:
+        found[valid] = mask
+    cache = SourceCache(
+        _cache_capacity(list(found.values()), region, in_flight),
+        max_bytes=_CACHE_BYTES,
+        keep=len(found) * in_flight,
+    )
+    cubes = {
+        path: cached_source(cube, src, path, cache, chunks=_blocks(cube, region))
+        for path, cube in found.items()
+    }
+    c10, c20 = cubes[f"{s2_10m}/{VAR}"], cubes[f"{s2_20m}/{VAR}"]
+    mask = cubes.get(valid or "")
     out = to_landsat({10: c10, 20: c20}, method=method, valid=mask, **kwargs)
+    region_data = _RegionModel(c10, c20, mask, out, kwargs) if method == "mgan" else None
     clear = out.coords["valid"] if "valid" in out.coords else None
+    # A physics-anchored model's quality bits: written region by region beside the cube
+    extra = {}
+    if "quality" in out.coords:
+        quality = out.coords["quality"]
+        quality = quality.drop_vars([c for c in quality.coords if c not in quality.dims])
+        extra["quality"] = quality.chunk({"time": time_chunk, "y": chunk, "x": chunk})
+        extra["quality"].attrs = {**quality.attrs, "description": QUALITY_NOTE}
     # Only the cube goes to the store (the 30 m clear mask as its own variable, below):
     # per-date angles and masks stay with the inputs.
     out = canonical_only(out)
@@ -237,7 +276,7 @@ def harmonize(
     out.attrs = jsonable_attrs(out.attrs)
     identity = input_identity(src, [s2_10m, s2_20m, *([valid.rpartition("/")[0]] if valid else [])])
     fingerprint = tokenize(
-        "xharm.jobs.harmonize/2",
+        "xharm.jobs.harmonize/4",  # 4: quality bits written (3: regions of one output chunk)
         os.path.abspath(os.fspath(src)),
         identity,
         method,
@@ -252,14 +291,117 @@ def harmonize(
         sorted((k, repr(v)) for k, v in baseline_kwargs.items()),
     )
     with _job_errors(src, dst, [s2_10m, s2_20m], valid):
-        region = region or {"time": time_chunk}
         writer = RegionWriter(
-            out, dst, fingerprint=fingerprint, group=out_group, region=region, input_identity=identity
+            out,
+            dst,
+            fingerprint=fingerprint,
+            group=out_group,
+            region=region,
+            input_identity=identity,
+            in_flight=in_flight,
+            region_data=region_data,
+            extra=extra,
         )
         write_resumable(writer, resume=resume, overwrite=overwrite, on_region=on_region)
         if clear is not None:
             _write_valid(clear, dst, out_group)
+    cache.clear()
     return open_cube(dst, group=out_group)
+
+
+class _RegionModel:
+    """One region of the MGAN job as its own small graph: the inputs cut to the region's
+    footprint (plus the patches' reach), then :func:`~xharm.pipeline.to_landsat` on the
+    region's part of the output grid. Its corner is on the patch lattice (whole kept centres
+    from the scene's corner), so the values are those of the whole-scene graph, while a
+    region reads its window only (the whole graph's halo layers pulled every neighbouring
+    block into each region: 2-3x the memory)."""
+
+    def __init__(
+        self,
+        c10: xr.DataArray,
+        c20: xr.DataArray,
+        mask: xr.DataArray | None,
+        out: xr.DataArray,
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        from .engine.tiling import TileSpec
+        from .zoo import open_model
+
+        _, spec = open_model(kwargs["model"])
+        tile = TileSpec.from_spec(spec)
+        self.inputs = {10: c10, 20: c20}
+        self.mask, self.kwargs, self.gbox = mask, dict(kwargs), out.odc.geobox
+        q = 2 * tile.quantum  # even output px: the padded corner stays on the 20 m grid
+        reach = tile.keep + tile.buffer + q  # output px a region's patches reach
+        if spec.anchored:  # ... and the Landsat PSF of their physics part (hls_psf) beyond
+            from .baselines.psf import psf_reach
+
+            reach += math.ceil(psf_reach() / spec.output.resolution)
+        self.margin = -(-reach // q) * q
+
+    @staticmethod
+    def _cut(cube: xr.DataArray, gbox: Any) -> xr.DataArray:
+        """The pixels of ``cube`` under ``gbox`` (clipped to the cube)."""
+        from fractions import Fraction
+
+        from .core.grid import nest_offset
+
+        res = abs(float(cube.odc.geobox.resolution.x))
+        f = Fraction(abs(float(gbox.resolution.x)) / res).limit_denominator(8)
+        oy, ox = nest_offset(gbox, cube.odc.geobox, f, name="input")
+        hy, wx = (
+            -(-gbox.shape.y * f.numerator // f.denominator),
+            -(-gbox.shape.x * f.numerator // f.denominator),
+        )
+        return cube.isel(y=slice(max(oy, 0), max(oy + hy, 0)), x=slice(max(ox, 0), max(ox + wx, 0)))
+
+    def __call__(self, sel: Mapping[str, slice]) -> Any:
+        region = self.gbox[sel["y"], sel["x"]]
+        reach = region.pad(self.margin)
+        cubes = {k: self._cut(c.isel(time=sel["time"]), reach) for k, c in self.inputs.items()}
+        mask = (
+            None
+            if self.mask is None
+            else self._cut(self.mask.isel(time=sel["time"]), region.pad(self.margin + 2))
+        )
+        res = to_landsat(cubes, method="mgan", valid=mask, geobox=region, **self.kwargs)
+        data = {VAR: canonical_only(res).data}  # the writer rechunks each to its Zarr chunks
+        if "quality" in res.coords:
+            data["quality"] = res.coords["quality"].data
+        return data
+
+
+_CACHE_BYTES = 192 << 20  # decoded input chunks kept per job (beyond the chunks of the regions in flight)
+
+
+def _blocks(cube: xr.DataArray, region: Mapping[str, int]) -> dict[str, int]:
+    """Dask blocks of an input that follow the job's regions (30 m px), at the input's resolution."""
+    res = abs(float(cube.odc.geobox.resolution.x))
+    out = {d: max(1, int(np.ceil(int(region[d]) * 30.0 / res))) for d in ("y", "x") if d in region}
+    return {**out, "time": int(region.get("time", 1))}
+
+
+def _cache_capacity(cubes: Sequence[xr.DataArray], region: Mapping[str, int], in_flight: int) -> int:
+    """Decoded source chunks the job keeps: those under ``in_flight + 1`` regions (30 m px), all inputs.
+
+    Per input and dim: the chunks a region spans at that input's resolution, plus one (a
+    region and its halo straddle chunk edges), capped at the array's chunk count. A region of
+    whole-scene chunks (one chunk per date) needs one chunk per date: each is decoded once
+    for all the regions of its date. Memory follows the region size, not the scene.
+    """
+    total = 0
+    for cube in cubes:
+        res = abs(float(cube.odc.geobox.resolution.x))
+        n = 1
+        for dim, sizes in zip(cube.dims, cube.chunks or (), strict=False):
+            if dim == "time":
+                n *= min(len(sizes), -(-int(region.get("time", 1)) // sizes[0]))
+            elif dim in ("y", "x"):
+                want = int(region.get(str(dim), cube.sizes[dim])) * 30.0 / res
+                n *= min(len(sizes), int(np.ceil(want / sizes[0])) + 1)
+        total += n
+    return max(1, (in_flight + 1) * total)
 
 
 def _write_valid(clear: xr.DataArray, dst: str | os.PathLike[str], group: str | None) -> None:
@@ -362,7 +504,7 @@ def sharpen(
     """``xharm sharpen IN OUT``: :func:`xharm.sharpen` on the cubes of ``src``, the 10 m cube to ``dst``.
 
     Groups and the ``"GROUP/VAR"`` mask are read as :func:`harmonize` reads them; the
-    output is written region by region (one time chunk each) through the same resumable
+    output is written region by region (one output chunk each) through the same resumable
     writer (:func:`xharm.io.zarr.write_resumable`): ``resume=True`` finishes an
     interrupted job, a changed input refuses to resume, and without ``resume`` or
     ``overwrite`` an existing ``dst`` is an error.
@@ -392,7 +534,7 @@ def sharpen(
     out.attrs = jsonable_attrs(out.attrs)
     identity = input_identity(src, [*groups, *([valid.rpartition("/")[0]] if valid else [])])
     fingerprint = tokenize(
-        "xharm.jobs.sharpen/1",
+        "xharm.jobs.sharpen/2",  # 2: regions of one output chunk
         os.path.abspath(os.fspath(src)),
         identity,
         out.attrs.get("model_checksum"),
@@ -412,7 +554,7 @@ def sharpen(
             dst,
             fingerprint=fingerprint,
             group=out_group,
-            region={"time": time_chunk},
+            region={"time": time_chunk, "y": chunk, "x": chunk},
             input_identity=identity,
         )
         write_resumable(writer, resume=resume, overwrite=overwrite, on_region=on_region)

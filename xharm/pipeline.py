@@ -11,23 +11,26 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from . import baselines
 from .core.cube import processing_level, product_attrs, validate
-from .core.grid import grid_at, mask_to_grid
+from .core.grid import grid_at, mask_to_grid, nest_offset
 from .engine.apply import apply_model
 from .exceptions import DimensionError, SensorError, describe
-from .spec import ModelSpec
+from .spec import ANCHOR_GROUP, ModelSpec
 from .uncertainty import mc_dropout_std
 from .validate import align_mask, check_reflectance, positive_int, require_level
 
-__all__ = ["METHODS", "to_landsat"]
+__all__ = ["METHODS", "PHYSICS_OPTIONS", "QUALITY_NOTE", "quality_flag", "to_landsat", "with_physics"]
 
 
 # --------------------------------------------------------------------------- to_landsat
 
-METHODS = ("mgan", "hls", "tra", "resample")
+METHODS = ("mgan", "hls", "hls_psf", "tra", "resample")
+#: Options of :func:`xharm.baselines.to_landsat` that a physics-anchored model passes to its physics part.
+PHYSICS_OPTIONS = ("angles", "brdf", "nbar_sun_zenith", "platform")
 
 
 def to_landsat(
@@ -41,6 +44,7 @@ def to_landsat(
     batch_size: int = 16,
     uncertainty: bool = False,
     samples: int = 10,
+    geobox: Any = None,
     **baseline_kwargs: Any,
 ) -> xr.DataArray:
     """Harmonize a Sentinel-2 time series to Landsat-8/9 OLI-like reflectance at 30 m.
@@ -60,7 +64,9 @@ def to_landsat(
     s2_20m
         The 20 m cube (B11, B12; B8A for the HLS methods) when ``s2`` is a single cube.
     method
-        ``"mgan"`` (the model, default), ``"hls"`` (NASA HLS v2.0), ``"tra"`` (per-pixel
+        ``"mgan"`` (the model, default), ``"hls"`` (NASA HLS v2.0), ``"hls_psf"`` (HLS
+        with Landsat-8's point-spread function: the geometry-aware physical baseline),
+        ``"tra"`` (per-pixel
         regression on Landsat dates) or ``"resample"`` (30 m regrid only); see
         :func:`xharm.baselines.to_landsat` for the baselines' options.
     model
@@ -78,24 +84,39 @@ def to_landsat(
         ``"mgan"`` only: output chunks in 30 m px, e.g. ``{"time": 1, "y": 512, "x": 512}``.
     batch_size
         ``"mgan"`` only: patches per model call.
+    geobox
+        ``"mgan"`` only: the output grid (an odc-geo ``GeoBox`` nested in the inputs' grids);
+        default :func:`xharm.core.grid.output_grid` of the inputs. A part of that grid whose
+        corner is on the patch lattice (whole kept centres from the default grid's corner)
+        gives exactly that part of the default output: how :func:`xharm.jobs.harmonize`
+        streams regions.
     uncertainty
         ``"mgan"`` only: also run the model ``samples`` times with Monte-Carlo dropout and
         attach the per-pixel standard deviation of those samples (reflectance units,
         ``(time, band, y, x)``, NaN where the output is NaN) as the non-index coordinate
         ``uncertainty``; ``.sel``/``.isel``/``.where`` carry it along. The values are still
-        the deterministic (dropout off) prediction. See :mod:`xharm.uncertainty`.
+        the deterministic (dropout off) prediction. See :mod:`xharm.uncertainty`. For the
+        bundled physics-anchored ``mgan-starter`` this spread is tiny and does not rank
+        errors (measured in ``docs/model_card.md``): its ``quality`` bits are the signal to use.
     samples
         Number of Monte-Carlo dropout samples for ``uncertainty`` (>= 2; cost: that many
         extra model runs).
     **baseline_kwargs
-        Passed to :func:`xharm.baselines.to_landsat` for the other methods.
+        Passed to :func:`xharm.baselines.to_landsat` for the other methods; for a
+        physics-anchored model, :data:`PHYSICS_OPTIONS` (``angles``, ``brdf``,
+        ``nbar_sun_zenith``, ``platform``) configure its physics part (``method="hls_psf"``).
 
     Returns
     -------
     xarray.DataArray
         Canonical 30 m cube with Landsat band ids (B2..B7) and common names, CRS and
         coordinates of the S2 footprint, and ``attrs`` recording the method and, for the
-        MGAN, the model name, version and weight checksum.
+        MGAN, the model name, version and weight checksum. A physics-anchored model
+        (``spec.anchored``: the bundled starter) adds its bounded correction to
+        ``method="hls_psf"`` and attaches the per-pixel ``quality`` coordinate
+        ``(time, y, x)`` (:func:`quality_flag`: bit 1 correction limited by its bound or at zero
+        reflectance, bit 2 input outside the training range, where the output falls back to
+        ``hls_psf``).
 
     Examples
     --------
@@ -119,25 +140,35 @@ def to_landsat(
     batch_size = positive_int(batch_size, "batch_size", fix="patches per model call, e.g. 16")
     if uncertainty:
         samples = positive_int(samples, "samples", fix="Monte-Carlo samples, e.g. 10")  # >= 2: uncertainty
+        if geobox is not None:
+            raise SensorError(describe("uncertainty is computed on the default output grid only",
+                                       fix="drop geobox= or uncertainty=True"))  # fmt: skip
     s2, s2_20m = _checked_inputs(s2, s2_20m, valid)
     if valid is not None:
         first = next(iter(s2.values())) if isinstance(s2, Mapping) else s2
         valid = align_mask(valid, first)
     if method != "mgan":
+        if geobox is not None:
+            raise DimensionError(
+                describe("an output grid was given to a baseline", expected="method='mgan'", found=method,
+                         fix="drop geobox= (the baselines choose the grid of their input)")
+            )  # fmt: skip
         return baselines.to_landsat(s2, s2_20m, method=method, valid=valid, **baseline_kwargs)  # type: ignore[arg-type]
-    if baseline_kwargs:
-        raise DimensionError(
-            describe(
-                "options of the baselines were given to the MGAN",
-                found=sorted(baseline_kwargs),
-                fix="drop them, or choose method='hls' / 'tra'",
-            )
-        )
     from .zoo import open_model  # the JAX boundary: the zoo loads Flax
 
     handle, spec = open_model(model)
+    allowed = PHYSICS_OPTIONS if spec.anchored else ()
+    if wrong := sorted(k for k in baseline_kwargs if k not in allowed):
+        raise DimensionError(
+            describe(
+                "options of the baselines were given to the MGAN",
+                found=wrong,
+                fix="drop them, or choose method='hls' / 'tra'"
+                + (f"; a physics-anchored model takes {', '.join(PHYSICS_OPTIONS)}" if spec.anchored else ""),
+            )
+        )
     cubes = _s2_groups(s2, s2_20m, spec)
-    for g in spec.inputs:
+    for g in (g for g in spec.inputs if g.name != ANCHOR_GROUP):  # physics: computed below
         validate(cubes[g.name], bands=g.bands, what=f"Sentinel-2 {g.resolution:g} m cube")
         require_level(
             dict(spec.meta).get("processing_level"),
@@ -148,7 +179,9 @@ def to_landsat(
         )
     if valid is not None:
         cubes = {name: c.where(mask_to_grid(valid, c.odc.geobox)) for name, c in cubes.items()}
-    out = apply_model(cubes, spec, handle, chunks=chunks, batch_size=batch_size)
+    cubes = with_physics(cubes, spec, valid=valid, **baseline_kwargs)
+    physics = cubes.get(ANCHOR_GROUP)
+    out = apply_model(cubes, spec, handle, geobox=geobox, chunks=chunks, batch_size=batch_size)
 
     first = cubes[spec.inputs[0].name]
     attrs = product_attrs(
@@ -171,8 +204,93 @@ def to_landsat(
         out = out.where(v30).assign_coords(valid=v30)
         if uncertainty:
             out = out.assign_coords(uncertainty=out["uncertainty"].where(v30))
+    if physics is not None:  # fail safe: see quality_flag
+        if geobox is not None:  # the physics part covers the inputs' reach: its window of the output grid
+            row, col = nest_offset(out.odc.geobox, physics.odc.geobox, 1, name="the physics part")
+            physics = physics.isel(y=slice(row, row + out.sizes["y"]), x=slice(col, col + out.sizes["x"]))
+            physics = physics.assign_coords(y=out["y"], x=out["x"])
+        guarded, flag = quality_flag(out, physics, spec)
+        out = guarded.assign_coords(quality=flag)
+        attrs["quality"] = QUALITY_NOTE
     out.attrs = attrs
     return out
+
+
+def with_physics(
+    cubes: Mapping[str, xr.DataArray], spec: ModelSpec, *, valid: Any = None, **options: Any
+) -> dict[str, xr.DataArray]:
+    """The model's input groups, plus its physics part when ``spec`` is physics-anchored.
+
+    An anchored model (:attr:`~xharm.spec.ModelSpec.anchored`) corrects the geometry-aware
+    physical baseline (``method="hls_psf"`` of ``cubes["s2_10m"]`` and ``cubes["s2_20m"]``,
+    lazily, on the 30 m grid of the inputs) and takes it as the input group
+    :data:`~xharm.spec.ANCHOR_GROUP`; other models get ``cubes`` unchanged. Use it to call
+    :func:`xharm.engine.apply.apply_model` (or a bare predictor) the way :func:`to_landsat` does.
+
+    Parameters
+    ----------
+    cubes
+        ``{"s2_10m": cube, "s2_20m": cube, ...}``: the model's input groups.
+    spec
+        The model's spec.
+    valid
+        Optional clear mask for the physics part (True = clear).
+    **options
+        :data:`PHYSICS_OPTIONS` of the physics part (angles, BRDF, platform).
+    """
+    out = dict(cubes)
+    if spec.anchored:
+        out[ANCHOR_GROUP] = baselines.to_landsat(
+            {10: out["s2_10m"], 20: out["s2_20m"]}, method="hls_psf", valid=valid, **options
+        ).drop_vars("valid", errors="ignore")
+    return out
+
+
+#: ``attrs["quality"]`` of an anchored model's output: what the ``quality`` bits mean.
+QUALITY_NOTE = (
+    "quality (uint8, per pixel): 0 = the learned correction is inside its bound and the physical "
+    "baseline inside the training range; bit 1 = the correction is limited in some band: at its "
+    "bound (the output is physics +- bound there) or stopped at zero reflectance; bit 2 = the "
+    "input lies outside the training reflectance range in some band: the learned correction is "
+    "not applied there, the output is the physics part (method='hls_psf')"
+)
+
+
+def quality_flag(
+    out: xr.DataArray, physics: xr.DataArray, spec: ModelSpec
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """The fail-safe rules of a physics-anchored model's output: ``(guarded output, quality)``, lazily.
+
+    - The correction never turns a non-negative physical reflectance negative: such values
+      are set to 0 (bit 1).
+    - Bit 1 also marks ``|out - physics| >= 0.98 * bound`` in any band (the correction
+      saturates at ``spec.domain["correction_bound"]``).
+    - Where the physical baseline lies outside the training range of a band (the clip
+      percentiles of the training stats, ``spec.domain["reflectance_range"]``) by more
+      than 5 % of that range, the output is the physics part itself (bit 2): the learned
+      correction is not applied to inputs unlike its training data.
+
+    See :data:`QUALITY_NOTE`.
+    """
+    dom = spec.domain
+    bound = float(dom.get("correction_bound", np.inf))
+    below = (out < 0) & (physics >= 0)
+    out = out.where(~below, 0.0)
+    limited = (abs(out - physics) >= 0.98 * bound) | below
+    flag = limited.any("band").astype("uint8")
+    ranges = dom.get("reflectance_range") or {}
+    bands = [b for b in (str(v) for v in physics["band"].values) if b in ranges]
+    if bands:
+        lo = xr.DataArray([ranges[b][0] for b in bands], dims="band", coords={"band": bands})
+        hi = xr.DataArray([ranges[b][1] for b in bands], dims="band", coords={"band": bands})
+        pad = 0.05 * (hi - lo)
+        p = physics.sel(band=bands)
+        outside = ((p < lo - pad) | (p > hi + pad)).any("band")
+        out = out.where(~outside, physics.where(out.notnull()))
+        flag = flag | (outside.astype("uint8") * np.uint8(2))
+    flag = flag.drop_vars([c for c in flag.coords if c not in ("time", "y", "x")])
+    flag.attrs = {"flag_masks": [1, 2], "flag_meanings": "correction_limited outside_training_range"}
+    return out, flag
 
 
 def _checked_inputs(

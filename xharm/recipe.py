@@ -35,15 +35,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import xarray as xr
 
 from . import simulate
-from .core.coregister import coregister
-from .core.grid import mask_to_grid, s2_to_30m
 from .engine.pairs import extract_pairs
-from .evaluate import score_series
+from .evaluate import coregistered_target, score_series
 from .exceptions import ConfigError, EmptyDataError, XharmError, describe
+from .pipeline import with_physics
 from .simulate import pair_series
+from .simulate.landscape import archetype_for
 from .spec import NormStats
 
 __all__ = [
@@ -51,7 +50,6 @@ __all__ = [
     "FIRST_TRAIN_SEED",
     "SELECTION_SEEDS",
     "build_parser",
-    "coregistered_target",
     "init_from",
     "install_model",
     "load_config",
@@ -71,51 +69,37 @@ EVALUATION_SEEDS: tuple[int, ...] = (7, 8, 9)
 # --------------------------------------------------------------------------- patches
 
 
-def coregistered_target(ps: Any) -> tuple[xr.DataArray, xr.DataArray]:
-    """``(Landsat cube on the S2-registered geometry, its clear mask)`` of a simulated pair series.
-
-    Each date's Landsat image is co-registered to the Sentinel-2 red band regridded to 30 m
-    (:func:`xharm.core.coregister.coregister`, the MGAN paper's "warping"), so the target
-    carries Landsat's radiometry, not its geolocation error. Dates with under 10 % of pixels
-    clear in both sensors cannot be registered: they are masked out (they would give no
-    training patch anyway; their ``coreg_dx`` / ``coreg_dy`` are NaN).
-    """
-    t = ps.s2_10m.time.values
-    l8 = ps.l8.assign_coords(time=t)  # Landsat passes 20 min before Sentinel-2 on each day
-    clear = mask_to_grid(ps.s2_valid, l8.odc.geobox) & ps.l8_valid.assign_coords(time=t)
-    ok = np.flatnonzero(clear.mean(("y", "x")).values >= 0.1)
-    out = l8.astype("float32") * np.nan
-    dx, dy = np.full(len(t), np.nan), np.full(len(t), np.nan)
-    if len(ok):
-        ref = s2_to_30m(ps.s2_10m.sel(band=["B04"]), geobox=l8.odc.geobox).isel(time=ok)
-        moved = coregister(l8.isel(time=ok), ref, bands=("B4", "B04"), valid=clear.isel(time=ok))
-        out[ok] = moved.values
-        dx[ok], dy[ok] = moved.coreg_dx.values, moved.coreg_dy.values
-    out = out.assign_coords(coreg_dx=("time", dx), coreg_dy=("time", dy))
-    valid = clear & out.notnull().all("band")
-    return out, valid
-
-
 def scene_patches(
-    seed: int, size_km: float, n_dates: int, model: Any, max_invalid: float, coregister_target: bool = True
+    seed: int,
+    size_km: float,
+    n_dates: int,
+    model: Any,
+    max_invalid: float,
+    coregister_target: bool = True,
+    archetype: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Paired patches (raw reflectance) of one simulated training scene; empty arrays when none is clear.
 
     ``model`` (an :class:`~xharm.models.mgan.MGANConfig`) gives the patch size and the 20 m
     input bands. ``coregister_target``: the Landsat target is first brought onto the
-    Sentinel-2-registered geometry (:func:`coregistered_target`).
+    Sentinel-2-registered geometry (:func:`coregistered_target`). ``archetype``: the
+    landscape type of :func:`xharm.simulate.pair_series` (``"auto"``: drawn from the seed).
+    A physics-anchored model also gets its ``physics`` patches (``method="hls_psf"`` with
+    the Sentinel-2 clear mask, as :func:`xharm.to_landsat` computes them).
     """
     from .train.data import patchset_from_stream
 
     spec = model.spec()
-    ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=False)
+    ps = pair_series(n_dates=n_dates, size_km=size_km, seed=seed, lazy=False, archetype=archetype)
     t = ps.s2_10m.time.values
     if coregister_target:
         l8, l8_valid = coregistered_target(ps)
     else:
         l8, l8_valid = ps.l8.assign_coords(time=t), ps.l8_valid.assign_coords(time=t)
+    # an anchored model also takes the physical baseline it corrects, as to_landsat computes it
+    cubes = {**with_physics({"s2_10m": ps.s2_10m, "s2_20m": ps.s2_20m}, spec, valid=ps.s2_valid), "l8": l8}
     stream = extract_pairs(
-        {"s2_10m": ps.s2_10m, "s2_20m": ps.s2_20m, "l8": l8},
+        cubes,
         spec,
         valid={"s2_20m": ps.s2_valid, "l8": l8_valid},
         max_invalid=max_invalid,
@@ -140,6 +124,7 @@ def simulate_patches(
     jobs: int = 1,
     log: Any = print,
     coregister_target: bool = True,
+    archetype: str | None = None,
 ) -> int:
     """Write the paired patches of simulated training scenes to the patch store ``out``.
 
@@ -164,6 +149,9 @@ def simulate_patches(
     coregister_target
         Bring each Landsat target onto the Sentinel-2-registered geometry first
         (:func:`coregistered_target`; the MGAN paper's "warping"); on by default.
+    archetype
+        Landscape archetype of the scenes (``None``: central-European farmland; ``"auto"``:
+        one drawn per seed, all archetypes over many seeds).
     log
         Called with one progress line per scene.
 
@@ -193,6 +181,8 @@ def simulate_patches(
     cache.mkdir(parents=True, exist_ok=True)
     tag = "-".join(model.s2_20m_bands) + f"-p{model.patch30}-{size_km:g}km-{n_dates}d"
     tag += "-coreg" if coregister_target else ""
+    tag += f"-{archetype}" if archetype else ""
+    tag += "-anchored" if model.anchor else ""
 
     def cached(seed: int) -> Path:
         return cache / f"{seed}-{tag}.npz"
@@ -204,7 +194,7 @@ def simulate_patches(
         log(f"scene seed {seed}: {len(arrays['l8'])} clear patch pairs")
 
     todo = [s for s in seeds if not cached(s).is_file()]
-    args = (size_km, n_dates, model, max_invalid, coregister_target)
+    args = (size_km, n_dates, model, max_invalid, coregister_target, archetype)
     if jobs > 1 and len(todo) > 1:
         with ProcessPoolExecutor(jobs) as pool:
             for seed, arrays in zip(todo, pool.map(scene_patches, todo, *([a] * len(todo) for a in args))):
@@ -231,6 +221,27 @@ def simulate_patches(
         arr.flush()
         del arr
     return n
+
+
+def write_domain(run: str | Path, seeds: Sequence[int], archetype: str | None) -> None:
+    """Record the input domain of the simulated training data in ``run/domain.json``.
+
+    Simulated Sentinel-2 is L2A-like surface reflectance; the archetypes are those of the
+    seeds. :func:`domain_meta` turns it into the model spec's ``meta``
+    (:attr:`xharm.spec.ModelSpec.domain`).
+    """
+    names = sorted({archetype_for(archetype, int(s)).name for s in seeds})
+    domain = {"processing_level": "L2A", "archetypes": names}
+    Path(run).mkdir(parents=True, exist_ok=True)
+    (Path(run) / "domain.json").write_text(json.dumps(domain))
+
+
+def domain_meta(run: str | Path) -> dict[str, str]:
+    """``meta`` entries (JSON strings) of ``run/domain.json``; empty when there is none."""
+    f = Path(run) / "domain.json"
+    if not f.is_file():
+        return {}
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in json.loads(f.read_text()).items()}
 
 
 # --------------------------------------------------------------------------- init-from
@@ -322,14 +333,17 @@ def select_checkpoint(
     *,
     size_km: float = 6.0,
     n_dates: int = 6,
+    archetype: str | None = "auto",
     log: Any = print,
 ) -> dict[str, Any]:
     """Score every checkpoint of ``run`` on held-out scenes; export the best as ``run/model``.
 
-    Scores are against the simulated Landsat-8 observation on pixels clear in both sensors,
-    every method given the S2 clear mask; the checkpoint with the lowest mean of
-    SAM / SAM_HLS and RMSE / RMSE_HLS wins. The start checkpoint of an ``--init-from`` run
-    is not a candidate.
+    Scores are against the registered Landsat product (Landsat's radiometry on the
+    Sentinel-2 grid, :attr:`xharm.simulate.PairSeries.target`) on the pixels clear in Sentinel-2, every
+    method given the S2 clear mask; the checkpoint with the lowest mean of SAM / SAM_phys
+    and RMSE / RMSE_phys wins, ``phys`` being the geometry-aware physical baseline
+    ``method="hls_psf"``. Selection scenes use ``archetype`` (default: drawn per seed). The
+    start checkpoint of an ``--init-from`` run is not a candidate.
 
     Returns
     -------
@@ -357,15 +371,20 @@ def select_checkpoint(
             )
     cfg = TrainConfig.from_json((run / "config.json").read_text())
     norm = {g: NormStats.from_dict(d) for g, d in json.loads((run / "norm.json").read_text()).items()}
-    scenes = [simulate.pair_series(n_dates=n_dates, size_km=size_km, seed=s, lazy=False) for s in seeds]
+    scenes = [
+        simulate.pair_series(n_dates=n_dates, size_km=size_km, seed=s, lazy=False, archetype=archetype)
+        for s in seeds
+    ]
 
     def scores(model: str | None) -> tuple[float, float]:
-        method = ["hls"] if model is None else ["mgan"]
-        rows = [score_series(ps, method, model=model, references=["l8"])["l8"][0].iloc[0] for ps in scenes]
+        method = ["hls_psf"] if model is None else ["mgan"]
+        rows = [
+            score_series(ps, method, model=model, references=["target"])["target"][0].iloc[0] for ps in scenes
+        ]
         return float(np.mean([r["sam"] for r in rows])), float(np.mean([r["rmse"] for r in rows]))
 
     sam_h, rmse_h = scores(None)
-    log(f"selection seeds {list(seeds)}: HLS SAM {sam_h:.3f} deg, RMSE {rmse_h:.4f}")
+    log(f"selection seeds {list(seeds)}: HLS+PSF SAM {sam_h:.3f} deg, RMSE {rmse_h:.4f}")
     best: tuple[float, int, float, float] | None = None
     start = json.loads((run / "init.json").read_text())["step"] if (run / "init.json").is_file() else -1
     with Checkpointer(run / "checkpoints") as ck, tempfile.TemporaryDirectory() as tmp:
@@ -393,6 +412,7 @@ def select_checkpoint(
         meta["training_data"] = (run / "description.txt").read_text()
     if (run / "init.json").is_file():  # --init-from: the earlier stages of this model
         meta["started_from"] = (run / "init.json").read_text()
+    meta.update(domain_meta(run))
     meta["train_config"] = cfg.to_json()
     meta["metrics"] = json.dumps(
         {"selection_sam_deg": round(best[2], 4), "selection_rmse": round(best[3], 5)}
@@ -412,22 +432,36 @@ def select_checkpoint(
 
 
 def install_model(
-    model_dir: str | Path, dst: str | Path | None = None, *, name: str = "mgan-starter"
+    model_dir: str | Path,
+    dst: str | Path | None = None,
+    *,
+    name: str = "mgan-starter",
+    bound: float | None = None,
 ) -> Path:
     """Copy a trained model into the package's zoo as ``name`` (or to ``dst``), weights as float16.
 
+    ``bound`` (a physics-anchored model only) sets a new correction bound (reflectance) on
+    the same weights: the correction ``bound * tanh(u / bound)`` is unchanged where small
+    and saturates at the new bound.
+
     Returns the folder written.
     """
+    import dataclasses
+
     from .zoo.io import load_model, save_model
     from .zoo.registry import WEIGHTS_DIR
 
     spec, params, config = load_model(model_dir)
+    meta = dict(spec.meta)
+    if bound is not None:
+        if not config.anchor:
+            raise ConfigError(describe("--bound applies to physics-anchored models only", found=model_dir))
+        config = dataclasses.replace(config, bound=float(bound))
+        meta.pop("correction_bound", None)  # save_model records the config's
     target = Path(dst) if dst is not None else WEIGHTS_DIR / name
     if target.exists():
         shutil.rmtree(target)
-    save_model(
-        target, params, config, norm=spec.norms(), version=spec.version, meta=dict(spec.meta), dtype="float16"
-    )
+    save_model(target, params, config, norm=spec.norms(), version=spec.version, meta=meta, dtype="float16")
     return target
 
 
@@ -485,6 +519,12 @@ def build_parser(prog: str = "xharm train") -> argparse.ArgumentParser:
     sim.add_argument(
         "--no-coregister", action="store_true", help="keep each Landsat target's own geolocation"
     )
+    sim.add_argument(
+        "--archetype",
+        default="auto",
+        help="landscape archetype of the scenes ('auto': drawn per seed; or one of "
+        "xharm.simulate.landscape.ARCHETYPES)",
+    )
     stage = p.add_argument_group("stages")
     stage.add_argument(
         "--init-from",
@@ -511,6 +551,11 @@ def build_parser(prog: str = "xharm train") -> argparse.ArgumentParser:
         metavar="DIR",
         help="copy --out/model (float16) into the package as mgan-starter, or into DIR",
     )
+    stage.add_argument(
+        "--bound",
+        type=float,
+        help="with --install: the correction bound (reflectance) of a physics-anchored model, same weights",
+    )
     return p
 
 
@@ -526,7 +571,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
                 )
                 print(json.dumps(chosen))
             if args.install is not None:
-                dst = install_model(out / "model", args.install or None)
+                dst = install_model(out / "model", args.install or None, bound=args.bound)
                 print(f"installed {out / 'model'} -> {dst}")
             return 0
         if args.config is None or args.data is None:
@@ -566,7 +611,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
                 max_invalid=args.max_invalid,
                 jobs=args.jobs,
                 coregister_target=not args.no_coregister,
+                archetype=args.archetype,
             )
+            write_domain(out, seeds, args.archetype)
             description = description or (
                 f"xharm.simulate pair_series, seeds {seeds[0]}-{seeds[-1]}, {args.scene_km:g} km x "
                 f"{args.scene_km:g} km, {args.scene_dates} dates each, {n} patch pairs of "
@@ -586,7 +633,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             resume = True
         elif args.fit_skip:
             raise ConfigError(describe("--fit-skip needs --init-from", fix="add --init-from RUN[:STEP]"))
-        result = fit(cfg, args.data, out, resume=resume, norm=norm, description=description)
+        result = fit(
+            cfg, args.data, out, resume=resume, norm=norm, description=description, meta=domain_meta(out)
+        )
     except XharmError as err:
         print(f"xharm train: error: {err}", file=sys.stderr)
         return 2

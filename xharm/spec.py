@@ -27,6 +27,7 @@ import numpy as np
 from .exceptions import DimensionError, GridError, MissingBandError, describe
 
 __all__ = [
+    "ANCHOR_GROUP",
     "MGAN_SPEC",
     "S2_10M_GUIDE",
     "S2_20M_SHARP",
@@ -155,7 +156,8 @@ class OutputGroup(InputGroup):
 class NormStats:
     """Per-band clip range and affine normalization with an exact inverse.
 
-    ``normalize``: clip to ``[low, high]``, then ``(x - mean) / scale``.
+    ``normalize``: clip to ``[low, high]`` (unless ``clip=False``: then ``low``/``high`` only
+    record the training range), then ``(x - mean) / scale``.
     ``denormalize``: ``x * scale + mean``; it inverts ``normalize`` exactly (up to float
     rounding) on values inside ``[low, high]``. NaN stays NaN.
 
@@ -174,9 +176,11 @@ class NormStats:
     high: tuple[float, ...]
     mean: tuple[float, ...]
     scale: tuple[float, ...]
+    clip: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bands", _as_str_tuple(self.bands, "NormStats"))
+        object.__setattr__(self, "clip", bool(self.clip))
         n = len(self.bands)
         for name in ("low", "high", "mean", "scale"):
             vals = tuple(float(v) for v in getattr(self, name))
@@ -210,12 +214,16 @@ class NormStats:
         return axis
 
     def normalize(self, x: Any, axis: int = -1) -> np.ndarray:
-        """Clip each band to ``[low, high]``, subtract ``mean``, divide by ``scale``."""
+        """Clip each band to ``[low, high]`` (when ``clip``), subtract ``mean``, divide by ``scale``."""
         x = np.asarray(x)
         dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
         axis = self._check(x, axis)
         v = [self._vec(t, x.ndim, axis, dtype) for t in (self.low, self.high, self.mean, self.scale)]
-        return (np.clip(x, v[0], v[1]) - v[2]) / v[3]
+        base = np.clip(x, v[0], v[1]) if self.clip else x
+        out = base.astype(np.result_type(x.dtype, dtype), copy=base is x)  # never the caller's array
+        out -= v[2]  # in place: one array, not three (same values)
+        out /= v[3]
+        return out
 
     def denormalize(self, x: Any, axis: int = -1) -> np.ndarray:
         """Inverse of :meth:`normalize`: ``x * scale + mean``."""
@@ -238,16 +246,22 @@ class NormStats:
             )
         idx = [self.bands.index(b) for b in bands]
         pick = lambda t: tuple(t[i] for i in idx)  # noqa: E731
-        return NormStats(tuple(bands), pick(self.low), pick(self.high), pick(self.mean), pick(self.scale))
+        return NormStats(
+            tuple(bands), pick(self.low), pick(self.high), pick(self.mean), pick(self.scale), self.clip
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form (floats round-trip exactly through ``json``)."""
-        return {k: list(getattr(self, k)) for k in ("bands", "low", "high", "mean", "scale")}
+        """Plain-JSON form (floats round-trip exactly through ``json``); ``clip`` only when False."""
+        d: dict[str, Any] = {k: list(getattr(self, k)) for k in ("bands", "low", "high", "mean", "scale")}
+        if not self.clip:
+            d["clip"] = False
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> NormStats:
         """Inverse of :meth:`to_dict`."""
-        return cls(*(tuple(d[k]) for k in ("bands", "low", "high", "mean", "scale")))
+        bands, low, high, mean, scale = (tuple(d[k]) for k in ("bands", "low", "high", "mean", "scale"))
+        return cls(bands, low, high, mean, scale, clip=bool(d.get("clip", True)))
 
 
 @dataclass(frozen=True)
@@ -273,6 +287,13 @@ class ModelSpec:
         Checksum of the weights (e.g. ``"sha256:..."``).
     meta
         Free ``(key, value)`` string pairs.
+    seam_buffer
+        Stitching buffer in output px chosen for this model from a measured seam error
+        (:func:`xharm.engine.seams.choose_buffer`); when set it replaces ``buffer`` in
+        :attr:`buffer_px`. None: the ``buffer`` fraction.
+    seam_error
+        Max |difference| (output units, e.g. reflectance) between two tilings of the same
+        input at ``seam_buffer``, as measured when it was chosen.
 
     Examples
     --------
@@ -293,6 +314,8 @@ class ModelSpec:
     sensor_out: str = "landsat-8"
     checksum: str | None = None
     meta: tuple[tuple[str, str], ...] = field(default=())
+    seam_buffer: int | None = None  # stitching buffer (output px) from a measured seam error
+    seam_error: float | None = None  # max |difference| of two tilings at seam_buffer (output units)
 
     def __post_init__(self) -> None:
         inputs = tuple(self.inputs)
@@ -316,6 +339,18 @@ class ModelSpec:
             raise DimensionError(
                 describe("buffer fraction out of range", expected="0 <= buffer < 0.5", found=self.buffer)
             )
+        if self.seam_buffer is not None:
+            object.__setattr__(self, "seam_buffer", int(self.seam_buffer))
+            if not 0 <= self.seam_buffer < self.output.patch / 2:
+                raise DimensionError(
+                    describe(
+                        "seam_buffer out of range",
+                        expected=f"0 <= seam_buffer < {self.output.patch / 2:g} (half the output patch)",
+                        found=self.seam_buffer,
+                    )
+                )
+        if self.seam_error is not None:
+            object.__setattr__(self, "seam_error", float(self.seam_error))
         fp = self.output.footprint
         for g in inputs:
             if abs(g.footprint - fp) > _FOOTPRINT_TOL * fp:
@@ -371,9 +406,44 @@ class ModelSpec:
         return _replace(self, norm=dict(norm))
 
     @property
+    def anchored(self) -> bool:
+        """Whether the model adds a bounded correction to a physical baseline (:data:`ANCHOR_GROUP`)."""
+        return any(g.name == ANCHOR_GROUP for g in self.inputs)
+
+    @property
+    def domain(self) -> dict[str, Any]:
+        """The input domain recorded in ``meta`` at training time (JSON values decoded).
+
+        Keys (each optional): ``processing_level`` (``"L2A"``/``"L1C"``), ``correction_bound``
+        (reflectance: the largest correction an anchored model adds to its physics part),
+        ``reflectance_range`` (``{band: [low, high]}`` of the training inputs) and
+        ``archetypes`` (landscape types of the training scenes).
+
+        Examples
+        --------
+        >>> s = ModelSpec(**{**mgan_spec(32).__dict__, "meta": (("correction_bound", "0.05"),)})
+        >>> s.domain["correction_bound"]
+        0.05
+        """
+        out: dict[str, Any] = {}
+        for k, v in self.meta:
+            if k in ("processing_level", "correction_bound", "reflectance_range", "archetypes"):
+                try:
+                    out[k] = json.loads(v)
+                except json.JSONDecodeError:
+                    out[k] = v
+        return out
+
+    @property
     def buffer_px(self) -> int:
-        """Buffer in output pixels (``round(buffer * output.patch)``)."""
+        """Buffer in output pixels: ``seam_buffer`` when set, else ``round(buffer * output.patch)``."""
+        if self.seam_buffer is not None:
+            return self.seam_buffer
         return round(self.buffer * self.output.patch)
+
+    def with_seam_buffer(self, buffer_px: int, error: float) -> ModelSpec:
+        """A copy stitching with ``buffer_px`` output px, whose measured seam error was ``error``."""
+        return _replace(self, seam_buffer=int(buffer_px), seam_error=float(error))
 
     # ------------------------------------------------------------------ (de)serialization
     def to_dict(self) -> dict[str, Any]:
@@ -389,7 +459,7 @@ class ModelSpec:
             "sensor_out": self.sensor_out,
             "checksum": self.checksum,
             "meta": [list(p) for p in self.meta],
-        }
+        } | {k: getattr(self, k) for k in _OPTIONAL if getattr(self, k) is not None}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
@@ -406,6 +476,7 @@ class ModelSpec:
             sensor_out=d.get("sensor_out", "landsat-8"),
             checksum=d.get("checksum"),
             meta=tuple(tuple(p) for p in d.get("meta", ())),
+            **{k: d[k] for k in _OPTIONAL if d.get(k) is not None},
         )
 
     def to_json(self) -> str:
@@ -421,11 +492,18 @@ class ModelSpec:
         return ("xharm.ModelSpec", self.to_json())
 
 
+_OPTIONAL = ("seam_buffer", "seam_error")  # later fields: in to_dict only when set, so old digests hold
+
+
 def _replace(spec: ModelSpec, **changes: Any) -> ModelSpec:
     d = {k: getattr(spec, k) for k in spec.__dataclass_fields__}
     d.update(changes)
     return ModelSpec(**d)
 
+
+#: Name of the input group that carries the physical baseline of a physics-anchored model
+#: (``method="hls_psf"`` on the output grid, normalized with the output's stats).
+ANCHOR_GROUP = "physics"
 
 S2_10M_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08")
 S2_20M_BANDS: tuple[str, ...] = ("B11", "B12")
@@ -441,8 +519,13 @@ def mgan_spec(
     version: str = "0",
     norm: Mapping[str, NormStats] | None = None,
     bands_20m: Sequence[str] = S2_20M_BANDS,
+    anchored: bool = False,
 ) -> ModelSpec:
     """The MGAN spec of Sedona et al. (2021), with the 30 m patch size as a parameter.
+
+    ``anchored=True`` (xharm's physics-anchored MGAN) adds a third input group,
+    :data:`ANCHOR_GROUP` (``"physics"``: the L8 bands of ``method="hls_psf"`` at 30 m,
+    ``patch30`` px), to which the generator adds its bounded correction.
 
     Inputs ``s2_10m`` (B02, B03, B04, B08; 10 m; ``3 * patch30`` px) and ``s2_20m``
     (``bands_20m``, the paper's B11, B12 by default; 20 m; ``1.5 * patch30`` px); output
@@ -456,6 +539,8 @@ def mgan_spec(
     [('s2_10m', 96), ('s2_20m', 48), ('l8', 32)]
     >>> mgan_spec(32, bands_20m=("B8A", "B11", "B12")).inputs[1].bands
     ('B8A', 'B11', 'B12')
+    >>> [g.name for g in mgan_spec(32, anchored=True).inputs]
+    ['s2_10m', 's2_20m', 'physics']
     """
     if patch30 <= 0 or patch30 % 8:
         raise GridError(
@@ -472,7 +557,8 @@ def mgan_spec(
         inputs=(
             InputGroup("s2_10m", S2_10M_BANDS, 10.0, 3 * patch30),
             InputGroup("s2_20m", tuple(bands_20m), 20.0, 3 * patch30 // 2),
-        ),
+        )
+        + ((InputGroup(ANCHOR_GROUP, L8_BANDS, 30.0, patch30),) if anchored else ()),
         output=OutputGroup("l8", L8_BANDS, 30.0, patch30),
         buffer=0.25,
         norm=norm,

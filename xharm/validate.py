@@ -246,6 +246,17 @@ def check_grid(cube: Any, what: str) -> None:
                 )
 
 
+def _range_counts(v: np.ndarray) -> tuple[int, int]:
+    """``(finite values outside the reflectance range, non-finite values)`` of ``v``: counts only,
+    no full-size masks kept (the rule runs on every input block of a job)."""
+    nonfinite = v.size - np.count_nonzero(np.isfinite(v))
+    with np.errstate(invalid="ignore"):  # NaN compares False: only +-inf need taking out
+        bad = np.count_nonzero(v < REFLECTANCE_MIN) + np.count_nonzero(v > REFLECTANCE_MAX)
+    if nonfinite:
+        bad -= np.count_nonzero(np.isinf(v))
+    return int(bad), int(nonfinite)
+
+
 def reflectance_block(
     block: np.ndarray, what: str = "cube", band_axis: int = 1, bands: tuple[str, ...] = ()
 ) -> np.ndarray:
@@ -257,19 +268,13 @@ def reflectance_block(
     x = np.asarray(block)
     if x.size == 0:
         return x
-    finite = np.isfinite(x)
-    with np.errstate(invalid="ignore"):
-        out_of_range = finite & ((x < REFLECTANCE_MIN) | (x > REFLECTANCE_MAX))
     axis = band_axis if x.ndim > band_axis else None
-    other = tuple(i for i in range(x.ndim) if i != axis)
-    n_finite = finite.sum(axis=other) if other else finite.astype(int)
-    share = out_of_range.sum(axis=other) / np.maximum(n_finite, 1)
-    share = np.atleast_1d(share)
+    per_band = list(np.moveaxis(x, axis, 0)) if axis is not None else [x]
+    counts = np.array([_range_counts(v) for v in per_band])  # (band, 2)
+    share = counts[:, 0] / np.maximum(np.array([v.size for v in per_band]) - counts[:, 1], 1)
     if (share > 0.5).any():
         i = int(np.argmax(share))
-        vals = (
-            np.take(x, i, axis=axis)[np.isfinite(np.take(x, i, axis=axis))] if axis is not None else x[finite]
-        )
+        vals = per_band[i][np.isfinite(per_band[i])]
         med = float(np.median(vals))
         guess = (
             "x 10000 (digital numbers)"
@@ -288,9 +293,15 @@ def reflectance_block(
                 fix="scale to reflectance (e.g. cube / 10000, or to_canonical(..., decode=True) for DN)",
             )
         )
-    drop = ~finite | out_of_range
-    if axis is not None:
-        drop |= np.all(x == 0, axis=axis, keepdims=True)
+    if counts.any():  # non-finite or out of range: NaN compares False, so both are dropped
+        with np.errstate(invalid="ignore"):
+            drop = ~((x >= REFLECTANCE_MIN) & (x <= REFLECTANCE_MAX))
+        if axis is not None:
+            drop |= np.all(x == 0, axis=axis, keepdims=True)
+    elif axis is not None and np.count_nonzero(x) < x.size:
+        drop = np.all(x == 0, axis=axis, keepdims=True)
+    else:
+        return x
     if not drop.any():
         return x
     return np.where(drop, np.array(np.nan, dtype=x.dtype), x)

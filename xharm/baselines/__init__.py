@@ -6,6 +6,9 @@ Three methods behind one function, :func:`to_landsat`:
   Sedona et al. 2021);
 - ``"hls"``: NASA HLS v2.0 (regrid, BRDF c-factor NBAR, bandpass adjustment),
   :mod:`xharm.baselines.hls`;
+- ``"hls_psf"``: HLS with Landsat-8 OLI's point-spread function instead of the plain box
+  regrid (:mod:`xharm.baselines.psf`): the geometry-aware physical baseline, Landsat's
+  spatial and spectral response on the Sentinel-2-registered grid with no parameter fitted;
 - ``"tra"``: per-pixel time-series regression on Landsat (Shang & Zhu 2019),
   :mod:`xharm.baselines.tra`.
 
@@ -19,11 +22,12 @@ from typing import Any, Literal
 
 import xarray as xr
 
+from ..core.grid import mask_to_grid
 from ..exceptions import DimensionError, describe
 from . import bandpass, brdf, solar
 from . import hls as _hls
 from . import tra as _tra
-from ._inputs import as_landsat, gather, mask_to_30m, to_30m
+from ._inputs import S2Input, as_landsat, gather, mask_to_30m, to_30m
 from .bandpass import apply_bandpass, bandpass_coefficients, platforms_of
 from .brdf import c_factor, li_sparse_r, nbar, ross_thick
 from .solar import nbar_solar_zenith
@@ -48,7 +52,7 @@ __all__ = [
     "to_landsat",
 ]
 
-METHODS = ("hls", "tra", "resample")
+METHODS = ("hls", "hls_psf", "tra", "resample")
 
 
 def resample(
@@ -68,7 +72,7 @@ def to_landsat(
     s2: xr.DataArray | Mapping[Any, xr.DataArray],
     s2_20m: xr.DataArray | None = None,
     *,
-    method: Literal["hls", "tra", "resample"] = "hls",
+    method: Literal["hls", "hls_psf", "tra", "resample"] = "hls",
     s2_60m: xr.DataArray | None = None,
     nir: str = "B8A",
     coastal: bool | None = None,
@@ -92,7 +96,8 @@ def to_landsat(
     s2_20m
         The 20 m cube (B8A, B11, B12; red edge unused) when ``s2`` is a single cube.
     method
-        ``"hls"`` (NASA HLS v2.0), ``"tra"`` (per-pixel regression on ``l8``) or
+        ``"hls"`` (NASA HLS v2.0), ``"hls_psf"`` (HLS with Landsat's PSF),
+        ``"tra"`` (per-pixel regression on ``l8``) or
         ``"resample"`` (30 m regrid only).
     s2_60m
         Optional 60 m cube with B01; L8 B1 (coastal) is produced when B01 is given.
@@ -106,16 +111,17 @@ def to_landsat(
         as the ``valid`` coordinate, and output pixels that are not clear are NaN (as for
         the MGAN, :func:`xharm.to_landsat`). TRA also fits on clear pixels only.
     angles
-        ``hls`` only: ``sun_zenith``, ``sun_azimuth``, ``view_zenith``, ``view_azimuth`` in
+        ``hls``/``hls_psf`` only: ``sun_zenith``, ``sun_azimuth``, ``view_zenith``, ``view_azimuth`` in
         degrees (scalars, per-date sequences, or DataArrays on ``(time, y, x)``); default the
         same names in the S2 cubes' ``attrs``.
     brdf
-        ``hls`` only: apply the BRDF normalisation (needs angles). ``False`` skips it.
+        ``hls``/``hls_psf`` only: apply the BRDF normalisation (needs angles). ``False`` skips it.
     nbar_sun_zenith
-        ``hls`` only: normalisation solar zenith (deg, scalar or per date); default the HLS
+        ``hls``/``hls_psf`` only: normalisation solar zenith (deg, scalar or per date); default the HLS
         v2.0 rule at the cube centre (:func:`xharm.baselines.solar.nbar_solar_zenith`).
     platform
-        ``hls`` only: overrides the cubes' platform (``"S2A"``/``"S2B"``/``"S2C"``, or one per date).
+        ``hls``/``hls_psf`` only: overrides the cubes' platform (``"S2A"``/``"S2B"``/
+        ``"S2C"``, or one per date).
     l8, l8_valid
         ``tra`` only: the Landsat reference cube on the 30 m output grid and its clear mask.
     **tra_kwargs
@@ -174,13 +180,22 @@ def to_landsat(
         )
         assert isinstance(out, xr.DataArray)
     else:
-        if method == "hls":
+        physical = method in ("hls", "hls_psf")
+        if physical:
             platforms_of(inp.first, platform)  # fail early
-        cube30 = to_30m(inp)
-        if method == "hls":
+        if method == "hls_psf" and valid is not None:
+            # the PSF reaches ~50 m: cloudy inputs must not bleed into clear neighbours
+            inp = S2Input(
+                {r: _keep_attrs(c.where(mask_to_grid(valid, c.odc.geobox)), c) for r, c in inp.cubes.items()},
+                inp.bands,
+            )
+        cube30 = to_30m(inp, psf=method == "hls_psf")
+        if physical:
             out = _hls.hls_from_30m(
                 cube30, inp, angles=angles, brdf=brdf, nbar_sun_zenith=nbar_sun_zenith, platform=platform
             )
+            if method == "hls_psf":
+                out.attrs["harmonization_method"] = "hls_psf"
         else:
             out = as_landsat(cube30, inp, "resample")
     if valid is not None:
@@ -189,3 +204,8 @@ def to_landsat(
         out = out.where(v30).assign_coords(valid=v30)
         out.attrs = attrs
     return out
+
+
+def _keep_attrs(masked: xr.DataArray, cube: xr.DataArray) -> xr.DataArray:
+    masked.attrs = dict(cube.attrs)
+    return masked

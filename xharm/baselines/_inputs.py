@@ -134,8 +134,14 @@ def grid30(inp: S2Input) -> Any:
     return output_grid([inp.cubes[r].odc.geobox for r in sorted(inp.cubes)], 30.0)
 
 
-def to_30m(inp: S2Input) -> xr.DataArray:
-    """Regrid the used bands to the common 30 m grid HLS-style; S2 ids in output order."""
+def to_30m(inp: S2Input, *, psf: bool = False) -> xr.DataArray:
+    """Regrid the used bands to the common 30 m grid HLS-style; S2 ids in output order.
+
+    ``psf=True`` first blurs each 10/20 m band to Landsat-8 OLI's optics
+    (:func:`xharm.baselines.psf.match_landsat_psf`), so the 30 m box average then gives
+    Landsat's spatial response on the Sentinel-2 grid.
+    """
+    from .psf import match_landsat_psf
 
     dst = grid30(inp)
     parts = []
@@ -150,7 +156,7 @@ def to_30m(inp: S2Input) -> xr.DataArray:
         if res == 30.0:
             sub = _crop(sub, dst)
         else:
-            sub = s2_to_30m(sub, geobox=dst)
+            sub = s2_to_30m(match_landsat_psf(sub) if psf and res < 60.0 else sub, geobox=dst)
         parts.append(sub.drop_vars([c for c in sub.coords if c not in sub.dims and c not in _KEEP]))
     out = (
         xr.concat(parts, dim="band", coords="minimal", compat="override", join="override")
@@ -163,6 +169,7 @@ def to_30m(inp: S2Input) -> xr.DataArray:
     out.attrs.pop("xharm_regrid", None)
     out.attrs["xharm_regrid"] = (
         "HLS 30 m: 10 m 3x3 mean, 20 m area-weighted, 60 m replicated (xharm.core.grid.s2_to_30m)"
+        + (", after Landsat-8 OLI's PSF (xharm.baselines.psf)" if psf else "")
     )
     return out
 

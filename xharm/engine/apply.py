@@ -23,6 +23,7 @@ a function; each process loads it once (:func:`load_predict_fn`).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 from collections.abc import Mapping
@@ -41,7 +42,7 @@ from ..core.grid import nest_offset, output_grid
 from ..exceptions import DimensionError, GridError, MissingBandError, describe
 from ..spec import ModelHandle, ModelSpec, PredictFn
 from ..validate import positive_int
-from .tiling import TileSpec, cut_patches, stitch
+from .tiling import TileSpec, stitch
 
 __all__ = ["FunctionHandle", "apply_model", "is_handle", "load_predict_fn", "predict_block", "window"]
 
@@ -141,13 +142,15 @@ def predict_block(
             img = stats.normalize(img, axis=-1).astype(np.float32, copy=False)
         if nan.any():
             img = np.where(nan, np.float32(fill), img)
-        patches[group.name] = cut_patches(img, tile.patch_px(group.name), tile.stride_px(group.name))
+        patches[group.name] = img
     n = t * ny * nx
     c_out = spec.output.n_bands
     kept = np.empty((n, keep, keep, c_out), dtype=np.float32)
     expected = (spec.output.patch, spec.output.patch, c_out)
-    for i in range(0, n, batch_size):
-        batch = {k: v[i : i + batch_size] for k, v in patches.items()}
+    for i in range(0, n, batch_size):  # patches copied a batch at a time (not all at once: 4x the block)
+        where = np.unravel_index(np.arange(i, min(i + batch_size, n)), (t, ny, nx))
+        batch = {g.name: _gather(patches[g.name], where, tile.patch_px(g.name), tile.stride_px(g.name))
+                 for g in spec.inputs}  # fmt: skip
         m = len(batch[g0])
         if m < batch_size:  # the odd last batch: padded (edge repeat), so the model sees one shape only
             pad = ((0, batch_size - m), (0, 0), (0, 0), (0, 0))
@@ -171,6 +174,18 @@ def predict_block(
     if mask and invalid.any():
         out = np.where(invalid[:, None], np.float32(np.nan), out)
     return np.ascontiguousarray(out)
+
+
+def _gather(img: np.ndarray, where: tuple[np.ndarray, ...], patch: int, stride: int) -> np.ndarray:
+    """Patches ``(t, row, col)`` of a ``(T, Y, X, C)`` image, copied into one ``(N, P, P, C)`` batch.
+
+    The same patches as :func:`~xharm.engine.tiling.cut_patches`, one slice copy each
+    (rows of ``P x C`` contiguous values), so only a batch is ever copied, not the block.
+    """
+    out = np.empty((len(where[0]), patch, patch, img.shape[-1]), dtype=img.dtype)
+    for k, (t, r, c) in enumerate(zip(*where, strict=True)):
+        out[k] = img[t, r * stride : r * stride + patch, c * stride : c * stride + patch]
+    return out
 
 
 def _chunk_list(n_padded: int, size: int) -> tuple[int, ...]:
@@ -261,7 +276,9 @@ def apply_model(
                     fix="pass the cube of the right resolution (S2 10 m and 20 m bands are separate cubes)",
                 )
             )
-        sel[g.name] = cubes[g.name].sel(band=list(g.bands))
+        cube = cubes[g.name]
+        same = [str(b) for b in cube["band"].values] == list(g.bands)
+        sel[g.name] = cube if same else cube.sel(band=list(g.bands))  # (a copy for NumPy input)
     first = sel[spec.inputs[0].name]
     for name, c in sel.items():
         if c.sizes["time"] != first.sizes["time"] or not np.array_equal(
@@ -285,13 +302,18 @@ def apply_model(
     tchunks = _chunk_list(first.sizes["time"], max(1, int(chunks["time"])))
     b = tile.buffer
 
+    # NumPy in, NumPy out: the same blocks and batches as the Dask graph, computed now
+    eager = not any(isinstance(c.data, da.Array) for c in sel.values())
     args: list[Any] = []
     for g in spec.inputs:
         oy, ox = nest_offset(out_gbox, gboxes[g.name], tile.factor(g.name), name=f"{g.name} grid")
-        arr = da.asarray(sel[g.name].data)
+        arr = np.asarray(sel[g.name].data) if eager else da.asarray(sel[g.name].data)
         to = lambda n, g=g: tile.to_input(g.name, n)  # noqa: E731
         arr = window(arr, 2, oy - to(b), oy + to(hp + b))
         arr = window(arr, 3, ox - to(b), ox + to(wp + b))
+        if eager:
+            args.append(arr)
+            continue
         yc = list(map(to, ychunks))
         xc = list(map(to, xchunks))
         yc[0] += to(b)
@@ -303,9 +325,62 @@ def apply_model(
             depth = {0: 0, 1: 0, 2: to(b) if len(yc) > 1 else 0, 3: to(b) if len(xc) > 1 else 0}
             arr = da.overlap.overlap(arr, depth=depth, boundary="none", allow_rechunk=False)
         args.extend([arr, f"t{'abdefghijklmnopqrs'[len(args) // 2]}yx"])  # own band index per group
-    ptoken = token or tokenize(predict)
-    name = "xharm-apply-" + tokenize(spec, tile, ptoken, batch_size, fill, mask, *args[::2])
-    out = da.blockwise(
+    kw = {
+        "spec": spec,
+        "tile": tile,
+        "predict": predict,
+        "batch_size": batch_size,
+        "fill": fill,
+        "mask": mask,
+    }
+    if eager:
+        out: Any = _eager_blocks(args, kw, (tchunks, ychunks, xchunks))
+    else:
+        out = _lazy_blocks(args, kw, (ychunks, xchunks), token or tokenize(predict))
+    out = out[:, :, :h, :w]
+    attrs = {"xharm_model": spec.to_json(), "xharm_input_sensor": str(first.attrs.get("sensor", ""))}
+    res = make_cube(
+        out, geobox=out_gbox, bands=spec.output.bands, sensor=spec.sensor_out, time=list(first["time"].values)
+    )
+    res.attrs.update(attrs)
+    return res
+
+
+def _eager_blocks(
+    arrs: list[np.ndarray], kw: Mapping[str, Any], chunks: tuple[tuple[int, ...], ...]
+) -> np.ndarray:
+    """The Dask graph's blocks, one after the other, on windowed NumPy inputs (no graph);
+    ``kw``: the keywords of :func:`predict_block`."""
+    spec, tile = kw["spec"], kw["tile"]
+    tchunks, ychunks, xchunks = chunks
+    b2 = 2 * tile.buffer
+    out = np.empty((sum(tchunks), spec.output.n_bands, sum(ychunks), sum(xchunks)), np.float32)
+
+    def spans(c: tuple[int, ...]) -> list[tuple[int, int]]:
+        return [(sum(c[:i]), n) for i, n in enumerate(c)]
+
+    for t0, nt in spans(tchunks):
+        for y0, ny in spans(ychunks):
+            for x0, nx in spans(xchunks):
+                blocks = []
+                for g, arr in zip(spec.inputs, arrs, strict=True):
+                    to = functools.partial(tile.to_input, g.name)
+                    blocks.append(arr[t0 : t0 + nt, :, to(y0) : to(y0 + ny + b2), to(x0) : to(x0 + nx + b2)])
+                out[t0 : t0 + nt, :, y0 : y0 + ny, x0 : x0 + nx] = predict_block(*blocks, **kw)
+    return out
+
+
+def _lazy_blocks(
+    args: list[Any], kw: Mapping[str, Any], chunks: tuple[tuple[int, ...], ...], ptoken: str
+) -> da.Array:
+    """One ``predict_block`` task per output chunk (haloed input blocks); ``kw`` as for
+    :func:`_eager_blocks`."""
+    ychunks, xchunks = chunks
+    spec = kw["spec"]
+    name = "xharm-apply-" + tokenize(
+        spec, kw["tile"], ptoken, kw["batch_size"], kw["fill"], kw["mask"], *args[::2]
+    )
+    return da.blockwise(
         predict_block,
         "tcyx",
         *args,
@@ -316,20 +391,8 @@ def apply_model(
         align_arrays=False,
         dtype=np.float32,
         meta=np.empty((0, 0, 0, 0), dtype=np.float32),
-        spec=spec,
-        tile=tile,
-        predict=predict,
-        batch_size=batch_size,
-        fill=fill,
-        mask=mask,
+        **kw,
     )
-    out = out[:, :, :h, :w]
-    attrs = {"xharm_model": spec.to_json(), "xharm_input_sensor": str(first.attrs.get("sensor", ""))}
-    res = make_cube(
-        out, geobox=out_gbox, bands=spec.output.bands, sensor=spec.sensor_out, time=list(first["time"].values)
-    )
-    res.attrs.update(attrs)
-    return res
 
 
 def window(arr: Any, axis: int, start: int, stop: int, fill: float = np.nan) -> Any:

@@ -30,7 +30,7 @@ import numpy as np
 from ..exceptions import DimensionError, GridError, describe
 from ..spec import ModelSpec
 
-__all__ = ["TileSpec", "cut_patches", "stitch"]
+__all__ = ["TileSpec", "cut_patches", "patch_windows", "stitch"]
 
 
 @dataclass(frozen=True)
@@ -187,17 +187,30 @@ def cut_patches(image: np.ndarray, patch: int, stride: int) -> np.ndarray:
     >>> p.shape, p[1, 0, :, 0].tolist()
     ((4, 4, 4, 1), [2.0, 3.0, 4.0, 5.0])
     """
+    win = patch_windows(image, patch, stride)  # (T, ny, nx, C, P, P)
+    t, ny, nx, c = win.shape[:4]
+    return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(t * ny * nx, patch, patch, c)
+
+
+def patch_windows(image: np.ndarray, patch: int, stride: int) -> np.ndarray:
+    """The patches of :func:`cut_patches` as a read-only view ``(T, ny, nx, C, patch, patch)`` (no copy).
+
+    Examples
+    --------
+    >>> img = np.arange(6 * 6, dtype="float32").reshape(1, 6, 6, 1)
+    >>> w = patch_windows(img, 4, 2)
+    >>> w.shape, bool((w[0, 0, 1, 0] == cut_patches(img, 4, 2)[1, ..., 0]).all())
+    ((1, 2, 2, 1, 4, 4), True)
+    """
     if image.ndim != 4:
         raise DimensionError(describe("cut_patches wants (T, Y, X, C)", found=image.shape))
-    t, y, x, c = image.shape
+    y, x = image.shape[1:3]
     if y < patch or x < patch:
         raise DimensionError(
             describe("image smaller than one patch", expected=f">= {patch} px", found=(y, x))
         )
     win = np.lib.stride_tricks.sliding_window_view(image, (patch, patch), axis=(1, 2))
-    win = win[:, ::stride, ::stride]  # (T, ny, nx, C, P, P)
-    ny, nx = win.shape[1:3]
-    return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(t * ny * nx, patch, patch, c)
+    return win[:, ::stride, ::stride]
 
 
 def stitch(patches: np.ndarray, grid: tuple[int, int, int], buffer: int) -> np.ndarray:

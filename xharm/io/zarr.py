@@ -21,13 +21,17 @@ region whose chunks were altered, truncated or deleted for rewriting;
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
 import os
+import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +44,8 @@ from ..exceptions import ArgumentError, DimensionError, ProductNotFoundError, St
 
 __all__ = [
     "RegionWriter",
+    "SourceCache",
+    "cached_source",
     "checksummed",
     "find_corrupt_chunk",
     "finished_regions",
@@ -96,6 +102,168 @@ def find_corrupt_chunk(store: str | os.PathLike[str], path: str) -> str | None:
         except Exception:
             return os.path.join(str(store), path, arr.metadata.encode_chunk_key(idx))
     return None
+
+
+class SourceCache:
+    """Decoded input chunks of one job, least recently used first out: each chunk decoded once.
+
+    A job's regions overlap their neighbours' source chunks (halos, and every region of a
+    date shares that date's chunk when a chunk spans the scene). Reading through this cache
+    (:func:`cached_source`) decodes a chunk once and keeps it while the next regions need it.
+
+    Parameters
+    ----------
+    capacity
+        Decoded chunks kept, over all arrays read through the cache. A job sizes it to the
+        chunks that its regions in flight touch (:func:`xharm.jobs.harmonize`).
+    max_bytes
+        Memory bound: beyond it the least recently used chunks go (but ``keep`` chunks
+        always stay, so a chunk spanning the scene is not decoded again for every region).
+        Memory is then bounded whatever the scene size and number of dates; a chunk evicted
+        and needed again is decoded again (counted in ``decodes``).
+    keep
+        Chunks kept whatever their size (e.g. one per input array and region in flight).
+
+    Attributes
+    ----------
+    decodes
+        ``{(array key, chunk index): times decoded}``: 1 everywhere when nothing was re-read.
+    """
+
+    def __init__(self, capacity: int = 8, max_bytes: int = 256 << 20, keep: int = 1) -> None:
+        self.capacity, self.max_bytes, self.keep = max(1, int(capacity)), int(max_bytes), max(1, int(keep))
+        self.nbytes = 0
+        self.decodes: collections.Counter[tuple[str, tuple[int, ...]]] = collections.Counter()
+        self._chunks: collections.OrderedDict[tuple[str, tuple[int, ...]], np.ndarray] = (
+            collections.OrderedDict()
+        )
+        self._pending: dict[tuple[str, tuple[int, ...]], Future[np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, arr: Any, idx: tuple[int, ...]) -> np.ndarray:
+        """Chunk ``idx`` of zarr array ``arr`` (named ``key``), decoded now or earlier."""
+        k = (key, idx)
+        with self._lock:
+            if k in self._chunks:
+                self._chunks.move_to_end(k)
+                return self._chunks[k]
+            pending = self._pending.get(k)
+            mine = pending is None
+            if mine:  # this thread decodes; others asking meanwhile wait for it (one decode)
+                pending = self._pending[k] = Future()
+        assert pending is not None
+        if not mine:
+            return pending.result()
+        try:
+            block = np.asarray(arr.get_block_selection(idx))  # decoded outside the lock
+            block.flags.writeable = False
+        except BaseException as err:
+            with self._lock:
+                del self._pending[k]
+            pending.set_exception(err)
+            raise
+        with self._lock:
+            self.decodes[k] += 1
+            self._chunks[k] = block
+            self.nbytes += block.nbytes
+            while len(self._chunks) > self.keep and (
+                len(self._chunks) > self.capacity or self.nbytes > self.max_bytes
+            ):
+                self.nbytes -= self._chunks.popitem(last=False)[1].nbytes
+            del self._pending[k]
+        pending.set_result(block)
+        return block
+
+    def clear(self) -> None:
+        """Drop every decoded chunk (the counts stay)."""
+        with self._lock:
+            self._chunks.clear()
+            self.nbytes = 0
+
+    def __getstate__(self) -> dict[str, Any]:  # travels to workers empty: each process decodes for itself
+        return {"capacity": self.capacity, "max_bytes": self.max_bytes, "keep": self.keep}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+
+class _CachedArray:
+    """A zarr array read through a :class:`SourceCache` (basic slicing only, as Dask reads)."""
+
+    def __init__(self, store: str, path: str, cache: SourceCache) -> None:
+        self.store, self.path, self.cache = store, path, cache
+        self._arr = zarr.open_array(store, path=path, mode="r")
+        self.shape, self.dtype = tuple(self._arr.shape), self._arr.dtype
+        self.chunks, self.ndim = tuple(self._arr.chunks), self._arr.ndim
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"store": self.store, "path": self.path, "cache": self.cache}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["store"], state["path"], state["cache"])  # type: ignore[misc]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        spans = [sl.indices(n) for sl, n in zip(key, self.shape, strict=True)]
+        if any(step != 1 for _, _, step in spans):
+            raise ValueError(f"{self.path}: only contiguous slices are read through the cache")
+        ranges = [range(a // c, -(-b // c)) for (a, b, _), c in zip(spans, self.chunks, strict=True)]
+        whole = [
+            (r.start * c, min(r.stop * c, n)) for r, c, n in zip(ranges, self.chunks, self.shape, strict=True)
+        ]
+        if all(len(r) == 1 for r in ranges):
+            # inside one chunk (a chunk spanning the scene, or Dask's usual whole-chunk read):
+            # a read-only view of the cached block, no copy
+            idx = tuple(r.start for r in ranges)
+            block = self.cache.get(f"{self.store}::{self.path}", self._arr, idx)
+            if whole == [(a, b) for a, b, _ in spans]:
+                return block
+            return block[
+                tuple(slice(a - i * c, b - i * c) for (a, b, _), i, c in zip(spans, idx, self.chunks))
+            ]
+        out = np.empty(tuple(max(0, b - a) for a, b, _ in spans), dtype=self.dtype)
+        if out.size == 0:
+            return out
+        for idx in itertools.product(*ranges):
+            block = self.cache.get(f"{self.store}::{self.path}", self._arr, idx)
+            src, dst = [], []
+            for (a, b, _), i, c, n in zip(spans, idx, self.chunks, block.shape, strict=True):
+                lo, hi = max(a, i * c), min(b, i * c + n)
+                src.append(slice(lo - i * c, hi - i * c))
+                dst.append(slice(lo - a, hi - a))
+            out[tuple(dst)] = block[tuple(src)]
+        return out
+
+
+def cached_source(
+    cube: xr.DataArray,
+    store: str | os.PathLike[str],
+    path: str,
+    cache: SourceCache,
+    chunks: Mapping[str, int] | None = None,
+) -> xr.DataArray:
+    """``cube`` (opened from array ``path`` of ``store``) reading its Zarr chunks through ``cache``.
+
+    Same values and coordinates. ``chunks`` (per dim; default: the Zarr chunks) sets the
+    Dask blocks: each block is copied out of the decoded Zarr chunks it overlaps, so a job's
+    blocks can follow its regions (a region holds its window, not whole Zarr chunks).
+    """
+    import dask.array as da
+    from dask.base import tokenize
+
+    src = _CachedArray(os.fspath(store), path, cache)
+    blocks = tuple(int((chunks or {}).get(str(d), c)) for d, c in zip(cube.dims, src.chunks, strict=True))
+    name = "xharm-source-" + tokenize(src.store, path, id(cache), src.shape, blocks)
+    data = da.from_array(
+        src, chunks=blocks, name=name, lock=False, asarray=False, fancy=False, inline_array=True,
+        meta=np.empty((0,) * src.ndim, dtype=src.dtype),
+    )  # fmt: skip
+    if data.shape != cube.shape:
+        raise DimensionError(
+            describe(f"{path} in {store} changed shape while opened", expected=cube.shape, found=data.shape)
+        )
+    return cube.copy(data=data)
 
 
 def _to_dataset(cube: xr.DataArray) -> xr.Dataset:
@@ -325,12 +493,30 @@ class RegionWriter:
         it matches, otherwise :meth:`init` refuses (or overwrites with ``overwrite=True``).
     region
         Region size per dim, in pixels; rounded to whole Dask chunks of ``cube`` (which are
-        also the Zarr chunks). Default: 4 time chunks, whole y/x. A region is computed with
-        ``dask.array.store`` (chunks are written as they finish, so memory stays bounded by
-        the scheduler's parallelism, not the region size); its chunks run in parallel.
+        also the Zarr chunks). A dim not named is whole; ``time`` defaults to 4 time chunks.
+        A region is computed with ``dask.array.store`` (chunks are written as they finish).
     input_identity
         A digest of the inputs (part of ``fingerprint``), stored apart so that a refused
         resume can say that the input changed.
+    region_data
+        ``region_data(region)`` -> the lazy data (Dask array) of one region, built for that
+        region alone: a small graph per region instead of a slice of the whole cube's graph
+        (whose halo layers pull every neighbouring block in). Default, and always under a
+        ``dask.distributed`` client (its scheduler mis-orders shared keys of graphs sent
+        at once from several threads: seen with distributed 2026.x): ``cube`` sliced.
+    in_flight
+        Regions computed at once by :meth:`run` (default 2: one region's model calls overlap
+        the other's reading, patching and writing, so two cores stay busy). On Dask's local
+        schedulers each region runs on one thread (``scheduler="sync"``), so memory is
+        ``in_flight`` regions whatever the scene size or number of dates; under a
+        ``dask.distributed`` client (``--scheduler``, ``--local-workers``, ``--gpu``) the regions
+        run on the cluster in batches of at least its worker threads, each batch one graph
+        sent from one thread.
+    extra
+        ``{name: (time, y, x) lazy array}`` on the cube's grid, written with each region
+        beside the cube (same chunks, covered by the region's digest): e.g. the ``quality``
+        bits of a physics-anchored model. ``region_data`` then returns ``{VAR: data,
+        name: data, ...}`` for a region.
     """
 
     def __init__(
@@ -342,9 +528,26 @@ class RegionWriter:
         group: str | None = None,
         region: Mapping[str, int] | None = None,
         input_identity: str | None = None,
+        in_flight: int = 2,
+        region_data: Callable[[Mapping[str, slice]], Any] | None = None,
+        extra: Mapping[str, xr.DataArray] | None = None,
     ) -> None:
         validate(cube)
-        self.input_identity = input_identity
+        self.input_identity, self.region_data = input_identity, region_data
+        self.extra = dict(extra or {})
+        for name, arr in self.extra.items():
+            if tuple(map(str, arr.dims)) != ("time", "y", "x") or any(
+                arr.sizes[d] != cube.sizes[d] for d in ("time", "y", "x")
+            ):
+                raise DimensionError(
+                    describe(
+                        f"extra variable {name!r} is not on the cube's (time, y, x) grid",
+                        expected=str({d: cube.sizes[d] for d in ("time", "y", "x")}),
+                        found=str(dict(arr.sizes)),
+                    )
+                )
+        self.in_flight = max(1, int(in_flight))
+        self._defer_marks = False
         if cube.chunks is None:
             cube = cube.chunk({"time": 1})
         self.cube, self.store, self.group, self.fingerprint = cube, str(store), group, fingerprint
@@ -353,8 +556,11 @@ class RegionWriter:
         self.bounds: list[list[int]] = []
         for dim, chunk_sizes in zip(cube.dims, cube.chunks, strict=True):  # type: ignore[arg-type]
             edges = np.concatenate([[0], np.cumsum(chunk_sizes)])
-            want = region.get(str(dim), 4 * chunk_sizes[0] if dim == "time" else cube.sizes[dim])
-            step = max(1, round(want / chunk_sizes[0]))
+            if str(dim) in region or dim == "time":
+                want = region.get(str(dim), 4 * chunk_sizes[0])
+                step = max(1, round(want / chunk_sizes[0]))
+            else:  # not named: the whole extent (a rounded ratio split 666 px into 512 + 154 regions)
+                step = len(chunk_sizes)
             self.bounds.append(
                 [int(e) for e in edges[::step]] + ([int(edges[-1])] if (len(edges) - 1) % step else [])
             )
@@ -384,9 +590,13 @@ class RegionWriter:
         return "ready" if attrs.get(_FINGERPRINT) == self.fingerprint else "other"
 
     def init(self, *, overwrite: bool = False) -> None:
-        """Write metadata, coordinates and the empty progress array (unless already there)."""
+        """Write metadata, coordinates and the empty progress array (unless already there).
+
+        ``overwrite`` starts again from scratch even over this same job's store (it used to
+        keep a finished store, so a rerun with ``overwrite`` timed nothing).
+        """
         state = self.state()
-        if state == "ready":
+        if state == "ready" and not overwrite:
             return
         if state == "other" and not overwrite:
             raise FileExistsError(
@@ -409,6 +619,10 @@ class RegionWriter:
             DONE: {"chunks": (1,)},
             DIGEST: {"chunks": (1,)},
         }
+        for name, arr in self.extra.items():
+            chunks = dict(zip(arr.dims, self._chunks_of(arr), strict=True))
+            ds[name] = arr.drop_vars([c for c in arr.coords if c not in arr.dims]).chunk(chunks)
+            enc[name] = {"chunks": self._chunks_of(arr), "compressors": checksummed()}
         with quiet_zarr_strings():
             ds.to_zarr(
                 self.store, group=self.group, mode="w", compute=False, encoding=enc, consolidated=False
@@ -422,29 +636,87 @@ class RegionWriter:
         return [i for i in range(len(self.regions)) if i not in done]
 
     def write(self, index: int) -> None:
-        """Compute and write region ``index`` chunk by chunk (``dask.array.store``), then mark it done."""
+        """Compute and write region ``index`` chunk by chunk (``dask.array.store``), then mark it done.
+
+        Inside :meth:`run` the marking waits for the regions before it (:meth:`mark`).
+        """
         import dask.array as da
 
         sel = self.regions[index]
-        where = tuple(sel.get(str(d), slice(None)) for d in self.cube.dims)
-        target = zarr.open_array(self.store, path=self._path(VAR), mode="r+")
-        da.store(da.asarray(self.cube.data)[where], target, regions=where, lock=False)  # type: ignore[arg-type]
+        scheduler = _region_scheduler()
+        if self.region_data is not None and scheduler == "sync":
+            built = self.region_data(sel)
+            built = dict(built) if isinstance(built, Mapping) else {VAR: built}
+            parts, targets, wheres = [], [], []
+            for name, arr in ((VAR, self.cube), *self.extra.items()):
+                where = self._where(arr, sel)
+                part = da.asarray(built[name]).rechunk(self._chunks_of(arr))
+                want = tuple(len(range(*w.indices(n))) for w, n in zip(where, arr.shape, strict=True))
+                if part.shape != want:
+                    raise DimensionError(
+                        describe(
+                            f"region {index} ({name}) was built with the wrong shape",
+                            expected=want,
+                            found=part.shape,
+                        )
+                    )
+                parts.append(part)
+                targets.append(zarr.open_array(self.store, path=self._path(name), mode="r+"))
+                wheres.append(where)
+            da.store(parts, targets, regions=wheres, lock=False, scheduler=scheduler)  # type: ignore[arg-type]
+            del built, parts
+        else:
+            self._store([index], scheduler=scheduler)
+        _trim_heap()
+        if not self._defer_marks:
+            self.mark(index)
+
+    def _store(self, indices: Sequence[int], scheduler: str | None = None) -> None:
+        """Regions ``indices`` of the cube's graph (and the extra variables') as one ``dask.array.store``."""
+        import dask.array as da
+
+        parts, targets, wheres = [], [], []
+        for name, arr in ((VAR, self.cube), *self.extra.items()):
+            data = da.asarray(arr.data)
+            target = zarr.open_array(self.store, path=self._path(name), mode="r+")
+            for i in indices:
+                where = self._where(arr, self.regions[i])
+                parts.append(data[where])  # type: ignore[index]
+                targets.append(target)
+                wheres.append(where)
+        da.store(parts, targets, regions=wheres, lock=False, scheduler=scheduler)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _where(arr: xr.DataArray, sel: Mapping[str, slice]) -> tuple[slice, ...]:
+        return tuple(sel.get(str(d), slice(None)) for d in arr.dims)
+
+    def _chunks_of(self, arr: xr.DataArray) -> tuple[int, ...]:
+        """The Zarr chunks of ``arr``: the cube's, for its dims."""
+        by_dim = dict(zip(map(str, self.cube.dims), self.chunks, strict=True))
+        return tuple(by_dim[str(d)] for d in arr.dims)
+
+    def mark(self, index: int) -> None:
+        """Record region ``index`` as written: digest its chunk files, then set its done flag."""
         digests = zarr.open_array(self.store, path=self._path(DIGEST), mode="r+")
         digests[index] = self.digest(index)
         done = zarr.open_array(self.store, path=self._path(DONE), mode="r+")
         done[index] = 1
 
     def _chunk_files(self, index: int) -> list[tuple[str, Path]]:
-        """``(key, file)`` of every Zarr chunk of region ``index`` (local stores)."""
-        arr = zarr.open_array(self.store, path=self._path(VAR), mode="r")
+        """``(key, file)`` of every Zarr chunk of region ``index`` (local stores), extra variables too."""
         sel = self.regions[index]
-        spans = []
-        for dim, size, chunk in zip(self.cube.dims, self.cube.shape, self.chunks, strict=True):
-            s = sel.get(str(dim), slice(0, size))
-            spans.append(range(s.start // chunk, -(-s.stop // chunk)))
-        root = Path(self.store) / self._path(VAR)
-        keys = (arr.metadata.encode_chunk_key(idx) for idx in itertools.product(*spans))
-        return [(k, root / k) for k in keys]
+        files = []
+        for name, cube in ((VAR, self.cube), *self.extra.items()):
+            arr = zarr.open_array(self.store, path=self._path(name), mode="r")
+            spans = []
+            for dim, size, chunk in zip(cube.dims, cube.shape, self._chunks_of(cube), strict=True):
+                s = sel.get(str(dim), slice(0, size))
+                spans.append(range(s.start // chunk, -(-s.stop // chunk)))
+            root = Path(self.store) / self._path(name)
+            keys = (arr.metadata.encode_chunk_key(idx) for idx in itertools.product(*spans))
+            prefix = "" if name == VAR else f"{name}/"  # the cube's keys as before: old digests hold
+            files += [(prefix + k, root / k) for k in keys]
+        return files
 
     def digest(self, index: int) -> int:
         """BLAKE2b (64 bit) of region ``index``'s chunk files as stored (a missing file counts)."""
@@ -473,12 +745,53 @@ class RegionWriter:
         value = grp.attrs.get(_INPUT)
         return None if value is None else str(value)
 
-    def run(self, *, overwrite: bool = False) -> Iterator[int]:
-        """Initialize if needed and write every pending region; yields each finished index."""
+    def run(self, *, overwrite: bool = False) -> Generator[int, None, None]:
+        """Initialize if needed and write every pending region; yields each finished index, in order.
+
+        ``in_flight`` regions are computed at once (a thread each); regions are marked done
+        in order, after they are written. When the consumer stops (an exception, e.g. a
+        progress callback interrupted), the regions in flight finish writing and stay
+        unmarked: a resume rewrites them.
+        """
         self.init(overwrite=overwrite)
-        for i in self.pending():
-            self.write(i)
-            yield i
+        todo = self.pending()
+        if _region_scheduler() != "sync":
+            # dask.distributed: graphs that share keys (slices of one cube's graph), submitted
+            # at once from several threads, lose keys on the scheduler (KeyError / "missing
+            # keys", seen with distributed 2026.x in about one run in four). So the regions in
+            # flight go as one graph from this thread, a batch of at least the cluster's threads.
+            n_batch = max(self.in_flight, _cluster_threads())
+            for k in range(0, len(todo), n_batch):
+                batch = todo[k : k + n_batch]
+                self._store(batch)
+                for i in batch:
+                    self.mark(i)
+                    yield i
+            return
+        n_flight = self.in_flight
+        if n_flight == 1 or len(todo) < 2:
+            for i in todo:
+                self.write(i)
+                yield i
+            return
+        pool = ThreadPoolExecutor(n_flight, thread_name_prefix="xharm-region")
+        queue: collections.deque[tuple[int, Future[None]]] = collections.deque()
+        self._defer_marks = True
+        try:
+            it = iter(todo)
+            for i in itertools.islice(it, n_flight):
+                queue.append((i, pool.submit(self.write, i)))
+            while queue:
+                i, fut = queue.popleft()
+                fut.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    queue.append((nxt, pool.submit(self.write, nxt)))
+                self.mark(i)
+                yield i
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._defer_marks = False
 
 
 def write_resumable(
@@ -560,11 +873,57 @@ def write_resumable(
     done = n - len(writer.pending()) if state == "ready" else 0
     if on_region is not None:
         on_region(done, n)
-    with quiet_zarr_strings():
-        for _ in writer.run(overwrite=overwrite):
+    with quiet_zarr_strings(), contextlib.closing(writer.run(overwrite=overwrite)) as regions:
+        for _ in regions:
             done += 1
             if on_region is not None:
                 on_region(done, n)
+
+
+def _region_scheduler() -> str | None:
+    """``"sync"`` on Dask's local schedulers (one thread per region; :meth:`RegionWriter.run`
+    runs regions side by side), None (the active one) under a ``dask.distributed`` client."""
+    from dask.base import get_scheduler
+
+    owner = getattr(get_scheduler(), "__self__", None)  # a distributed Client's bound get
+    return None if type(owner).__module__.startswith("distributed") else "sync"
+
+
+def _trim_heap() -> None:
+    """Hand the heap's free pages back to the system after a region (glibc ``malloc_trim``).
+
+    glibc raises its mmap threshold after large frees, so region-sized buffers end up on
+    the heap, which then keeps growing with the number of regions written (measured: peak
+    RSS +33 % from 2 to 24 dates). Trimming after each region keeps it flat; unlike a fixed
+    mmap threshold (``mallopt``), it leaves the model's own buffers alone (a fixed 4 MiB
+    threshold made the generator 20 % slower). Other C libraries: nothing to do.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def _libc() -> Any:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+def _cluster_threads() -> int:
+    """Worker threads of the active ``dask.distributed`` client (1 if it cannot say)."""
+    try:
+        from distributed import default_client
+
+        return max(1, sum(default_client().nthreads().values()))
+    except (ImportError, ValueError):
+        return 1
 
 
 def da_zeros(n: int, dtype: Any = np.int8) -> Any:

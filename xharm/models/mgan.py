@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..exceptions import ConfigError, describe
-from ..spec import S2_10M_BANDS, S2_20M_BANDS, ModelSpec, mgan_spec
+from ..spec import ANCHOR_GROUP, S2_10M_BANDS, S2_20M_BANDS, ModelSpec, mgan_spec
 from ._rng import uniform
 
 __all__ = [
@@ -45,9 +45,12 @@ __all__ = [
     "Discriminator",
     "Generator",
     "MGANConfig",
+    "apply_groups",
+    "bounded",
     "box_kernel",
     "condition_30m",
     "count_params",
+    "example_inputs",
     "sample_dropout",
     "skip_margin",
     "stack_10m",
@@ -91,9 +94,13 @@ class MGANConfig:
     disc_layers: int = 3  # stride-2 blocks of the PatchGAN (pix2pix 70 x 70: 3)
     s2_20m_bands: tuple[str, ...] = S2_20M_BANDS  # names of the 20 m input bands, in order
     skip_kernel: int = 1  # residual skip: 1 = 1x1 on the 30 m average; odd K >= 3 = K x K at 10 m
+    anchor: bool = False  # physics-anchored: output = physics input + bounded correction (xharm)
+    bound: float = 0.05  # anchor: largest correction per band, reflectance
+    out_scale: tuple[float, ...] = ()  # anchor: the output's normalization scale per band (set by training)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "s2_20m_bands", tuple(str(b) for b in self.s2_20m_bands))
+        object.__setattr__(self, "out_scale", tuple(float(s) for s in self.out_scale))
         problems: list[tuple[str, object]] = []
         unknown = [b for b in self.s2_20m_bands if b not in S2_20M_CHOICES]
         if unknown:
@@ -134,6 +141,14 @@ class MGANConfig:
                     (self.bands_10m, self.s2_20m_bands, self.out_bands),
                 )
             )
+        if self.anchor and (self.residual or self.output_activation != "linear"):
+            problems.append(
+                ("anchor=True needs residual=False and output_activation='linear'", (self.residual,))
+            )
+        if self.anchor and not self.bound > 0:
+            problems.append(("bound must be > 0 (reflectance)", self.bound))
+        if self.out_scale and (len(self.out_scale) != self.out_bands or min(self.out_scale) <= 0):
+            problems.append((f"out_scale must hold {self.out_bands} positive values", self.out_scale))
         if problems:
             what, found = problems[0]
             raise ConfigError(describe(f"MGANConfig: {what}", found=found, fix="change the config"))
@@ -174,15 +189,29 @@ class MGANConfig:
     def input_shapes(self) -> dict[str, tuple[int, int, int]]:
         """Per-sample (H, W, C) of each input group and of the output ``"l8"``."""
         p = self.patch30
-        return {
+        shapes = {
             "s2_10m": (3 * p, 3 * p, self.bands_10m),
             "s2_20m": (3 * p // 2, 3 * p // 2, self.bands_20m),
             "l8": (p, p, self.out_bands),
         }
+        if self.anchor:
+            shapes[ANCHOR_GROUP] = (p, p, self.out_bands)
+        return shapes
 
     def spec(self) -> ModelSpec:
         """The model's :class:`~xharm.spec.ModelSpec` (groups, bands, patch sizes; no weights or stats)."""
-        return mgan_spec(self.patch30, bands_20m=self.s2_20m_bands)
+        return mgan_spec(self.patch30, bands_20m=self.s2_20m_bands, anchored=self.anchor)
+
+    def bound_normalized(self) -> np.ndarray:
+        """The correction bound per output band in normalized units (``bound / out_scale``).
+
+        Examples
+        --------
+        >>> MGANConfig.tiny().bound_normalized().tolist()  # no scale set: reflectance units
+        [0.05, 0.05, 0.05, 0.05, 0.05, 0.05]
+        """
+        scale = np.asarray(self.out_scale or (1.0,) * self.out_bands, np.float32)
+        return (np.float32(self.bound) / scale).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-able)."""
@@ -415,6 +444,14 @@ class Generator(nn.Module):
     U-Net learns only the correction (band-pass, misregistration, PSF, BRDF); nothing
     bright is capped by an output activation.
 
+    ``config.anchor`` (xharm's physics-anchored MGAN, off by default): a third input,
+    ``physics`` (the output bands of the physical baseline ``method="hls_psf"`` on the
+    30 m grid, in the output's normalized units), gets its own 3 x 3 head, and the output
+    is ``physics + bound * tanh(u / bound)`` with ``u`` the U-Net's last layer (initialised
+    to zero) and ``bound`` :meth:`MGANConfig.bound_normalized`. The learned part can only
+    correct radiometry within the bound: on inputs unlike the training data the output
+    stays within ``config.bound`` reflectance of physics.
+
     ``config.skip_kernel = K`` (odd, >= 3; also an xharm addition) makes that skip a
     ``K x K`` stride-3 convolution of both inputs on the 10 m grid (:func:`stack_10m`),
     initialised to the same area average (:func:`box_kernel`): a learned *linear* spatial
@@ -434,11 +471,28 @@ class Generator(nn.Module):
     config: MGANConfig
 
     @nn.compact
-    def __call__(self, x10: jax.Array, x20: jax.Array, dropout_keys: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self,
+        x10: jax.Array,
+        x20: jax.Array,
+        dropout_keys: jax.Array | None = None,
+        physics: jax.Array | None = None,
+    ) -> jax.Array:
         cfg = self.config
+        if cfg.anchor != (physics is not None):
+            raise ConfigError(
+                describe(
+                    "a physics-anchored generator needs its physics input (and only it does)",
+                    expected="physics=... exactly when config.anchor",
+                    found=f"anchor={cfg.anchor}, physics {'given' if physics is not None else 'missing'}",
+                )
+            )
         h10 = _Conv(cfg.head_features, (5, 5), strides=3, padding=((1, 1), (1, 1)), name="head_10m")(x10)
         h20 = Head20m(cfg.head_features, name="head_20m")(x20)
-        x = nn.leaky_relu(jnp.concatenate([h10, h20], axis=-1), 0.2)
+        heads = [h10, h20]
+        if physics is not None:
+            heads.append(_Conv(cfg.head_features, (3, 3), padding="SAME", name="head_30m")(physics))
+        x = nn.leaky_relu(jnp.concatenate(heads, axis=-1), 0.2)
 
         skips = []
         for i in range(cfg.depth):
@@ -455,8 +509,11 @@ class Generator(nn.Module):
             x = nn.relu(x)
             x = jnp.concatenate([x, skips[i]], axis=-1)
 
-        out_init = _ZEROS if cfg.residual else _INIT  # residual: the U-Net starts as "no correction"
+        zero = cfg.residual or cfg.anchor  # the U-Net starts as "no correction"
+        out_init = _ZEROS if zero else _INIT
         x = _ConvT(cfg.out_bands, (4, 4), strides=(2, 2), padding="SAME", kernel_init=out_init, name="out")(x)
+        if physics is not None:
+            return physics + bounded(x, jnp.asarray(cfg.bound_normalized(), x.dtype))
         if cfg.residual:
             k = cfg.skip_kernel
             if k == 1:
@@ -478,6 +535,50 @@ class Generator(nn.Module):
         return jnp.tanh(x) if cfg.output_activation == "tanh" else x
 
 
+def bounded(x: jax.Array, bound: jax.Array) -> jax.Array:
+    """``bound * tanh(x / bound)``: the identity near 0, never past ``+-bound`` (per band).
+
+    Examples
+    --------
+    >>> bounded(jnp.array([0.001, 10.0]), jnp.array(0.05)).round(4).tolist()
+    [0.001, 0.05]
+    """
+    return bound * jnp.tanh(x / bound)
+
+
+def example_inputs(config: MGANConfig, n: int = 1) -> dict[str, Any]:
+    """Zero inputs of the generator's call (``x10``, ``x20`` and, anchored, ``physics``).
+
+    Examples
+    --------
+    >>> cfg = dataclasses.replace(MGANConfig.tiny(), anchor=True, output_activation="linear")
+    >>> sorted(example_inputs(cfg))
+    ['physics', 'x10', 'x20']
+    """
+    s = config.input_shapes()
+    out = {"x10": jnp.zeros((n, *s["s2_10m"])), "x20": jnp.zeros((n, *s["s2_20m"]))}
+    if config.anchor:
+        out["physics"] = jnp.zeros((n, *s[ANCHOR_GROUP]))
+    return out
+
+
+def apply_groups(
+    gen: Generator, params: Any, inputs: Sequence[jax.Array], dropout_keys: jax.Array | None = None
+) -> jax.Array:
+    """The generator on its input groups in spec order (``s2_10m``, ``s2_20m`` [, ``physics``]).
+
+    Examples
+    --------
+    >>> cfg = MGANConfig.tiny()
+    >>> x = example_inputs(cfg)
+    >>> apply_groups(Generator(cfg), init_generator(cfg), [x["x10"], x["x20"]]).shape
+    (1, 32, 32, 6)
+    """
+    x10, x20, *rest = inputs
+    out = gen.apply({"params": params}, x10, x20, dropout_keys, physics=rest[0] if rest else None)
+    return out  # type: ignore[return-value]  # no mutable collections: the array alone
+
+
 def init_generator(config: MGANConfig, seed: int = 0) -> Any:
     """Random generator parameters of ``config`` (Glorot init, rbg keys): what training starts from.
 
@@ -487,9 +588,7 @@ def init_generator(config: MGANConfig, seed: int = 0) -> Any:
     >>> params["head_20m"]["kernel"].shape
     (6, 6, 2, 4)
     """
-    s = config.input_shapes()
-    x10, x20 = jnp.zeros((1, *s["s2_10m"])), jnp.zeros((1, *s["s2_20m"]))
-    return Generator(config).init(jax.random.key(seed, impl="rbg"), x10, x20)["params"]
+    return Generator(config).init(jax.random.key(seed, impl="rbg"), **example_inputs(config))["params"]
 
 
 class Discriminator(nn.Module):

@@ -16,6 +16,6 @@ Examples
 ('landsat-8', ['B02', 'B03', 'B04', 'B08'])
 """
 
-from .api import PairSeries, grids, pair_series, scene, to_zarr
+from .api import PairSeries, grids, landscape_of, pair_series, scene, to_zarr
 
-__all__ = ["PairSeries", "grids", "pair_series", "scene", "to_zarr"]
+__all__ = ["PairSeries", "grids", "landscape_of", "pair_series", "scene", "to_zarr"]

@@ -44,7 +44,16 @@ from .landscape import CLASSES, Landscape, archetype_for, make_landscape
 from .render import L8_BANDS, S2_10M, S2_20M, DateSpec, Geometry, RenderConfig, render_date
 from .spectra import REFERENCE_SUN_ZENITH
 
-__all__ = ["DEFAULT_CRS", "DEFAULT_ORIGIN", "PairSeries", "grids", "pair_series", "scene", "to_zarr"]
+__all__ = [
+    "DEFAULT_CRS",
+    "DEFAULT_ORIGIN",
+    "PairSeries",
+    "grids",
+    "landscape_of",
+    "pair_series",
+    "scene",
+    "to_zarr",
+]
 
 #: Upper-left corner (x, y) of the default grid, a multiple of 60 m (UTM 32N, ~48.7 N 9 E).
 DEFAULT_ORIGIN = (499980.0, 5400000.0)
@@ -72,6 +81,8 @@ class PairSeries:
         Landsat bands of the clear, nadir-normalised surface at the S2 date with the Landsat
         PSF (per band), on the S2-registered grid, without misregistration, noise, clouds,
         haze or atmospheric-correction error: the true surface at Landsat's resolution.
+        Terrain shading (``forest_hills``) at Landsat's sun geometry stays in: neither
+        Landsat's L2 processor nor HLS corrects topography.
     l8_target
         What a user harmonising a time series wants: ``l8_truth`` as Landsat's own processor
         (LaSRC-like) would deliver it - the clear nadir surface through the date's aerosol at
@@ -177,6 +188,43 @@ def _landscape(shape: tuple[int, int], seed: int, archetype: str | None = None) 
     """The landscape of a series, built once even when several date tasks ask at the same time."""
     with _LANDSCAPE_LOCK:
         return _cached_landscape(shape, seed, archetype)
+
+
+def landscape_of(s2_10m: xr.DataArray) -> Landscape:
+    """The landscape behind a simulated series, from its 10 m Sentinel-2 cube (nothing computes).
+
+    The landscape is a pure function of the 10 m shape, the seed and the archetype, which the
+    cube carries (``attrs['seed']``, ``attrs['archetype']``); it is built once and cached.
+
+    Parameters
+    ----------
+    s2_10m
+        ``PairSeries.s2_10m`` of :func:`pair_series`, uncropped (the shape fixes the landscape).
+
+    Raises
+    ------
+    ProductError
+        The cube was not made by :func:`pair_series` (no ``simulated`` / ``seed`` attrs).
+
+    Examples
+    --------
+    >>> ps = pair_series(n_dates=1, size_km=0.6, seed=1)
+    >>> land = landscape_of(ps.s2_10m)
+    >>> bool((land.labels == ps.labels.values).all())
+    True
+    """
+    attrs = getattr(s2_10m, "attrs", {})
+    if attrs.get("simulated") != "xharm.simulate" or "seed" not in attrs:
+        raise ProductError(
+            describe(
+                "the cube is not a simulated series: its landscape cannot be rebuilt",
+                expected="PairSeries.s2_10m from xharm.simulate.pair_series (attrs simulated, seed)",
+                found={k: attrs.get(k) for k in ("simulated", "seed", "archetype")},
+                fix="pass the s2_10m cube of a simulated pair series, or bring your own label raster",
+            )
+        )
+    shape = (int(s2_10m.sizes["y"]), int(s2_10m.sizes["x"]))
+    return _landscape(shape, int(attrs["seed"]), attrs.get("archetype"))
 
 
 def _render(

@@ -34,8 +34,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse
 
-from ..core.sensors import Sensor, get_sensor
-from ..exceptions import SensorError, describe
+from ..core.sensors import MTF_NYQUIST, Sensor, get_sensor, mtf_nyquist, psf_sigma
 from .spectra import WAVELENGTHS
 
 __all__ = [
@@ -58,24 +57,6 @@ __all__ = [
     "surface_reflectance",
     "toa_reflectance",
 ]
-
-#: System MTF at Nyquist per (sensor family, resolution m). See the module docstring.
-MTF_NYQUIST: dict[tuple[str, float], float] = {
-    ("sentinel-2", 10.0): 0.27,
-    ("sentinel-2", 20.0): 0.30,
-    ("landsat", 30.0): 0.27,
-}
-
-#: ``(aperture diameter m, orbit altitude m)`` per sensor family: MSI 150 mm at 786 km
-#: (ESA Sentinel-2 User Handbook), OLI 135 mm at 705 km (Knight & Kvaran 2014, Remote
-#: Sens. 6:10286). They set the per-band diffraction MTF in :func:`mtf_nyquist`.
-APERTURE: dict[str, tuple[float, float]] = {"sentinel-2": (0.150, 786e3), "landsat": (0.135, 705e3)}
-#: Bands averaged to :data:`MTF_NYQUIST` per (family, resolution).
-_MTF_BANDS: dict[tuple[str, float], tuple[str, ...]] = {
-    ("sentinel-2", 10.0): ("B02", "B03", "B04", "B08"),
-    ("sentinel-2", 20.0): ("B05", "B06", "B07", "B8A", "B11", "B12"),
-    ("landsat", 30.0): ("B1", "B2", "B3", "B4", "B5", "B6", "B7"),
-}
 
 #: ``(SNR, rho_ref)`` per band: SNR at the reference radiance and a round reflectance
 #: equivalent of that radiance. MSI: ESA requirement values (S2 User Handbook);
@@ -152,67 +133,6 @@ def integrate(spectra: np.ndarray, sensor: str | Sensor, bands: tuple[str, ...] 
     True
     """
     return np.asarray(spectra) @ band_matrix(sensor, tuple(bands)).T
-
-
-def _diffraction_mtf(family: str, wavelength_nm: float, resolution: float) -> float:
-    """Diffraction MTF of a clear circular aperture at the Nyquist frequency of ``resolution``."""
-    d, h = APERTURE[family]
-    nu = min(1.0, (1.0 / (2.0 * resolution)) * wavelength_nm * 1e-9 * h / d)
-    return float(2.0 / np.pi * (np.arccos(nu) - nu * np.sqrt(1.0 - nu * nu)))
-
-
-def mtf_nyquist(sensor: str | Sensor, band: str, resolution: float) -> float:
-    """System MTF at Nyquist of one band: the published band average spread by diffraction.
-
-    ``MTF_b = MTF_avg * D_b / mean(D)`` with ``D_b`` the diffraction MTF of the band's
-    centre wavelength (:data:`APERTURE`), averaged over the bands of that resolution.
-
-    Examples
-    --------
-    >>> b2, b7 = (mtf_nyquist("landsat-8", b, 30.0) for b in ("B2", "B7"))
-    >>> b2 > 0.27 > b7
-    True
-    """
-    s = get_sensor(sensor)
-    key = (s.family, float(resolution))
-    bands = _MTF_BANDS[key]
-    diff = [_diffraction_mtf(s.family, _center(s, b), float(resolution)) for b in bands]
-    own = _diffraction_mtf(s.family, _center(s, band), float(resolution))
-    return float(MTF_NYQUIST[key] * own / np.mean(diff))
-
-
-def _center(s: Sensor, band: str) -> float:
-    c = s.band(band).center
-    if c is None:
-        raise SensorError(describe(f"band {band} of {s.name} has no centre wavelength", fix="optical bands"))
-    return float(c)
-
-
-def psf_sigma(
-    sensor: str | Sensor, resolution: float, mtf: float | None = None, band: str | None = None
-) -> float:
-    """Gaussian optics sigma (m) so that Gaussian x detector-box MTF at Nyquist equals ``mtf``.
-
-    ``MTF_sys(f_N) = exp(-2 pi^2 s^2 f_N^2) sinc(1/2)``, ``f_N = 1/(2 GSD)``. Without
-    ``mtf``: the band's :func:`mtf_nyquist` when ``band`` is given, else the band average.
-
-    Examples
-    --------
-    >>> round(psf_sigma("landsat-8", 30.0, mtf=0.27), 2)
-    12.51
-    >>> psf_sigma("landsat-8", 30.0, band="B7") > psf_sigma("landsat-8", 30.0, band="B2")
-    True
-    """
-    s = get_sensor(sensor)
-    if mtf is not None:
-        m = mtf
-    elif band is not None:
-        m = mtf_nyquist(s, band, resolution)
-    else:
-        m = MTF_NYQUIST[(s.family, float(resolution))]
-    gauss = min(m / np.sinc(0.5), 0.999)
-    fn = 1.0 / (2.0 * resolution)
-    return float(np.sqrt(-np.log(gauss) / (2 * np.pi**2 * fn**2)))
 
 
 def _kernel(sigma: float, shift: float) -> np.ndarray:

@@ -67,7 +67,7 @@ FEATURES: dict[int, str] = {1: "road", 2: "woody", 3: "roof"}
 
 
 class ArchetypeError(XharmError, ValueError):
-    """An unknown landscape archetype."""
+    """An unknown landscape archetype, or a landscape that lacks what was asked of it."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +224,16 @@ class Landscape:
         Name of the :class:`Archetype`.
     parcels
         The continuous parcel geometry (field keys at any point).
+    field_keys, field_codes
+        Sorted parcel keys (:meth:`Parcels.key_at`) of the fields and their class codes
+        (indexed like ``field_id``), before forests and lakes are laid over them.
+    forest_level, forest_kind, water_level
+        float32 ``(y, x)`` fields at the pixel centres whose zero contours draw the forests
+        (``forest_level >= 0``, outside towns; deciduous where ``forest_kind >= 0``, else
+        conifer) and the lakes (``water_level >= 0``, over everything).
+
+    :meth:`labels_at` evaluates all of it at any point: the class map in continuous
+    coordinates, of which ``labels`` is the sample at the 10 m pixel centres.
     """
 
     labels: np.ndarray
@@ -244,10 +254,75 @@ class Landscape:
     normal: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     archetype: str = "central_europe"
     parcels: Parcels | None = field(default=None, repr=False)
+    field_keys: np.ndarray | None = field(default=None, repr=False)
+    field_codes: np.ndarray | None = field(default=None, repr=False)
+    forest_level: np.ndarray | None = field(default=None, repr=False)
+    forest_kind: np.ndarray | None = field(default=None, repr=False)
+    water_level: np.ndarray | None = field(default=None, repr=False)
+    resolution: float = 10.0
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.labels.shape  # type: ignore[return-value]
+
+    def labels_at(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Class code and parcel of points ``(x, y)`` (metres from the upper-left corner, ``y`` down).
+
+        The field under a point comes from the continuous parcel geometry; forests and lakes
+        from the bilinear interpolation of their level fields (exact at the pixel centres,
+        where the result equals ``labels``). Points outside the scene take the nearest edge
+        value of the level fields.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``uint8`` class codes (:data:`CLASSES`) and ``int64`` parcel ids: the field key
+            (>= 0) for fields and towns, ``-code`` for forest and water (one parcel per class).
+
+        Examples
+        --------
+        >>> land = make_landscape((60, 60), seed=1)
+        >>> yy, xx = (np.mgrid[0:60, 0:60] + 0.5) * 10.0
+        >>> bool((land.labels_at(xx, yy)[0] == land.labels).all())
+        True
+        """
+        if self.parcels is None or self.field_keys is None or self.field_codes is None:
+            raise ArchetypeError(
+                describe(
+                    "this Landscape has no continuous class map",
+                    expected="a Landscape from make_landscape (parcels, field keys, level fields)",
+                    found="parcels or field keys missing",
+                    fix="build it with make_landscape (or simulate.landscape_of for a simulated series)",
+                )
+            )
+        x, y = np.asarray(x, "float64"), np.asarray(y, "float64")
+        key = self.parcels.key_at(x, y)
+        i = np.clip(np.searchsorted(self.field_keys, key), 0, self.field_keys.size - 1)
+        known = self.field_keys[i] == key
+        rows = np.clip((y / self.resolution).astype("int64"), 0, self.shape[0] - 1)
+        cols = np.clip((x / self.resolution).astype("int64"), 0, self.shape[1] - 1)
+        # a sliver that no pixel centre saw: the class of the pixel it lies in
+        code = np.where(known, self.field_codes[i], self.labels[rows, cols]).astype("uint8")
+        parcel = key.astype("int64")
+        for level, natural in ((self.forest_level, "forest"), (self.water_level, "water")):
+            if level is None:
+                continue
+            inside = self._interp(level, x, y) >= 0
+            if natural == "forest":
+                inside &= code != CLASS_CODES["urban"]
+                kind = self._interp(self.forest_kind, x, y) if self.forest_kind is not None else 0.0
+                new = np.where(kind >= 0, CLASS_CODES["deciduous"], CLASS_CODES["conifer"])
+            else:
+                new = np.full(code.shape, CLASS_CODES["water"])
+            code = np.where(inside, new, code).astype("uint8")
+            parcel = np.where(inside, -new.astype("int64"), parcel)
+        return code, parcel
+
+    def _interp(self, a: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        from scipy.ndimage import map_coordinates
+
+        rc = np.stack([y.ravel() / self.resolution - 0.5, x.ravel() / self.resolution - 0.5])
+        return map_coordinates(a, rc, order=1, mode="nearest", prefilter=False).reshape(x.shape)
 
 
 def fractal_noise(
@@ -303,9 +378,14 @@ def _soft_mask(n: np.ndarray, share: float) -> np.ndarray:
     """
     if share <= 0:
         return np.zeros(n.shape, "float32")
-    q = float(np.quantile(n[::3, ::3], 1.0 - share))
+    q = _threshold(n, share)
     gy, gx = np.gradient(n)
     return np.clip(0.5 + (n - q) / (np.abs(gx) + np.abs(gy) + 1e-6), 0.0, 1.0).astype("float32")
+
+
+def _threshold(n: np.ndarray, share: float) -> float:
+    """The level of a smooth field above which ``share`` of the scene lies (its zero contour is the edge)."""
+    return float(np.quantile(n[::3, ::3], 1.0 - share)) if share > 0 else float(n.max()) + 1.0
 
 
 def _periodic_cover(t: np.ndarray, half: np.ndarray, period: float, width: float) -> np.ndarray:
@@ -511,6 +591,8 @@ def make_landscape(
         mix_label = np.where(edge, other, mix_label).astype("uint8")
         mix_field = np.where(edge, field_id, mix_field)
         mix_frac = np.where(edge, np.minimum(cover, 1 - cover), mix_frac).astype("float32")
+    forest_level = (forest - _threshold(forest, arc.forest)).astype("float32")
+    water_level = (water - _threshold(water, arc.water)).astype("float32")
 
     # within-field heterogeneity at 10-30 m: canopy density / soil patches and tramlines
     tex = arc.texture * fractal_noise(shape, rng, beta=2.0) + 0.6 * arc.texture * fractal_noise(
@@ -562,4 +644,10 @@ def make_landscape(
         normal=normal,
         archetype=arc.name,
         parcels=parcels,
+        field_keys=keys,
+        field_codes=codes,
+        forest_level=forest_level,
+        forest_kind=kind,
+        water_level=water_level,
+        resolution=float(resolution),
     )

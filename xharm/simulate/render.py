@@ -539,7 +539,10 @@ def render_date(land: Landscape, date: DateSpec, cfg: RenderConfig) -> dict[str,
             )
         else:
             l8 = _observe_bands(toc, platform, L8_BANDS, 30.0, cfg.mtf_l8, date.shift_m)
-            truth30 = _observe_bands(truth, platform, L8_BANDS, 30.0, cfg.mtf_l8)
+            # terrain shading stays in the truth: neither Landsat's L2 processor nor HLS corrects
+            # topography, so it is part of the Landsat radiometry a harmonised product should match
+            shaded = truth if illum is None else truth * illum
+            truth30 = _observe_bands(shaded, platform, L8_BANDS, 30.0, cfg.mtf_l8)
             out["l8_truth"] = truth30
             out["l8_target"] = _target(truth30, aot10, platform, cfg)
             (l8,) = _products([(l8, L8_BANDS, 30.0)], (air, veil), platform, geom, cfg, rng,

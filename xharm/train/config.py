@@ -96,10 +96,12 @@ class TrainConfig:
     def preset(cls, name: str) -> TrainConfig:
         """``"full"`` (paper), ``"small"`` (CPU size), ``"starter"`` or ``"tiny"`` (tests).
 
-        ``"starter"`` is the first stage of the bundled ``mgan-starter`` (see
+        ``"starter"`` is the recipe of the bundled ``mgan-starter`` (see
         ``docs/model_card.md``): the small preset with 32 first-block features, U-Net depth
-        4, a 64 px output patch, the residual skip with a linear output, L1 1000 + spectral
-        angle 200, clip at the 0.1/99.9 percentiles, checkpoints every 250 steps.
+        4, a 64 px output patch, B8A, B11, B12 at 20 m, **physics-anchored** (the output is
+        ``method="hls_psf"`` plus a correction bounded at 0.05 reflectance), L1 1000 +
+        spectral angle 200, input holes on half the patches, clip at the 0.1/99.9
+        percentiles, checkpoints every 250 steps.
         """
         if name == "full":
             return cls()
@@ -108,9 +110,10 @@ class TrainConfig:
         if name == "starter":
             return cls.preset("small").with_overrides(
                 ["model.patch30=64", "model.depth=4", "model.dropout_blocks=1", "model.features=32",
-                 "model.residual=true", 'model.output_activation="linear"', "local_batch=16",
-                 "checkpoint_every=250", "keep_checkpoints=20", "epochs=1000", "l1_weight=1000",
-                 "sam_weight=200", "clip_percentiles=[0.1, 99.9]"]
+                 "model.anchor=true", "model.bound=0.05", 'model.output_activation="linear"',
+                 'model.s2_20m_bands=["B8A", "B11", "B12"]', "model.bands_20m=3", "input_holes=0.5",
+                 "local_batch=16", "checkpoint_every=250", "keep_checkpoints=20", "epochs=1000",
+                 "l1_weight=1000", "sam_weight=200", "clip_percentiles=[0.1, 99.9]"]
             )  # fmt: skip
         if name == "tiny":
             return cls(model=MGANConfig.tiny(), local_batch=4, epochs=1, checkpoint_every=50, progress=False)

@@ -17,6 +17,7 @@ exactly the batches an uninterrupted one would.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import DimensionError, EmptyDataError, MissingBandError, ProductNotFoundError, describe
-from ..spec import ModelSpec, NormStats
+from ..spec import ANCHOR_GROUP, ModelSpec, NormStats
 
 __all__ = [
     "PatchSet",
@@ -150,7 +151,12 @@ def norm_stats_from_patches(
     """Per-band stats as in the paper: clip at the 1st/99th percentile, subtract the mean, divide by the max.
 
     ``low``/``high`` are the percentiles of each band (NaN ignored), ``mean`` the mean of
-    the clipped values and ``scale`` the largest clipped absolute value.
+    the clipped values and ``scale`` the largest clipped absolute value. The physics input
+    of an anchored model (:data:`~xharm.spec.ANCHOR_GROUP`) gets the output group's mean and
+    scale, with its own percentiles as ``low``/``high`` (its training range, read by the
+    quality flag), and neither it nor the output is clipped (``clip=False``: a bright target
+    or baseline is not cut at the 99.9th percentile, which would make the bounded correction
+    absorb the clip).
     """
     out = {}
     for grp in spec.groups:
@@ -173,6 +179,13 @@ def norm_stats_from_patches(
             stats.append((float(low), float(high), float(np.nanmean(clipped)), scale if scale > 0 else 1.0))
         low_, high_, mean_, scale_ = (tuple(v) for v in zip(*stats, strict=True))
         out[g] = NormStats(bands, low_, high_, mean_, scale_)
+    if spec.anchored:  # "physics + correction" adds in the output's normalized units, unclipped;
+        # the physics group keeps its own percentiles: they are its training range (quality flag)
+        target = out[spec.output.name]
+        out[spec.output.name] = dataclasses.replace(target, clip=False)
+        out[ANCHOR_GROUP] = dataclasses.replace(
+            target, low=out[ANCHOR_GROUP].low, high=out[ANCHOR_GROUP].high, clip=False
+        )
     return out
 
 

@@ -7,6 +7,7 @@ and, at the end, ``model/`` (a :mod:`xharm.zoo` model: weights + ``ModelSpec``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -147,6 +148,7 @@ def fit(
     norm: Mapping[str, NormStats] | None = None,
     description: str = "",
     export: bool = True,
+    meta: Mapping[str, str] | None = None,
 ) -> FitResult:
     """Train the MGAN on paired patches; checkpoints and the final model go to ``out_dir``.
 
@@ -170,6 +172,9 @@ def fit(
         Free text about the training data, stored in the model's spec.
     export
         Write the generator as a zoo model to ``out_dir / "model"`` at the end.
+    meta
+        Extra ``meta`` entries of the exported model's spec (e.g. its input domain:
+        ``processing_level``, ``archetypes``; :attr:`xharm.spec.ModelSpec.domain`).
 
     Examples
     --------
@@ -184,6 +189,9 @@ def fit(
     target_norm = None
     if stats is not None and out_name in stats:
         target_norm = (stats[out_name].scale, stats[out_name].mean)
+        if cfg.model.anchor:  # the bound is in reflectance; the generator works in normalized units
+            model = dataclasses.replace(cfg.model, out_scale=stats[out_name].scale)
+            cfg = dataclasses.replace(cfg, model=model)
     check_target_norm(cfg, target_norm)  # before anything is written
 
     devices = resolve_devices(cfg)
@@ -264,6 +272,7 @@ def fit(
             cfg.model,
             norm=stats,
             meta={
+                **dict(meta or {}),
                 "train_config": cfg.to_json(),
                 "training_data": description or f"{len(train)} training patches",
                 "steps": str(int(final.step)),

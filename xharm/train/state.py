@@ -20,7 +20,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from ..exceptions import ConfigError, describe
-from ..models.mgan import Discriminator, Generator, box_kernel
+from ..models.mgan import Discriminator, Generator, box_kernel, example_inputs
 from ..spec import L8_BANDS
 from .config import TrainConfig
 
@@ -83,8 +83,6 @@ def create_state(cfg: TrainConfig, devices: int = 1) -> GANState:
     gen, disc = make_models(cfg)
     g_tx, d_tx = make_optimizers(cfg, devices)
     shapes = cfg.model.input_shapes()
-    x10 = jnp.zeros((1, *shapes["s2_10m"]), jnp.float32)
-    x20 = jnp.zeros((1, *shapes["s2_20m"]), jnp.float32)
     y = jnp.zeros((1, *shapes["l8"]), jnp.float32)
     # the condition: the Sentinel-2 input on the 30 m grid (condition_30m), all input bands
     cond = jnp.zeros((*y.shape[:-1], shapes["s2_10m"][-1] + shapes["s2_20m"][-1]), jnp.float32)
@@ -93,7 +91,7 @@ def create_state(cfg: TrainConfig, devices: int = 1) -> GANState:
 
     @jax.jit
     def init() -> GANState:
-        g_params = gen.init(k_g, x10, x20)["params"]
+        g_params = gen.init(k_g, **example_inputs(cfg.model))["params"]
         d_vars = disc.init(k_d, cond, y, update_stats=False)
         return GANState(
             step=jnp.zeros((), jnp.int32),

@@ -44,7 +44,8 @@ from ..models.losses import (
     spectral_angle,
     spectral_angle_loss,
 )
-from ..models.mgan import condition_30m
+from ..models.mgan import apply_groups, condition_30m
+from ..spec import ANCHOR_GROUP
 from .config import TrainConfig
 from .state import STREAM_PRNG, GANState, make_models, make_optimizers
 
@@ -98,17 +99,21 @@ def make_train_step(
     g_tx, d_tx = make_optimizers(cfg, devices)
     spec = cfg.model.spec()  # the batch's group names come from the model's spec
     in10, in20, out = spec.inputs[0].name, spec.inputs[1].name, spec.output.name
+    anchor = ANCHOR_GROUP if spec.anchored else None
 
     def _mean(tree):  # type: ignore[no-untyped-def]
         return lax.pmean(tree, axis_name) if axis_name is not None else tree
 
     def train_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
         x10, x20, y = batch[in10], batch[in20], batch[out]
+        phys = batch[anchor] if anchor else None
         drop_keys, aug_keys = patch_keys(state.key, state.step, batch["id"])
         keep = None
         if cfg.input_holes > 0:
             hole_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(aug_keys)
             x10, x20, keep = input_holes(x10, x20, hole_keys, cfg.input_holes)
+            if phys is not None:  # the physical baseline of a masked input is missing too (0)
+                phys = phys * keep[..., None]
         m = cfg.model.skip_margin()
         if m:  # the K x K skip reads zero padding there: not part of what the model is asked
             p = y.shape[1]
@@ -136,7 +141,7 @@ def make_train_step(
             return logits[:n], logits[n:], new_vars["batch_stats"]
 
         def g_loss_fn(g_params):  # type: ignore[no-untyped-def]
-            fake = gen.apply({"params": g_params}, x10, x20, drop_keys)
+            fake = gen.apply({"params": g_params}, x10, x20, drop_keys, physics=phys)
             real_logits, fake_logits, _ = d_logits(state.d_params, state.d_stats, fake, False)
             l1 = l1_loss(fake, y, keep=keep)
             adv = relativistic_g_loss(real_logits, fake_logits, axis_name)
@@ -203,7 +208,7 @@ def make_eval_step(cfg: TrainConfig) -> Callable[..., Metrics]:
     inputs, out = [g.name for g in spec.inputs], spec.output.name
 
     def eval_step(g_params, batch: Batch, scale, offset, weight) -> Metrics:  # type: ignore[no-untyped-def]
-        pred = gen.apply({"params": g_params}, *(batch[g] for g in inputs))
+        pred = apply_groups(gen, g_params, [batch[g] for g in inputs])
         pred = pred * scale + offset
         y = batch[out] * scale + offset
         err = pred - y

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..exceptions import CorruptProductError, DimensionError, ProductNotFoundError, describe
-from ..models.mgan import Generator, MGANConfig, init_generator
+from ..models.mgan import Generator, MGANConfig, apply_groups, init_generator
 from ..spec import ModelSpec, NormStats, mgan_spec
 from .registry import SPEC_CHECKSUM, read_spec, spec_digest
 
@@ -80,8 +80,25 @@ def save_model(
         "mgan_config": json.dumps(config.to_dict(), sort_keys=True),
         "weights_dtype": dtype,
     }
+    if config.anchor:
+        m["correction_bound"] = json.dumps(config.bound)
+    if norm:  # the training range of each input band, physics included (the stats' clip percentiles)
+        spec0 = config.spec()
+        m["reflectance_range"] = json.dumps(
+            {
+                b: [round(lo, 4), round(hi, 4)]
+                for g in spec0.inputs
+                if g.name in norm
+                for b, lo, hi in zip(norm[g.name].bands, norm[g.name].low, norm[g.name].high, strict=True)
+            },
+            sort_keys=True,
+        )
     spec = mgan_spec(
-        config.patch30, version=version, norm=dict(norm) if norm else None, bands_20m=config.s2_20m_bands
+        config.patch30,
+        version=version,
+        norm=dict(norm) if norm else None,
+        bands_20m=config.s2_20m_bands,
+        anchored=config.anchor,
     )
     return write_model_files(directory, g_params, ModelSpec(**{**_fields(spec), "meta": m}), dtype=dtype)
 
@@ -237,19 +254,15 @@ class Predictor:
         self._key = jax.random.key(seed)
         self._calls = 0
         gen = Generator(config)
-        self._det = jax.jit(lambda p, a, b: gen.apply({"params": p}, a, b))
-        self._mc = jax.jit(lambda p, a, b, k: gen.apply({"params": p}, a, b, k))
-
-    def _check(self, batch: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        x10, x20 = batch_inputs(self.spec, batch)
-        return x10, x20
+        self._det = jax.jit(lambda p, xs: apply_groups(gen, p, xs))
+        self._mc = jax.jit(lambda p, xs, k: apply_groups(gen, p, xs, k))
 
     def __call__(self, batch: Mapping[str, np.ndarray], /, key: jax.Array | None = None) -> np.ndarray:
-        x10, x20 = self._check(batch)
+        xs = batch_inputs(self.spec, batch)
         if not self.mc_dropout and key is None:
-            return np.asarray(self._det(self.params, x10, x20), dtype=np.float32)
+            return np.asarray(self._det(self.params, xs), dtype=np.float32)
         if key is None:
             key = jax.random.fold_in(self._key, self._calls)
             self._calls += 1
-        keys = jax.random.split(key, x10.shape[0])
-        return np.asarray(self._mc(self.params, x10, x20, keys), dtype=np.float32)
+        keys = jax.random.split(key, xs[0].shape[0])
+        return np.asarray(self._mc(self.params, xs, keys), dtype=np.float32)

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..models.mgan import Generator
+from ..models.mgan import Generator, apply_groups
 from . import ZooHandle
 from .io import Predictor
 
@@ -64,7 +64,7 @@ def _loaded(name_or_path: str, checksum: str | None) -> tuple[Predictor, Any]:
             if got is None:
                 predictor = ZooHandle(name_or_path, checksum).load()
                 gen = Generator(predictor.config)
-                fn = jax.jit(lambda p, a, b, k: gen.apply({"params": p}, a, b, k))
+                fn = jax.jit(lambda p, xs, k: apply_groups(gen, p, xs, k))
                 got = _LOADED[key] = (predictor, fn)
     return got
 
@@ -87,7 +87,7 @@ class MCDropout:
         names = [g.name for g in self.predictor.spec.inputs]
         arrays = [np.ascontiguousarray(batch[n], dtype=np.float32) for n in names]
         keys = self._keys(self._key, jnp.asarray(patch_hashes(*arrays)))
-        return np.asarray(self._fn(self.predictor.params, *arrays, keys), dtype=np.float32)
+        return np.asarray(self._fn(self.predictor.params, arrays, keys), dtype=np.float32)
 
 
 @dataclass(frozen=True)
