@@ -147,6 +147,23 @@ def test_partial_write_then_resume(tmp_path):
     np.testing.assert_array_equal(open_cube(path).values, cube.values)
 
 
+def test_resume_deletes_the_temporary_files_of_a_killed_write(tmp_path):
+    cube = _cube()
+    path = tmp_path / "o.zarr"
+    w = RegionWriter(cube, path, fingerprint="job1", region={"time": 1, "y": 4})
+    w.init()
+    w.write(0)
+    # what a SIGKILL between zarr's temporary write and its rename leaves behind
+    stale = [path / "reflectance" / "c" / "1" / "0.0a1b.partial", path / "xharm_done" / "c" / "1.ff.partial"]
+    for f in stale:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"half a chunk")
+    list(RegionWriter(cube, path, fingerprint="job1", region={"time": 1, "y": 4}).run())
+    assert [f for f in stale if f.exists()] == []
+    assert list(path.rglob("*.partial")) == []
+    np.testing.assert_array_equal(open_cube(path).values, cube.values)
+
+
 def test_other_job_is_refused_unless_overwrite(tmp_path):
     path = tmp_path / "o.zarr"
     list(RegionWriter(_cube(), path, fingerprint="a").run())

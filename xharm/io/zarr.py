@@ -597,6 +597,7 @@ class RegionWriter:
         """
         state = self.state()
         if state == "ready" and not overwrite:
+            self._sweep_partials()
             return
         if state == "other" and not overwrite:
             raise FileExistsError(
@@ -629,6 +630,19 @@ class RegionWriter:
             )
         grp = zarr.open_group(self.store, path=self.group or "", mode="r+")
         grp.attrs[_READY] = True
+
+    def _sweep_partials(self) -> None:
+        """Delete the temporary ``*.partial`` files of writes a killed run never finished.
+
+        Zarr's local store writes each chunk to ``<key>.<uuid>.partial`` and renames it into
+        place; a process killed between the two leaves the temporary file behind. The chunk it
+        belonged to is rewritten on resume (its region is not marked done), so the file is
+        garbage; left there it made a resumed store differ from an uninterrupted one.
+        """
+        root = Path(self.store) / (self.group or "")
+        if root.is_dir():
+            for path in root.rglob("*.partial"):
+                path.unlink(missing_ok=True)
 
     def pending(self) -> list[int]:
         """Indices of regions not yet marked done."""
