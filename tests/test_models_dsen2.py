@@ -54,3 +54,30 @@ def test_config_round_trip_and_errors():
         DSen2Config(scale=3)
     with pytest.raises(ConfigError):
         cfg.input_shapes(20)
+
+
+@pytest.mark.parametrize("scale", [2, 6])
+def test_hpf_anchor_starts_at_the_anchor_and_stays_within_the_bound(scale):
+    cfg = DSen2Config(scale=scale, blocks=1, features=8, anchor="hpf", bound=0.05)
+    assert cfg.groups[-1] == "physics"
+    s = cfg.input_shapes(24)
+    assert s["physics"] == (24, 24, len(cfg.out_bands))
+    rng = np.random.default_rng(1)
+    xs = [jnp.asarray(rng.random((2, *s[g])), jnp.float32) for g in cfg.groups]
+    params = DSen2(cfg).init(jax.random.key(0), *xs)["params"]
+    np.testing.assert_array_equal(DSen2(cfg).apply({"params": params}, *xs), xs[-1])  # untrained: physics
+    big = jax.tree_util.tree_map(lambda a: a + 50.0, params)  # a wildly wrong correction
+    dev = np.abs(np.asarray(DSen2(cfg).apply({"params": big}, *xs)) - np.asarray(xs[-1]))
+    assert 0.04 < dev.max() <= 0.05 + 1e-6
+
+
+def test_anchor_config_errors():
+    with pytest.raises(ConfigError, match="anchor"):
+        DSen2Config(anchor="bicubic")
+    with pytest.raises(ConfigError, match="bound"):
+        DSen2Config(bound=0.1)  # a bound needs the HPF anchor
+    cfg = DSen2Config(anchor="hpf", bound=0.25)
+    assert DSen2Config.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="number of DSen2 inputs"):
+        s = cfg.input_shapes(24)
+        DSen2(cfg).init(jax.random.key(0), *(jnp.zeros((1, *s[g])) for g in cfg.groups[:2]))

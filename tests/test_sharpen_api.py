@@ -73,6 +73,19 @@ def _whole_image(model: str, s: dict[int, np.ndarray], pad: int) -> np.ndarray:
     return np.moveaxis(spec.norm_for("s2_sharp").denormalize(out), -1, 0)
 
 
+@pytest.mark.parametrize("scale", [2, 6])
+def test_an_untrained_hpf_anchored_network_is_hpf_and_chunking_free(tmp_path, scale):
+    cfg = DSen2Config(scale=scale, blocks=1, features=8, anchor="hpf", bound=0.25)
+    path = tmp_path / "anchored"
+    save_dsen2(path, init_params(cfg, 48, seed=5), cfg, patch=48, buffer=0.25)
+    s, bands = scene(), (B20 if scale == 2 else B60)
+    hpf_out = sharpen(scene_to_cubes(s), bands=bands, method="hpf").values
+    net = sharpen(scene_to_cubes(s), bands=bands, model={scale: str(path)})
+    np.testing.assert_allclose(net.values, hpf_out, atol=1e-6)
+    chunked = sharpen(scene_to_cubes(s, chunks=24), bands=bands, model={scale: str(path)}, chunks={"y": 24})
+    np.testing.assert_array_equal(chunked.values, net.values)
+
+
 @pytest.mark.parametrize("chunk", [24, 48])
 def test_seamless_across_patch_borders(tiny, chunk):
     s = scene(60, 72, seed=1)

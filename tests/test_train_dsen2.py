@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from xharm.models.dsen2 import DSen2Config
+from xharm.sharpening.classic import hpf
 from xharm.sharpening.mtf import degrade
 from xharm.train.dsen2 import fit_dsen2, sample_batch, wald_pairs
 from xharm.zoo.dsen2 import REFLECTANCE_SCALE
@@ -46,6 +47,21 @@ def test_patches_stay_aligned_across_groups():
     # B05 target ~ proportional to the degraded guide: the patches come from the same place
     r = b["target"][..., 0].mean((1, 2)) / b["s2_10m"][..., 0].mean((1, 2))
     assert np.ptp(r) < 0.05
+
+
+def test_hpf_anchor_is_the_classical_method_on_the_degraded_scene_and_keeps_gains_linear():
+    s = _scene()
+    x, y = wald_pairs(s, 2, anchor="hpf")
+    ref = hpf(degrade(s[20], 2), degrade(s[10], 2), 2)
+    np.testing.assert_allclose(x["physics"] * REFLECTANCE_SCALE, np.moveaxis(ref, 0, -1), atol=1e-6)
+    assert x["physics"].shape == y.shape
+    cfg = DSen2Config(blocks=1, features=8, anchor="hpf")
+    b = sample_batch([(x, y)], cfg, 8, 6, np.random.default_rng(0), gain=2.0, band_gain=1.5)
+    assert b["physics"].shape == b["target"].shape == (6, 8, 8, 6)
+    # HPF is linear in its coarse band: the augmented anchor stays as close to the target as before
+    plain = sample_batch([(x, y)], cfg, 8, 6, np.random.default_rng(0))
+    gain = b["target"].mean((1, 2)) / plain["target"].mean((1, 2))
+    np.testing.assert_allclose(b["physics"], plain["physics"] * gain[:, None, None, :], rtol=1e-5)
 
 
 def test_loss_goes_down():

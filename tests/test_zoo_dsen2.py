@@ -36,6 +36,15 @@ def test_spec_geometry():
     assert s.buffer_px == 24 and s.output.bands == ("B01", "B09")
 
 
+def test_an_hpf_anchored_spec_takes_the_physics_group_at_10m(tmp_path):
+    cfg = DSen2Config(blocks=1, features=8, anchor="hpf", bound=0.25)
+    s = dsen2_spec(cfg, 64)
+    assert s.anchored and [(g.name, g.resolution, g.patch) for g in s.inputs][-1] == ("physics", 10.0, 64)
+    assert s.inputs[-1].bands == cfg.out_bands
+    save_dsen2(tmp_path / "m", init_params(cfg, 32), cfg, patch=64)
+    assert load_dsen2(tmp_path / "m")[2] == cfg
+
+
 def test_bundled_starter_loads():
     assert "dsen2-starter" in available()
     spec, _, cfg = load_dsen2(resolve("dsen2-starter"))

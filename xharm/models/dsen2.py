@@ -11,6 +11,14 @@ Photogramm. Remote Sens. 146, 305-319 (code: ``lanha/DSen2``). The network:
 * a last 3x3 convolution to the coarse bands' channel count, **added to the upsampled
   coarse input** (the network learns only the missing high-frequency detail).
 
+``anchor="hpf"`` (this project's variant, used by the bundled starter) adds the residual to
+the classical high-pass detail injection instead (:func:`xharm.sharpening.classic.hpf`, a
+per-date regression of each coarse band on the 10 m bands plus their high-pass detail),
+given as one more input group ``physics`` and also fed to the first convolution. The last
+convolution starts at zero, so an untrained network *is* the classical method, and
+``bound`` caps the correction (``bound * tanh(r / bound)``): on inputs unlike its training
+data the output stays within ``bound`` of the physical estimate.
+
 The paper's sizes: DSen2 ``blocks=6, features=128``; the very deep VDSen2
 ``blocks=32, features=256`` (the defaults of ``s2model`` in the reference code).
 :meth:`DSen2Config.preset("small")` is a CPU preset for the bundled starter and tests.
@@ -33,10 +41,11 @@ import jax
 import jax.numpy as jnp
 
 from ..exceptions import describe
-from ..spec import S2_10M_GUIDE, S2_20M_SHARP, S2_60M_SHARP
+from ..spec import ANCHOR_GROUP, S2_10M_GUIDE, S2_20M_SHARP, S2_60M_SHARP
 from .mgan import ConfigError
 
 __all__ = [
+    "ANCHORS",
     "S2_10M_GUIDE",
     "S2_20M_SHARP",
     "S2_60M_SHARP",
@@ -46,6 +55,11 @@ __all__ = [
 ]
 
 
+#: Anchors of the residual: the paper's bilinear upsampling of the coarse band, or the
+#: classical high-pass injection (:func:`xharm.sharpening.classic.hpf`), fed as input group
+#: ``ANCHOR_GROUP`` (``"physics"``, as the anchored MGAN's) on the 10 m grid, computed
+#: outside the network per date.
+ANCHORS = ("bilinear", "hpf")
 _HE = nn.initializers.he_uniform()  # the reference code's kernel initializer
 _Conv = functools.partial(nn.Conv, kernel_size=(3, 3), padding="SAME", kernel_init=_HE)
 
@@ -69,6 +83,8 @@ class DSen2Config:
     guide_bands: tuple[str, ...] = S2_10M_GUIDE  # 10 m bands, in channel order
     bands_20m: tuple[str, ...] = S2_20M_SHARP  # 20 m bands (sharpened when scale=2, extra input when 6)
     bands_60m: tuple[str, ...] = S2_60M_SHARP  # 60 m bands (scale=6 only)
+    anchor: str = "bilinear"  # what the residual is added to: "bilinear" (the paper) or "hpf"
+    bound: float = 0.0  # anchor "hpf": |correction| <= bound (normalized units); 0 = unbounded
 
     def __post_init__(self) -> None:
         for name in ("guide_bands", "bands_20m", "bands_60m"):
@@ -76,6 +92,17 @@ class DSen2Config:
         if self.scale not in (2, 6):
             raise ConfigError(
                 describe("DSen2 scale must be 2 or 6", expected="2 (20 m) or 6 (60 m)", found=self.scale)
+            )
+        if self.anchor not in ANCHORS:
+            raise ConfigError(
+                describe("unknown DSen2 anchor", expected=", ".join(ANCHORS), found=self.anchor)
+            )
+        if self.bound < 0 or (self.bound and self.anchor != "hpf"):
+            raise ConfigError(
+                describe(
+                    "DSen2 bound must be >= 0, and is for anchor='hpf' only",
+                    found=(self.anchor, self.bound),
+                )
             )
         if self.blocks < 0 or self.features < 1:
             raise ConfigError(
@@ -100,8 +127,14 @@ class DSen2Config:
 
     @property
     def groups(self) -> tuple[str, ...]:
-        """Input group names in the network's order."""
-        return ("s2_10m", "s2_20m") if self.scale == 2 else ("s2_10m", "s2_20m", "s2_60m")
+        """Input group names in the network's order (``"physics"`` last when anchored on HPF)."""
+        native = ("s2_10m", "s2_20m") if self.scale == 2 else ("s2_10m", "s2_20m", "s2_60m")
+        return (*native, ANCHOR_GROUP) if self.anchor == "hpf" else native
+
+    @property
+    def coarse_group(self) -> str:
+        """The input group of the bands being sharpened."""
+        return "s2_20m" if self.scale == 2 else "s2_60m"
 
     @property
     def out_bands(self) -> tuple[str, ...]:
@@ -120,6 +153,8 @@ class DSen2Config:
         }
         if self.scale == 6:
             out["s2_60m"] = (patch // 6, patch // 6, len(self.bands_60m))
+        if self.anchor == "hpf":
+            out[ANCHOR_GROUP] = (patch, patch, len(self.out_bands))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,19 +206,26 @@ class DSen2(nn.Module):
     config: DSen2Config
 
     @nn.compact
-    def __call__(self, x10: jax.Array, x20: jax.Array, x60: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x10: jax.Array, x20: jax.Array, *rest: jax.Array) -> jax.Array:
         cfg = self.config
+        if len(rest) != len(cfg.groups) - 2:
+            raise ConfigError(
+                describe("wrong number of DSen2 inputs", expected=cfg.groups, found=2 + len(rest))
+            )
         up20 = upsample(x20, 2)
         parts = [x10, up20]
+        base = up20
         if cfg.scale == 6:
-            if x60 is None:
-                raise ConfigError(describe("the 60 m network needs the 60 m input", expected="x60"))
-            up60 = upsample(x60, 6)
-            parts.append(up60)
-            base = up60
-        else:
-            base = up20
+            base = upsample(rest[0], 6)
+            parts.append(base)
+        if cfg.anchor == "hpf":
+            base = rest[-1]
+            parts.append(base)
         h = nn.relu(_Conv(cfg.features)(jnp.concatenate(parts, axis=-1)))
         for _ in range(cfg.blocks):
             h = _ResBlock(cfg.features, cfg.residual_scale)(h)
-        return base + _Conv(base.shape[-1])(h)
+        if cfg.anchor == "bilinear":
+            return base + _Conv(base.shape[-1])(h)
+        # anchored: starts as the physical estimate exactly (zero last layer), stays within the bound
+        r = _Conv(base.shape[-1], kernel_init=nn.initializers.zeros)(h)
+        return base + (cfg.bound * jnp.tanh(r / cfg.bound) if cfg.bound else r)

@@ -26,7 +26,7 @@ from ..exceptions import (
     SensorError,
     describe,
 )
-from ..spec import ModelSpec
+from ..spec import ANCHOR_GROUP, ModelSpec
 from ..validate import require_level, require_same_crs
 from . import classic as sharpen_classic
 from .data import BANDS
@@ -204,7 +204,7 @@ def sharpen(
     for s in scales:
         sel = [b for b in want if _SCALE_OF[b] == s]
         if method == "dsen2":
-            out, meta = _run_dsen2(cubes, s, model, out_gbox, level, chunks, batch_size)
+            out, meta = _run_dsen2(cubes, s, model, out_gbox, level, chunks, batch_size, mtf)
             attrs.update(meta)
         else:
             out = _run_classic(cubes, s, method, out_gbox, mtf)
@@ -304,6 +304,7 @@ def _run_dsen2(
     level: str | None,
     chunks: Mapping[str, int] | None,
     batch_size: int,
+    mtf: float,
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     name = (model.get(scale) if isinstance(model, Mapping) else model) or DEFAULT_MODELS[scale]
     if name is None:
@@ -336,7 +337,12 @@ def _run_dsen2(
         fix=f"pass {trained} data, or a model trained on this level (model=...)",
     )
     spec = dataclasses.replace(spec, sensor_in=_sensor(cubes[10]), sensor_out=_sensor(cubes[10]))
-    groups = {g.name: cubes[int(g.resolution)] for g in spec.inputs}
+    groups = {
+        g.name: _run_classic(cubes, scale, "hpf", out_gbox, mtf)
+        if g.name == ANCHOR_GROUP  # an HPF-anchored network: its physical estimate, per date
+        else cubes[int(g.resolution)]
+        for g in spec.inputs
+    }
     out = apply_model(groups, spec, handle, geobox=out_gbox, chunks=chunks, batch_size=batch_size)
     return out, {"model": handle.path, "model_checksum": str(spec.checksum), "model_level": str(trained)}
 

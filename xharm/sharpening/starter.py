@@ -52,15 +52,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gain", type=float, default=1.0, help="augmentation: patch gain range [1/g, g]")
     p.add_argument("--band-gain", type=float, default=1.0, help="augmentation: per-band gain range")
+    p.add_argument(
+        "--anchor",
+        default="bilinear",
+        choices=("bilinear", "hpf"),
+        help="add the residual to the bilinear upsampling (the paper) or to the high-pass injection",
+    )
+    p.add_argument(
+        "--bound", type=float, default=0.0, help="anchor hpf: largest correction (reflectance; 0: none)"
+    )
     p.add_argument("--init", default=None, help="a model folder to continue training from")
     p.add_argument("--checkpoints", default=None, help="Orbax checkpoint folder; a rerun resumes from it")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
 
     from ..train.dsen2 import fit_dsen2
-    from ..zoo.dsen2 import save_dsen2
+    from ..zoo.dsen2 import REFLECTANCE_SCALE, save_dsen2
 
-    cfg = DSen2Config(scale=a.scale, blocks=a.blocks, features=a.features)
+    cfg = DSen2Config(
+        scale=a.scale,
+        blocks=a.blocks,
+        features=a.features,
+        anchor=a.anchor,
+        bound=a.bound / REFLECTANCE_SCALE,
+    )
     init = None
     if a.init:
         from ..zoo.dsen2 import load_dsen2
@@ -98,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "learning_curve": json.dumps(rows),
         "continued_from": str(a.init or ""),
     }
+    if cfg.anchor == "hpf":
+        meta["correction_bound"] = json.dumps(a.bound or None)
     patch = 128 if a.scale == 2 else 192
     spec = save_dsen2(a.out, params, cfg, patch=patch, level="L1C", meta=meta)
     print(f"saved {a.out} ({spec.checksum})")

@@ -30,7 +30,9 @@ import optax
 
 from ..exceptions import DimensionError, describe
 from ..models.dsen2 import DSen2, DSen2Config
+from ..sharpening.classic import hpf
 from ..sharpening.mtf import DEFAULT_MTF, degrade
+from ..spec import ANCHOR_GROUP
 from ..zoo.dsen2 import REFLECTANCE_SCALE, init_params
 from .checkpoint import Checkpointer
 
@@ -45,12 +47,15 @@ def _crop(a: np.ndarray, m: int) -> np.ndarray:
 
 
 def wald_pairs(
-    scene: Scene, scale: int, *, mtf: float = DEFAULT_MTF
+    scene: Scene, scale: int, *, mtf: float = DEFAULT_MTF, anchor: str = "bilinear"
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Degraded inputs ``{group: (H_g, W_g, C)}`` and the target ``(H, W, C)`` of one scene.
 
     The target is the observed coarse band (20 m for ``scale=2``, 60 m for 6) and the
     inputs are all bands degraded by ``scale``; arrays are normalized (reflectance / 0.2).
+    ``anchor="hpf"`` adds the group ``"physics"``: the classical high-pass injection
+    (:func:`xharm.sharpening.classic.hpf`) of the degraded scene, on the target grid, with
+    its regression fitted on the whole scene as :func:`xharm.sharpen` fits it on a whole date.
 
     Examples
     --------
@@ -74,6 +79,12 @@ def wald_pairs(
         f = coarse * scale // _RES[g]  # pixels of this grid per degraded-coarse pixel
         a = np.asarray(scene[_RES[g]], np.float64)[:, : n_coarse * f, : m_coarse * f]
         inputs[g] = np.moveaxis(degrade(a, scale, mtf=mtf), 0, -1).astype(np.float32) / REFLECTANCE_SCALE
+    if anchor == "hpf":
+        c = inputs[groups[-1]] * REFLECTANCE_SCALE
+        est = hpf(
+            np.moveaxis(c, -1, 0), np.moveaxis(inputs["s2_10m"] * REFLECTANCE_SCALE, -1, 0), scale, mtf=mtf
+        )
+        inputs[ANCHOR_GROUP] = np.moveaxis(est, 0, -1) / REFLECTANCE_SCALE
     ft = scale  # target (observed coarse) px per degraded-coarse px
     target = np.asarray(scene[coarse], np.float32)[:, : n_coarse * ft, : m_coarse * ft]
     return inputs, np.moveaxis(target, 0, -1) / REFLECTANCE_SCALE
@@ -112,10 +123,14 @@ def sample_batch(
             gname: g0 * np.exp(rng.uniform(-np.log(band_gain), np.log(band_gain), x[gname].shape[-1]))
             for gname in config.groups
         }
-        per["target"] = per[config.groups[-1]]
+        # the target and the HPF estimate scale with their coarse band (HPF is linear in it,
+        # and invariant to a gain on the 10 m guide)
+        per["target"] = per[config.coarse_group]
+        if ANCHOR_GROUP in per:
+            per[ANCHOR_GROUP] = per[config.coarse_group]
         # target px per group px: s2_10m 1, s2_20m 2 (scale 2) / ... (in the degraded world)
         for g in config.groups:
-            r = {"s2_10m": 1, "s2_20m": 2, "s2_60m": 6}[g]
+            r = {"s2_10m": 1, "s2_20m": 2, "s2_60m": 6, ANCHOR_GROUP: 1}[g]
             a = x[g][i // r : (i + patch) // r, j // r : (j + patch) // r]
             a = np.rot90(a[:, ::-1] if flip else a, k)
             out[g].append(a * per[g].astype(np.float32))
@@ -186,11 +201,11 @@ def fit_dsen2(
     arguments resumes from the newest one and ends with the same parameters as an
     uninterrupted run.
     """
-    pairs = [wald_pairs(s, config.scale, mtf=mtf) for s in scenes]
+    pairs = [wald_pairs(s, config.scale, mtf=mtf, anchor=config.anchor) for s in scenes]
     rng = np.random.default_rng(seed)
     val = None
     if val_scenes:
-        vpairs = [wald_pairs(s, config.scale, mtf=mtf) for s in val_scenes]
+        vpairs = [wald_pairs(s, config.scale, mtf=mtf, anchor=config.anchor) for s in val_scenes]
         val = sample_batch(vpairs, config, patch, 64, np.random.default_rng(seed + 1))
     params = init_params(config, patch, seed) if init is None else init
     sched = optax.cosine_decay_schedule(lr, max(steps, 1), alpha=0.01)

@@ -4,7 +4,8 @@ Same layout as :mod:`xharm.zoo.io` (``weights.msgpack`` + ``spec.json``; the spe
 ``checksum`` is the sha256 of the weights and is verified before anything is decoded);
 the spec's ``meta`` holds ``"dsen2_config"`` instead of ``"mgan_config"``, and the
 ``ModelSpec`` is :func:`dsen2_spec`: input groups ``s2_10m`` / ``s2_20m`` (/ ``s2_60m``) at
-their native resolutions, output group ``s2_sharp`` at 10 m.
+their native resolutions (and ``physics`` at 10 m for HPF-anchored networks), output group
+``s2_sharp`` at 10 m.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from ..exceptions import CorruptProductError, DimensionError, describe
 from ..models.dsen2 import DSen2, DSen2Config
-from ..spec import InputGroup, ModelSpec, NormStats, OutputGroup
+from ..spec import ANCHOR_GROUP, InputGroup, ModelSpec, NormStats, OutputGroup
 from .io import batch_inputs, read_model_files, write_model_files
 
 __all__ = ["DSen2Predictor", "dsen2_spec", "init_params", "is_dsen2", "load_dsen2", "save_dsen2"]
@@ -67,6 +68,8 @@ def dsen2_spec(
     ]
     if config.scale == 6:
         groups.append(InputGroup("s2_60m", config.bands_60m, 60.0, patch // 6))
+    if config.anchor == "hpf":  # the classical estimate the residual is added to, at 10 m
+        groups.append(InputGroup(ANCHOR_GROUP, config.out_bands, 10.0, patch))
     out = OutputGroup("s2_sharp", config.out_bands, 10.0, patch)
 
     def stats(bands: tuple[str, ...]) -> NormStats:
