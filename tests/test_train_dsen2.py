@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 
 from xharm.models.dsen2 import DSen2Config
@@ -88,3 +94,38 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path):
     assert [r[0] for r in h_full.rows] == [3, 6, 9, 12]
     assert [r[0] for r in h_res.rows] == [1, 3, 6, 9, 12]  # the stopped run's last row is kept
     assert h_res.rows[-1][1] == h_full.rows[-1][1]
+
+
+PARALLEL = textwrap.dedent(
+    """
+    import jax, numpy as np, sys
+    assert jax.local_device_count() == 2, jax.local_devices()
+    sys.path.insert(0, {tests!r})
+    from test_train_dsen2 import _scene
+    from xharm.models.dsen2 import DSen2Config
+    from xharm.train.dsen2 import fit_dsen2
+    cfg = DSen2Config(blocks=1, features=8, anchor="hpf", bound=0.25)
+    kw = dict(steps=3, batch=4, patch=8, lr=3e-3, eval_every=3, log=None)
+    two, h2 = fit_dsen2([_scene(3)], cfg, devices=2, **kw)
+    one, h1 = fit_dsen2([_scene(3)], cfg, devices=1, **kw)
+    diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
+               for a, b in zip(jax.tree_util.tree_leaves(two), jax.tree_util.tree_leaves(one)))
+    print("MAXDIFF", diff, h2.rows[-1][1], h1.rows[-1][1])
+    assert diff < 1e-5 and abs(h2.rows[-1][1] - h1.rows[-1][1]) < 1e-6
+    try:
+        fit_dsen2([_scene(3)], cfg, devices=2, **{{**kw, "batch": 3}})
+    except Exception as err:
+        assert type(err).__name__ == "ConfigError" and "devices" in str(err), err
+    else:
+        raise AssertionError("an odd batch over 2 devices was accepted")
+    """
+)
+
+
+def test_pmap_over_two_devices_equals_one_device(tmp_path):
+    """Data parallel (2 simulated CPU devices, pmap + pmean) == one device on the same global batches."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    code = PARALLEL.format(tests=str(Path(__file__).parent))
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "MAXDIFF" in res.stdout

@@ -74,4 +74,4 @@ def test_too_many_devices_is_a_clear_error():
     from xharm.train.parallel import resolve_devices
 
     with pytest.raises(ConfigError, match="xla_force_host_platform_device_count"):
-        resolve_devices(TrainConfig.preset("tiny").with_overrides(["devices=64"]))
+        resolve_devices(TrainConfig.preset("tiny").with_overrides(["devices=64"]).devices)

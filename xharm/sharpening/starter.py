@@ -61,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--bound", type=float, default=0.0, help="anchor hpf: largest correction (reflectance; 0: none)"
     )
+    p.add_argument(
+        "--devices", type=int, default=1, help="local devices, data-parallel (0: all); --batch must split"
+    )
     p.add_argument("--init", default=None, help="a model folder to continue training from")
     p.add_argument("--checkpoints", default=None, help="Orbax checkpoint folder; a rerun resumes from it")
     p.add_argument("--out", required=True)
@@ -99,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         band_gain=a.band_gain,
         init=init,
         checkpoint_dir=a.checkpoints,
+        devices=a.devices or None,
     )
     rows = hist.rows
     if a.init:  # one learning curve across the runs: steps and seconds continue

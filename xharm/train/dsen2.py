@@ -28,13 +28,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..exceptions import DimensionError, describe
+from ..exceptions import ConfigError, DimensionError, describe
 from ..models.dsen2 import DSen2, DSen2Config
 from ..sharpening.classic import hpf
 from ..sharpening.mtf import DEFAULT_MTF, degrade
 from ..spec import ANCHOR_GROUP
 from ..zoo.dsen2 import REFLECTANCE_SCALE, init_params
 from .checkpoint import Checkpointer
+from .parallel import AXIS, replicate, resolve_devices, shard_batch, unreplicate
 
 __all__ = ["FitHistory", "fit_dsen2", "make_train_step", "sample_batch", "wald_pairs"]
 
@@ -139,21 +140,42 @@ def sample_batch(
     return {g: np.ascontiguousarray(np.stack(v)) for g, v in out.items()}
 
 
-def make_train_step(config: DSen2Config, tx: optax.GradientTransformation) -> Callable[..., Any]:
-    """Jitted ``step(params, opt_state, batch) -> (params, opt_state, loss)`` (L1 loss)."""
+def make_train_step(
+    config: DSen2Config, tx: optax.GradientTransformation, devices: Sequence[jax.Device] | None = None
+) -> Callable[..., Any]:
+    """``step(params, opt_state, batch) -> (params, opt_state, loss)`` (L1 loss), compiled.
+
+    One device: jitted. Several ``devices``: ``jax.pmap`` over them (the MGAN loop's axis,
+    :data:`~xharm.train.parallel.AXIS`): parameters and optimizer state replicated, the batch
+    split into one equal share per device (:func:`~xharm.train.parallel.shard_batch`),
+    gradients and loss averaged with ``lax.pmean``, so a step equals the one-device step on
+    the same global batch.
+    """
     net = DSen2(config)
 
     def loss_fn(params: Any, batch: Mapping[str, jax.Array]) -> jax.Array:
         pred = jnp.asarray(net.apply({"params": params}, *(batch[g] for g in config.groups)))
         return jnp.mean(jnp.abs(pred - batch["target"]))
 
-    @jax.jit
+    parallel = devices is not None and len(devices) > 1
+
     def step(params: Any, opt_state: Any, batch: Mapping[str, jax.Array]) -> tuple[Any, Any, jax.Array]:
         loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        if parallel:
+            loss, grads = jax.lax.pmean((loss, grads), AXIS)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    return step
+    if not parallel:
+        return jax.jit(step)
+    pstep = jax.pmap(step, axis_name=AXIS, devices=devices)
+    n = len(devices)  # type: ignore[arg-type]
+
+    def run(params: Any, opt_state: Any, batch: Mapping[str, Any]) -> tuple[Any, Any, jax.Array]:
+        params, opt_state, loss = pstep(params, opt_state, shard_batch(batch, n))
+        return params, opt_state, loss[0]
+
+    return run
 
 
 @dataclass
@@ -187,6 +209,7 @@ def fit_dsen2(
     init: Any = None,
     checkpoint_dir: str | None = None,
     checkpoint_every: int = 500,
+    devices: int | None = 1,
     log: Callable[[str], None] | None = print,
 ) -> tuple[Any, FitHistory]:
     """Train a DSen2 network on ``scenes`` by the Wald protocol; returns ``(params, history)``.
@@ -200,7 +223,21 @@ def fit_dsen2(
     with the batch sampler's random state and the history beside them; a rerun with the same
     arguments resumes from the newest one and ends with the same parameters as an
     uninterrupted run.
+
+    ``devices``: local devices to train on, data-parallel (None: all); ``batch`` is the global
+    batch and must split evenly over them. On CPU, simulate devices with
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N``.
     """
+    devs = resolve_devices(devices)
+    if batch % len(devs):
+        raise ConfigError(
+            describe(
+                f"a batch of {batch} patches cannot be split over {len(devs)} devices",
+                expected=f"a multiple of {len(devs)}",
+                found=batch,
+                fix="make the batch a multiple of the device count",
+            )
+        )
     pairs = [wald_pairs(s, config.scale, mtf=mtf, anchor=config.anchor) for s in scenes]
     rng = np.random.default_rng(seed)
     val = None
@@ -211,7 +248,7 @@ def fit_dsen2(
     sched = optax.cosine_decay_schedule(lr, max(steps, 1), alpha=0.01)
     tx = optax.adam(sched)
     opt_state = tx.init(params)
-    step_fn = make_train_step(config, tx)
+    step_fn = make_train_step(config, tx, devs)
     hist = FitHistory()
     ckpt, start = None, 0
     if checkpoint_dir is not None:
@@ -223,6 +260,13 @@ def fit_dsen2(
             side = json.loads((Path(checkpoint_dir) / f"sampler_{start}.json").read_text())
             rng.bit_generator.state = side["rng"]
             hist.rows = [tuple(r) for r in side["rows"]]  # type: ignore[misc]
+    n_dev = len(devs)
+    if n_dev > 1:
+        params, opt_state = replicate((params, opt_state), devs)
+
+    def single() -> tuple[Any, Any]:
+        return unreplicate((params, opt_state)) if n_dev > 1 else (params, opt_state)
+
     t0 = time.perf_counter() - (hist.rows[-1][3] if hist.rows else 0.0)
     running: list[float] = []
     for it in range(start + 1, steps + 1):
@@ -231,7 +275,7 @@ def fit_dsen2(
         running.append(float(loss))
         last = it == steps or (time_limit_s is not None and time.perf_counter() - t0 > time_limit_s)
         if it % eval_every == 0 or last:
-            v = _val_loss(config, params, val) if val is not None else float("nan")
+            v = _val_loss(config, single()[0], val) if val is not None else float("nan")
             row = (it, float(np.mean(running)), v, time.perf_counter() - t0)
             hist.rows.append(row)
             running = []
@@ -240,9 +284,10 @@ def fit_dsen2(
         if ckpt is not None and (it % checkpoint_every == 0 or last):
             side = {"rng": rng.bit_generator.state, "rows": hist.rows}
             (Path(checkpoint_dir) / f"sampler_{it}.json").write_text(json.dumps(side))  # type: ignore[arg-type]
-            ckpt.save(it, {"params": params, "opt_state": opt_state}, force=True)  # type: ignore[arg-type]
+            p1, o1 = single()
+            ckpt.save(it, {"params": p1, "opt_state": o1}, force=True)  # type: ignore[arg-type]
         if last:
             break
     if ckpt is not None:
         ckpt.close()
-    return params, hist
+    return single()[0], hist

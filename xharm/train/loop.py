@@ -194,7 +194,7 @@ def fit(
             cfg = dataclasses.replace(cfg, model=model)
     check_target_norm(cfg, target_norm)  # before anything is written
 
-    devices = resolve_devices(cfg)
+    devices = resolve_devices(cfg.devices)
     n_dev = len(devices)
     global_batch = n_dev * cfg.local_batch
     spe = steps_per_epoch(len(train), global_batch)

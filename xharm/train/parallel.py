@@ -14,7 +14,7 @@ On a CPU-only machine several devices can be simulated with
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
@@ -27,12 +27,13 @@ from .step import Metrics, TargetNorm, as_target_norm, make_train_step
 __all__ = ["AXIS", "make_parallel_step", "replicate", "resolve_devices", "shard_batch", "unreplicate"]
 
 AXIS = "devices"
+T = TypeVar("T")  # a pytree: the GAN state, or DSen2's (params, optimizer state)
 
 
-def resolve_devices(cfg: TrainConfig) -> list[jax.Device]:
-    """The local devices a run uses (``cfg.devices`` of them; all when None)."""
+def resolve_devices(count: int | None) -> list[jax.Device]:
+    """The local devices a run uses (``count`` of them, e.g. ``TrainConfig.devices``; all when None)."""
     local = jax.local_devices()
-    n = len(local) if cfg.devices is None else cfg.devices
+    n = len(local) if count is None else count
     if not 1 <= n <= len(local):
         raise ConfigError(
             describe(
@@ -81,7 +82,7 @@ def shard_batch(batch: Mapping[str, Any], n_devices: int) -> dict[str, np.ndarra
     return out
 
 
-def replicate(state: GANState, devices: list[jax.Device]) -> GANState:
+def replicate(state: T, devices: list[jax.Device]) -> T:
     """Copy the state onto every device (leading axis = device)."""
     mesh = jax.sharding.Mesh(np.asarray(devices), (AXIS,))
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
@@ -91,6 +92,6 @@ def replicate(state: GANState, devices: list[jax.Device]) -> GANState:
     )
 
 
-def unreplicate(state: GANState) -> GANState:
+def unreplicate(state: T) -> T:
     """The state of the first replica (all replicas are equal)."""
     return jax.tree_util.tree_map(lambda x: x[0], state)
