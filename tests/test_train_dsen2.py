@@ -9,7 +9,9 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from xharm.exceptions import ConfigError
 from xharm.models.dsen2 import DSen2Config
 from xharm.sharpening.classic import hpf
 from xharm.sharpening.mtf import degrade
@@ -74,6 +76,32 @@ def test_loss_goes_down():
     cfg = DSen2Config.preset("tiny")
     _, hist = fit_dsen2([_scene(1)], cfg, steps=40, batch=4, patch=8, lr=3e-3, eval_every=20, log=None)
     assert hist.rows[-1][1] < hist.rows[0][1]
+
+
+def _mean_correction(params, cfg, batch):
+    import jax.numpy as jnp
+
+    from xharm.models.dsen2 import DSen2
+
+    pred = DSen2(cfg).apply({"params": params}, *(jnp.asarray(batch[g]) for g in cfg.groups))
+    return float(np.mean(np.abs(np.asarray(pred) - batch["physics"])))
+
+
+def test_correction_weight_keeps_an_anchored_net_near_physics_and_ema_averages():
+    cfg = DSen2Config(blocks=1, features=8, anchor="hpf", bound=0.5)
+    scene = _scene(4)
+    scene[20] = 4 * scene[20] ** 2  # not linear in the 10 m bands: HPF leaves something to learn
+    batch = sample_batch([wald_pairs(scene, 2, anchor="hpf")], cfg, 8, 8, np.random.default_rng(9))
+    kw = dict(steps=30, batch=4, patch=8, lr=3e-3, eval_every=30, log=None)
+    free, _ = fit_dsen2([scene], cfg, **kw)
+    held, _ = fit_dsen2([scene], cfg, correction_weight=5.0, **kw)
+    c_free, c_held = _mean_correction(free, cfg, batch), _mean_correction(held, cfg, batch)
+    assert c_free > 1e-3 and c_held < 0.3 * c_free, (c_free, c_held)
+    # an average that barely moves from the start (the anchor: zero correction) is what comes back
+    frozen, _ = fit_dsen2([scene], cfg, ema=1 - 1e-9, **kw)
+    assert _mean_correction(frozen, cfg, batch) < 1e-6
+    with pytest.raises(ConfigError, match="anchored"):
+        fit_dsen2([scene], DSen2Config.preset("tiny"), correction_weight=1.0, **kw)
 
 
 def test_checkpoint_resume_equals_uninterrupted(tmp_path):

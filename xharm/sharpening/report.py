@@ -125,14 +125,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--model", default=None)
     p.add_argument("--json", default=None)
     p.add_argument("--png", default=None)
+    p.add_argument("--scenes", nargs="+", default=list(TEST_SCENES), help="scenes to score (under --data)")
     a = p.parse_args(argv)
     bands = BANDS[20] if a.scale == 2 else BANDS[60]
     results = {}
-    for name in TEST_SCENES:
+    for name in a.scenes:
         scene = load_scene(a.data, name)
         res = evaluate_scene(scene, a.scale, a.model)  # type: ignore[arg-type]
         results[name] = res
-        print(f"## {name} (held out), {a.scale}x\n")
+        print(f"## {name}, {a.scale}x\n")
         print(markdown(res, bands))
         print()
         if a.png and a.scale == 2:

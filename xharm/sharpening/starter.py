@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..exceptions import ArgumentError, describe
 from ..io.sentinel2 import read_sentinel2
 from ..models.dsen2 import DSen2Config
 from .data import read_dsen2_mat, scene_from_cubes
@@ -64,6 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--devices", type=int, default=1, help="local devices, data-parallel (0: all); --batch must split"
     )
+    p.add_argument("--ema", type=float, default=0.0, help="decay of the parameters' moving average (0: off)")
+    p.add_argument(
+        "--correction-weight",
+        type=float,
+        default=0.0,
+        help="anchor hpf: weight of the mean |correction| in the loss (keeps the net at physics)",
+    )
+    p.add_argument("--scenes", nargs="+", default=list(TRAIN_SCENES), help="training scenes (under --data)")
+    p.add_argument("--held-out", nargs="*", default=list(TEST_SCENES), help="scenes for the validation L1")
     p.add_argument("--init", default=None, help="a model folder to continue training from")
     p.add_argument("--checkpoints", default=None, help="Orbax checkpoint folder; a rerun resumes from it")
     p.add_argument("--out", required=True)
@@ -85,8 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         spec0, init, cfg = load_dsen2(a.init)
         curve0 = json.loads(dict(spec0.meta).get("learning_curve", "[]"))
-    train = [load_scene(a.data, n) for n in TRAIN_SCENES]
-    test = [load_scene(a.data, n) for n in TEST_SCENES]
+    overlap = sorted(set(a.scenes) & set(a.held_out))
+    if overlap:
+        raise ArgumentError(
+            describe("a scene is both trained on and held out", found=overlap, fix="keep them disjoint")
+        )
+    train = [load_scene(a.data, n) for n in a.scenes]
+    test = [load_scene(a.data, n) for n in a.held_out]
     params, hist = fit_dsen2(
         train,  # type: ignore[arg-type]
         cfg,
@@ -103,16 +118,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         init=init,
         checkpoint_dir=a.checkpoints,
         devices=a.devices or None,
+        ema=a.ema,
+        correction_weight=a.correction_weight,
     )
     rows = hist.rows
     if a.init:  # one learning curve across the runs: steps and seconds continue
         s0, t0 = (curve0[-1][0], curve0[-1][3]) if curve0 else (0, 0.0)
         rows = [tuple(r) for r in curve0] + [(s0 + r[0], r[1], r[2], t0 + r[3]) for r in rows]
     meta = {
-        "training_data": "Wald protocol on real S2 L1C: " + ", ".join(TRAIN_SCENES),
-        "held_out": ", ".join(TEST_SCENES),
+        "training_data": "Wald protocol on real S2 L1C: " + ", ".join(a.scenes),
+        "held_out": ", ".join(a.held_out),
         "training": json.dumps(
-            {k: v for k, v in vars(a).items() if k not in ("data", "out")}, sort_keys=True
+            {k: v for k, v in vars(a).items() if k not in ("data", "out", "scenes", "held_out")},
+            sort_keys=True,
         ),
         "learning_curve": json.dumps(rows),
         "continued_from": str(a.init or ""),

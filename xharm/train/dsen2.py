@@ -141,9 +141,20 @@ def sample_batch(
 
 
 def make_train_step(
-    config: DSen2Config, tx: optax.GradientTransformation, devices: Sequence[jax.Device] | None = None
+    config: DSen2Config,
+    tx: optax.GradientTransformation,
+    devices: Sequence[jax.Device] | None = None,
+    *,
+    ema: float = 0.0,
+    correction_weight: float = 0.0,
 ) -> Callable[..., Any]:
-    """``step(params, opt_state, batch) -> (params, opt_state, loss)`` (L1 loss), compiled.
+    """``step(params, (opt_state, ema_params), batch) -> (params, (opt_state, ema_params), loss)``, compiled.
+
+    Loss: L1 to the target, plus, for an anchored network, ``correction_weight`` times the
+    mean absolute correction (output minus its physical anchor): a correction then survives
+    only where it lowers the L1 by more than that rate, so the network stays at physics
+    where the data do not consistently say otherwise. ``ema``: decay of the exponential
+    moving average of the parameters kept beside the optimizer state (0: a copy of them).
 
     One device: jitted. Several ``devices``: ``jax.pmap`` over them (the MGAN loop's axis,
     :data:`~xharm.train.parallel.AXIS`): parameters and optimizer state replicated, the batch
@@ -153,18 +164,33 @@ def make_train_step(
     """
     net = DSen2(config)
 
-    def loss_fn(params: Any, batch: Mapping[str, jax.Array]) -> jax.Array:
+    if correction_weight and config.anchor == "bilinear":
+        raise ConfigError(
+            describe(
+                "correction_weight needs an anchored network",
+                expected="DSen2Config(anchor='hpf')",
+                found=config.anchor,
+            )
+        )
+
+    def loss_fn(params: Any, batch: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
         pred = jnp.asarray(net.apply({"params": params}, *(batch[g] for g in config.groups)))
-        return jnp.mean(jnp.abs(pred - batch["target"]))
+        l1 = jnp.mean(jnp.abs(pred - batch["target"]))
+        if not correction_weight:
+            return l1, l1
+        return l1 + correction_weight * jnp.mean(jnp.abs(pred - batch[ANCHOR_GROUP])), l1
 
     parallel = devices is not None and len(devices) > 1
 
-    def step(params: Any, opt_state: Any, batch: Mapping[str, jax.Array]) -> tuple[Any, Any, jax.Array]:
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+    def step(params: Any, state: Any, batch: Mapping[str, jax.Array]) -> tuple[Any, Any, jax.Array]:
+        opt_state, avg = state
+        (_, l1), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
         if parallel:
-            loss, grads = jax.lax.pmean((loss, grads), AXIS)
+            l1, grads = jax.lax.pmean((l1, grads), AXIS)
         updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
+        params = optax.apply_updates(params, updates)
+        avg = jax.tree_util.tree_map(lambda a, p: ema * a + (1.0 - ema) * p, avg, params) if ema else params
+        return params, (opt_state, avg), l1
 
     if not parallel:
         return jax.jit(step)
@@ -210,6 +236,8 @@ def fit_dsen2(
     checkpoint_dir: str | None = None,
     checkpoint_every: int = 500,
     devices: int | None = 1,
+    ema: float = 0.0,
+    correction_weight: float = 0.0,
     log: Callable[[str], None] | None = print,
 ) -> tuple[Any, FitHistory]:
     """Train a DSen2 network on ``scenes`` by the Wald protocol; returns ``(params, history)``.
@@ -223,6 +251,9 @@ def fit_dsen2(
     with the batch sampler's random state and the history beside them; a rerun with the same
     arguments resumes from the newest one and ends with the same parameters as an
     uninterrupted run.
+
+    ``ema`` / ``correction_weight``: see :func:`make_train_step`; with ``ema`` the averaged
+    parameters are validated and returned.
 
     ``devices``: local devices to train on, data-parallel (None: all); ``batch`` is the global
     batch and must split evenly over them. On CPU, simulate devices with
@@ -247,8 +278,8 @@ def fit_dsen2(
     params = init_params(config, patch, seed) if init is None else init
     sched = optax.cosine_decay_schedule(lr, max(steps, 1), alpha=0.01)
     tx = optax.adam(sched)
-    opt_state = tx.init(params)
-    step_fn = make_train_step(config, tx, devs)
+    opt_state = (tx.init(params), params)  # the optimizer's state and the parameters' average
+    step_fn = make_train_step(config, tx, devs, ema=ema, correction_weight=correction_weight)
     hist = FitHistory()
     ckpt, start = None, 0
     if checkpoint_dir is not None:
@@ -267,6 +298,10 @@ def fit_dsen2(
     def single() -> tuple[Any, Any]:
         return unreplicate((params, opt_state)) if n_dev > 1 else (params, opt_state)
 
+    def final() -> Any:  # the parameters a run validates and returns: the average with ema
+        p1, o1 = single()
+        return o1[1] if ema else p1
+
     t0 = time.perf_counter() - (hist.rows[-1][3] if hist.rows else 0.0)
     running: list[float] = []
     for it in range(start + 1, steps + 1):
@@ -275,7 +310,7 @@ def fit_dsen2(
         running.append(float(loss))
         last = it == steps or (time_limit_s is not None and time.perf_counter() - t0 > time_limit_s)
         if it % eval_every == 0 or last:
-            v = _val_loss(config, single()[0], val) if val is not None else float("nan")
+            v = _val_loss(config, final(), val) if val is not None else float("nan")
             row = (it, float(np.mean(running)), v, time.perf_counter() - t0)
             hist.rows.append(row)
             running = []
@@ -290,4 +325,4 @@ def fit_dsen2(
             break
     if ckpt is not None:
         ckpt.close()
-    return single()[0], hist
+    return final(), hist
