@@ -504,12 +504,17 @@ def sharpen(
     """``xharm sharpen IN OUT``: :func:`xharm.sharpen` on the cubes of ``src``, the 10 m cube to ``dst``.
 
     Groups and the ``"GROUP/VAR"`` mask are read as :func:`harmonize` reads them; the
-    output is written region by region (one output chunk each) through the same resumable
-    writer (:func:`xharm.io.zarr.write_resumable`): ``resume=True`` finishes an
-    interrupted job, a changed input refuses to resume, and without ``resume`` or
-    ``overwrite`` an existing ``dst`` is an error.
+    output is written region by region through the same resumable writer
+    (:func:`xharm.io.zarr.write_resumable`): ``resume=True`` finishes an interrupted job, a
+    changed input refuses to resume, and without ``resume`` or ``overwrite`` an existing
+    ``dst`` is an error. A region is one output chunk, or ``time_chunk`` whole dates where
+    the computation needs whole dates (:func:`xharm.sharpening.api.whole_dates`: the
+    classical methods, an HPF-anchored model such as the bundled starter, ``consistent``),
+    so that no date is computed twice; such a region holds its dates in memory.
     """
-    from .sharpening.api import sharpen as sharpen_cubes  # the JAX boundary: the DSen2 zoo loads Flax
+    # the JAX boundary: the DSen2 zoo loads Flax
+    from .sharpening.api import sharpen as sharpen_cubes
+    from .sharpening.api import whole_dates
 
     chunk = positive_int(chunk, "chunk (--chunk)", fix="output chunk side in 10 m px, e.g. 1024")
     time_chunk = positive_int(time_chunk, "time_chunk (--time-chunk)", fix="dates per chunk, e.g. 1")
@@ -533,8 +538,11 @@ def sharpen(
     out = canonical_only(out).chunk({"time": time_chunk, "band": -1, "y": chunk, "x": chunk})
     out.attrs = jsonable_attrs(out.attrs)
     identity = input_identity(src, [*groups, *([valid.rpartition("/")[0]] if valid else [])])
+    region = {"time": time_chunk}
+    if not whole_dates(method, model, consistent, bands):
+        region.update(y=chunk, x=chunk)
     fingerprint = tokenize(
-        "xharm.jobs.sharpen/2",  # 2: regions of one output chunk
+        "xharm.jobs.sharpen/3",  # 2: regions of one output chunk; 3: whole dates where needed
         os.path.abspath(os.fspath(src)),
         identity,
         out.attrs.get("model_checksum"),
@@ -554,7 +562,7 @@ def sharpen(
             dst,
             fingerprint=fingerprint,
             group=out_group,
-            region={"time": time_chunk, "y": chunk, "x": chunk},
+            region=region,
             input_identity=identity,
         )
         write_resumable(writer, resume=resume, overwrite=overwrite, on_region=on_region)

@@ -32,7 +32,7 @@ from . import classic as sharpen_classic
 from .data import BANDS
 from .mtf import DEFAULT_MTF, project_consistent
 
-__all__ = ["DEFAULT_MODELS", "METHODS", "DSen2Handle", "sharpen"]
+__all__ = ["DEFAULT_MODELS", "METHODS", "DSen2Handle", "sharpen", "whole_dates"]
 
 METHODS = ("dsen2", "bicubic", "hpf")
 #: The bundled model per scale when ``model`` is not given (no 60 m starter is bundled:
@@ -219,6 +219,35 @@ def sharpen(
     result.attrs = {k: v for k, v in first.attrs.items() if k not in ("xharm_model",)}
     result.attrs.update(attrs, radiometric_consistency="projected" if consistent else "none")
     return result
+
+
+def whole_dates(
+    method: str = "dsen2",
+    model: str | Mapping[int, str] | None = None,
+    consistent: bool = False,
+    bands: Sequence[str] | None = None,
+) -> bool:
+    """Whether :func:`sharpen` with these arguments computes each date on the whole image.
+
+    The classical methods fit their regression (``"hpf"``) or spline (``"bicubic"``) on whole
+    dates, so do an HPF-anchored network (``"hpf"`` is its physics input) and the consistency
+    projection (FFTs on the whole date); only a plain DSen2 network works patch by patch. A
+    job that writes such a cube region by region should make each region whole dates, or
+    every region recomputes its dates.
+
+    Examples
+    --------
+    >>> whole_dates("hpf"), whole_dates("dsen2", consistent=True)
+    (True, True)
+    """
+    if method != "dsen2" or consistent:
+        return True
+    want = tuple(bands) if bands is not None else BANDS[20]
+    for scale in sorted({_SCALE_OF[b] for b in want if b in _SCALE_OF}):
+        name = (model.get(scale) if isinstance(model, Mapping) else model) or DEFAULT_MODELS[scale]
+        if name is not None and DSen2Handle.of(name).spec().anchored:
+            return True
+    return False
 
 
 def _by_resolution(
