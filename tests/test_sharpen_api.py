@@ -204,3 +204,17 @@ def test_top_level_function_survives_subpackage_import():
     import xharm.sharpening.mtf
 
     assert callable(xharm.sharpen) and xharm.sharpen is sharpen
+
+
+def test_the_bundled_starter_stays_within_its_bound_of_hpf_on_unfamiliar_input():
+    """Fail-safe: on a scene unlike its training data (bright snow with dark rock) the anchored
+    starter's output is never further than its correction bound (0.05 reflectance) from hpf."""
+    rng = np.random.default_rng(7)
+    rock = rng.random((96, 96)) < 0.2
+    s10 = np.where(rock, 0.08, 0.85)[None] * np.array([1.0, 0.98, 0.95, 0.9])[:, None, None]
+    s20 = degrade(np.where(rock, 0.1, 0.6)[None] * np.linspace(1.0, 0.1, 6)[:, None, None], 2)
+    cubes = scene_to_cubes({10: s10.astype(np.float32), 20: s20.astype(np.float32)})
+    net = sharpen(cubes).values  # the default model: dsen2-starter
+    ref = sharpen(cubes, method="hpf").values
+    dev = np.abs(net - ref)
+    assert np.isfinite(net).all() and dev.max() <= 0.05 + 1e-5, dev.max()

@@ -50,3 +50,6 @@ def test_bundled_starter_loads():
     spec, _, cfg = load_dsen2(resolve("dsen2-starter"))
     assert dict(spec.meta)["processing_level"] == "L1C" and "T33UUB" in dict(spec.meta)["held_out"]
     assert cfg.blocks >= 1
+    # the starter is anchored on the classical high-pass injection, its correction bounded
+    assert spec.anchored and cfg.anchor == "hpf" and 0 < cfg.bound * 0.2 <= 0.05
+    assert float(dict(spec.meta)["correction_bound"]) == 0.05

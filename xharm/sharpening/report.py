@@ -101,7 +101,7 @@ def quicklook(scene: Mapping[int, np.ndarray], path: str | Path, model: str | No
     for a, img, title in zip(
         ax,
         (bic[i][sl], net[i][sl], rgb),
-        ("B11 bicubic (20 m -> 10 m)", "B11 DSen2 starter", "10 m B04 B03 B02"),
+        ("B11 bicubic (20 m -> 10 m)", "B11 DSen2 starter (hpf-anchored)", "10 m B04 B03 B02"),
         strict=True,
     ):
         a.imshow(

@@ -95,6 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         spec0, init, cfg = load_dsen2(a.init)
         curve0 = json.loads(dict(spec0.meta).get("learning_curve", "[]"))
+    if a.patch % a.scale:
+        raise ArgumentError(
+            describe(
+                f"--patch {a.patch} is not a whole number of {a.scale}x input pixels",
+                expected=f"a multiple of {a.scale}",
+                found=a.patch,
+                fix=f"e.g. --patch {max(a.scale, a.patch // a.scale * a.scale)}",
+            )
+        )
     overlap = sorted(set(a.scenes) & set(a.held_out))
     if overlap:
         raise ArgumentError(
