@@ -214,7 +214,28 @@ def test_the_bundled_starter_stays_within_its_bound_of_hpf_on_unfamiliar_input()
     s10 = np.where(rock, 0.08, 0.85)[None] * np.array([1.0, 0.98, 0.95, 0.9])[:, None, None]
     s20 = degrade(np.where(rock, 0.1, 0.6)[None] * np.linspace(1.0, 0.1, 6)[:, None, None], 2)
     cubes = scene_to_cubes({10: s10.astype(np.float32), 20: s20.astype(np.float32)})
-    net = sharpen(cubes).values  # the default model: dsen2-starter
-    ref = sharpen(cubes, method="hpf").values
+    out = sharpen(cubes)  # the default model: dsen2-starter
+    net, ref = out.values, sharpen(cubes, method="hpf").values
     dev = np.abs(net - ref)
     assert np.isfinite(net).all() and dev.max() <= 0.05 + 1e-5, dev.max()
+    # ... and says so, per pixel: bit 1 where the correction sits at its bound in some band
+    q = out.coords["quality"]
+    assert q.dims == ("time", "y", "x") and q.dtype == np.uint8 and "bound" in out.attrs["quality"]
+    at_bound = (dev >= 0.98 * 0.05).any(axis=1)
+    np.testing.assert_array_equal(q.values & 1 == 1, at_bound | (net == 0).any(axis=1))
+    assert 0 < at_bound.mean() < 1
+
+
+def test_quality_bits_follow_the_bands_asked_for_and_plain_methods_have_none(tmp_path):
+    cfg = DSen2Config(blocks=1, features=8, anchor="hpf", bound=0.25)
+    params = init_params(cfg, 48, seed=5)
+    import jax
+
+    params = jax.tree_util.tree_map(lambda a: a + 0.3, params)  # a correction large enough to saturate
+    save_dsen2(tmp_path / "m", params, cfg, patch=48, buffer=0.25, meta={"correction_bound": "0.05"})
+    s = scene()
+    both = sharpen(scene_to_cubes(s), model=str(tmp_path / "m"), bands=["B05", "B12"])
+    one = sharpen(scene_to_cubes(s), model=str(tmp_path / "m"), bands=["B05"])
+    q2, q1 = both.quality.values, one.quality.values
+    assert (q1 <= q2).all() and q2.any()  # more bands, more chances to hit the bound
+    assert "quality" not in sharpen(scene_to_cubes(s), method="hpf").coords

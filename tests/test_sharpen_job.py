@@ -84,3 +84,20 @@ def test_an_hpf_anchored_model_needs_whole_dates(tmp_path):
     save_dsen2(tmp_path / "p", init_params(plain, 24), plain, patch=24, buffer=0.25)
     assert whole_dates("dsen2", str(tmp_path / "a")) and not whole_dates("dsen2", str(tmp_path / "p"))
     assert whole_dates("dsen2", {2: str(tmp_path / "p"), 6: str(tmp_path / "a")}, bands=["B01"])
+
+
+def test_an_anchored_model_writes_its_quality_bits_beside_the_cube(store, tmp_path):
+    src, cubes, _ = store
+    cfg = DSen2Config(blocks=1, features=8, anchor="hpf", bound=0.25)
+    params = init_params(cfg, 24, seed=1)
+    last = max(k for k in params if k.startswith("Conv_"))  # a last layer that saturates in places
+    kernel = np.random.default_rng(3).normal(size=params[last]["kernel"].shape) * 0.03
+    params = {**params, last: {**params[last], "kernel": kernel}}
+    save_dsen2(tmp_path / "a", params, cfg, patch=24, buffer=0.25, meta={"correction_bound": "0.05"})
+    out = sharpen_zarr(src, tmp_path / "o.zarr", model=str(tmp_path / "a"), chunk=24)
+    want = sharpen(cubes, model=str(tmp_path / "a"))
+    np.testing.assert_allclose(out.values, want.values, atol=1e-6)
+    quality = open_cube(str(tmp_path / "o.zarr"), var="quality")
+    assert quality.dims == ("time", "y", "x") and quality.dtype == np.uint8
+    np.testing.assert_array_equal(quality.values, want["quality"].values)
+    assert 0 < (quality.values > 0).mean() < 1 and "bound" in quality.attrs["description"]

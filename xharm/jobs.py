@@ -263,12 +263,7 @@ def harmonize(
     region_data = _RegionModel(c10, c20, mask, out, kwargs) if method == "mgan" else None
     clear = out.coords["valid"] if "valid" in out.coords else None
     # A physics-anchored model's quality bits: written region by region beside the cube
-    extra = {}
-    if "quality" in out.coords:
-        quality = out.coords["quality"]
-        quality = quality.drop_vars([c for c in quality.coords if c not in quality.dims])
-        extra["quality"] = quality.chunk({"time": time_chunk, "y": chunk, "x": chunk})
-        extra["quality"].attrs = {**quality.attrs, "description": QUALITY_NOTE}
+    extra = _quality_extra(out, time_chunk, chunk, QUALITY_NOTE)
     # Only the cube goes to the store (the 30 m clear mask as its own variable, below):
     # per-date angles and masks stay with the inputs.
     out = canonical_only(out)
@@ -481,6 +476,17 @@ def _job_errors(
 # --------------------------------------------------------------------------- sharpen
 
 
+def _quality_extra(out: xr.DataArray, time_chunk: int, chunk: int, note: str) -> dict[str, xr.DataArray]:
+    """An anchored model's ``quality`` bits as the writer's extra variable (none: ``{}``)."""
+    if "quality" not in out.coords:
+        return {}
+    quality = out.coords["quality"]
+    quality = quality.drop_vars([c for c in quality.coords if c not in quality.dims])
+    quality = quality.chunk({"time": time_chunk, "y": chunk, "x": chunk})
+    quality.attrs = {**quality.attrs, "description": note}
+    return {"quality": quality}
+
+
 def sharpen(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -513,6 +519,7 @@ def sharpen(
     so that no date is computed twice; such a region holds its dates in memory.
     """
     # the JAX boundary: the DSen2 zoo loads Flax
+    from .sharpening.api import QUALITY_NOTE as SHARPEN_QUALITY_NOTE
     from .sharpening.api import sharpen as sharpen_cubes
     from .sharpening.api import whole_dates
 
@@ -535,6 +542,7 @@ def sharpen(
         chunks={"time": time_chunk, "y": chunk, "x": chunk},
         batch_size=batch_size,
     )
+    extra = _quality_extra(out, time_chunk, chunk, SHARPEN_QUALITY_NOTE)
     out = canonical_only(out).chunk({"time": time_chunk, "band": -1, "y": chunk, "x": chunk})
     out.attrs = jsonable_attrs(out.attrs)
     identity = input_identity(src, [*groups, *([valid.rpartition("/")[0]] if valid else [])])
@@ -542,7 +550,7 @@ def sharpen(
     if not whole_dates(method, model, consistent, bands):
         region.update(y=chunk, x=chunk)
     fingerprint = tokenize(
-        "xharm.jobs.sharpen/3",  # 2: regions of one output chunk; 3: whole dates where needed
+        "xharm.jobs.sharpen/4",  # 2: one output chunk per region; 3: whole dates where needed; 4: quality
         os.path.abspath(os.fspath(src)),
         identity,
         out.attrs.get("model_checksum"),
@@ -564,6 +572,7 @@ def sharpen(
             group=out_group,
             region=region,
             input_identity=identity,
+            extra=extra,
         )
         write_resumable(writer, resume=resume, overwrite=overwrite, on_region=on_region)
     return open_cube(dst, group=out_group)

@@ -18,6 +18,7 @@ from odc.geo.geobox import GeoBox
 from ..core.cube import make_cube, processing_level, validate
 from ..core.grid import mask_to_grid, nest_offset
 from ..engine.apply import apply_model, window
+from ..engine.quality import quality_flag
 from ..exceptions import (
     CorruptProductError,
     DimensionError,
@@ -32,7 +33,7 @@ from . import classic as sharpen_classic
 from .data import BANDS
 from .mtf import DEFAULT_MTF, project_consistent
 
-__all__ = ["DEFAULT_MODELS", "METHODS", "DSen2Handle", "sharpen", "whole_dates"]
+__all__ = ["DEFAULT_MODELS", "METHODS", "QUALITY_NOTE", "DSen2Handle", "sharpen", "whole_dates"]
 
 METHODS = ("dsen2", "bicubic", "hpf")
 #: The bundled model per scale when ``model`` is not given (no 60 m starter is bundled:
@@ -199,13 +200,16 @@ def sharpen(
     out_gbox = output_geobox(gboxes)
     if valid is not None:
         cubes = {r: c.where(mask_to_grid(valid, c.odc.geobox)) for r, c in cubes.items()}
-    parts = []
+    parts, flags = [], []
     attrs: dict[str, Any] = {"sharpening_method": method}
     for s in scales:
         sel = [b for b in want if _SCALE_OF[b] == s]
         if method == "dsen2":
-            out, meta = _run_dsen2(cubes, s, model, out_gbox, level, chunks, batch_size, mtf)
+            out, physics, spec, meta = _run_dsen2(cubes, s, model, out_gbox, level, chunks, batch_size, mtf)
             attrs.update(meta)
+            if physics is not None:  # fail safe: an anchored model's output is guarded and flagged
+                out, flag = quality_flag(out.sel(band=sel), physics.sel(band=sel), spec)
+                flags.append(flag)
         else:
             out = _run_classic(cubes, s, method, out_gbox, mtf)
         if consistent:
@@ -213,12 +217,28 @@ def sharpen(
         parts.append(out.sel(band=sel))
     result = parts[0] if len(parts) == 1 else xr.concat(parts, dim="band")
     result = result.sel(band=list(want))
+    if flags:
+        quality = flags[0]
+        for f in flags[1:]:
+            quality = quality | f
+        quality.attrs = dict(flags[0].attrs)
+        result = result.assign_coords(quality=quality)
+        attrs["quality"] = QUALITY_NOTE
     if valid is not None:
         result = result.where(mask_to_grid(valid, out_gbox))
     first = cubes[10]
     result.attrs = {k: v for k, v in first.attrs.items() if k not in ("xharm_model",)}
     result.attrs.update(attrs, radiometric_consistency="projected" if consistent else "none")
     return result
+
+
+#: ``attrs["quality"]`` of a sharpened cube from an anchored network: what the bits mean.
+QUALITY_NOTE = (
+    "quality (uint8, per 10 m pixel): 0 = the learned correction is inside its bound in every "
+    "sharpened band; bit 1 = the correction is limited in some band: at its bound (the output "
+    "is method='hpf' +- bound there) or stopped at zero reflectance. With consistent=True the "
+    "bits describe the network's output before the consistency projection"
+)
 
 
 def whole_dates(
@@ -334,7 +354,8 @@ def _run_dsen2(
     chunks: Mapping[str, int] | None,
     batch_size: int,
     mtf: float,
-) -> tuple[xr.DataArray, dict[str, Any]]:
+) -> tuple[xr.DataArray, xr.DataArray | None, ModelSpec, dict[str, Any]]:
+    """The network's output, its physics input (anchored models; else None), spec and attrs."""
     name = (model.get(scale) if isinstance(model, Mapping) else model) or DEFAULT_MODELS[scale]
     if name is None:
         raise MissingBandError(
@@ -373,7 +394,8 @@ def _run_dsen2(
         for g in spec.inputs
     }
     out = apply_model(groups, spec, handle, geobox=out_gbox, chunks=chunks, batch_size=batch_size)
-    return out, {"model": handle.path, "model_checksum": str(spec.checksum), "model_level": str(trained)}
+    meta = {"model": handle.path, "model_checksum": str(spec.checksum), "model_level": str(trained)}
+    return out, groups.get(ANCHOR_GROUP), spec, meta
 
 
 def _coarse_window(cube: xr.DataArray, out_gbox: GeoBox, scale: int) -> da.Array:
