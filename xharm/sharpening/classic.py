@@ -12,7 +12,8 @@ Gram-Schmidt adaptive / regression-based injection): for each coarse band ``b``
    over the valid pixels of that date);
 2. the synthetic 10 m band ``P_b = a_b . x10 + c_b``, its detail ``P_b - U(D(P_b))``
    (``U`` the cubic upsampling);
-3. the result is ``U(y_b) + P_b - U(D(P_b))``.
+3. the result is ``U(y_b) + P_b - U(D(P_b))``, computed as ``P_b + U(y_b - D(P_b))``
+   (``U`` is linear: one spline per band).
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ def _hpf_one(y: np.ndarray, x: np.ndarray, scale: int, mtf: float) -> np.ndarray
     nan_y = np.isnan(y)
     xf = np.stack([_fill(b, nan_x) for b in x])
     dx = degrade(xf, scale, mtf=mtf)  # (G, h, w)
-    bad_c = degrade(nan_x.astype(float), scale, mtf=mtf) > 1e-6
+    if nan_x.any():  # coarse pixels whose degraded guide saw a NaN (an FFT: only when there is one)
+        bad_c = degrade(nan_x.astype(float), scale, mtf=mtf) > 1e-6
+    else:
+        bad_c = np.zeros(dx.shape[-2:], dtype=bool)
     design = np.concatenate([dx.reshape(len(dx), -1).T, np.ones((dx[0].size, 1))], axis=1)
     out = np.empty((len(y), *x.shape[-2:]))
     for b in range(len(y)):
@@ -87,7 +91,7 @@ def _hpf_one(y: np.ndarray, x: np.ndarray, scale: int, mtf: float) -> np.ndarray
             continue
         pan = np.tensordot(coef[:-1], xf, axes=1) + coef[-1]
         low = np.tensordot(coef[:-1], dx, axes=1) + coef[-1]
-        out[b] = upsample_cubic(yb, scale) + pan - upsample_cubic(low, scale)
+        out[b] = pan + upsample_cubic(yb - low, scale)  # U(y) + P - U(D(P)), U linear: one spline
     bad = nan_x | np.repeat(np.repeat(nan_y.any(0), scale, -2), scale, -1)
     return np.where(bad, np.nan, out)
 
