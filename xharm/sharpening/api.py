@@ -264,10 +264,15 @@ def whole_dates(
         return True
     want = tuple(bands) if bands is not None else BANDS[20]
     for scale in sorted({_SCALE_OF[b] for b in want if b in _SCALE_OF}):
-        name = (model.get(scale) if isinstance(model, Mapping) else model) or DEFAULT_MODELS[scale]
+        name = _model_name(model, scale)
         if name is not None and DSen2Handle.of(name).spec().anchored:
             return True
     return False
+
+
+def _model_name(model: str | Mapping[int, str] | None, scale: int) -> str | None:
+    """The model asked for at ``scale`` (one for all scales, or per scale), else the bundled one."""
+    return (model.get(scale) if isinstance(model, Mapping) else model) or DEFAULT_MODELS[scale]
 
 
 def _by_resolution(
@@ -356,7 +361,7 @@ def _run_dsen2(
     mtf: float,
 ) -> tuple[xr.DataArray, xr.DataArray | None, ModelSpec, dict[str, Any]]:
     """The network's output, its physics input (anchored models; else None), spec and attrs."""
-    name = (model.get(scale) if isinstance(model, Mapping) else model) or DEFAULT_MODELS[scale]
+    name = _model_name(model, scale)
     if name is None:
         raise MissingBandError(
             describe(
