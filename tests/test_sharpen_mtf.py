@@ -8,19 +8,28 @@ import numpy as np
 import pytest
 
 from xharm.exceptions import GridError
-from xharm.sharpening.mtf import DEFAULT_MTF, degrade, gaussian_sigma, project_consistent, upsample_cubic
+from xharm.sharpening.mtf import (
+    DEFAULT_MTF,
+    blur_kernel,
+    degrade,
+    gaussian_sigma,
+    halo,
+    project_consistent,
+    upsample_cubic,
+)
 
 
 @pytest.mark.parametrize("scale", [2, 6])
 def test_cosine_is_attenuated_by_the_gaussian_and_box_transfer(scale):
-    """A cosine that is symmetric at the borders passes the mirrored FFT blur exactly."""
+    """A cosine that is symmetric at the borders passes the mirrored blur exactly (kernel's DTFT)."""
     w = 12 * scale
     k = 3
     f = k / (2 * w)  # cycles per fine px; cos(2 pi f (x + 1/2)) is even about x = -1/2
     x = np.arange(w)
     img = np.tile(np.cos(2 * np.pi * f * (x + 0.5)), (scale * 2, 1))
-    sigma = gaussian_sigma(scale)
-    gain = math.exp(-2 * math.pi**2 * sigma**2 * f**2)
+    k = blur_kernel(scale)
+    n = np.arange(len(k)) - len(k) // 2
+    gain = float(np.sum(k * np.cos(2 * np.pi * f * n)))
     # the block mean of a cosine: sum over the block / scale, centred on the block centre
     box = math.sin(math.pi * f * scale) / (scale * math.sin(math.pi * f))
     centres = np.arange(w // scale) * scale + (scale - 1) / 2
@@ -32,6 +41,29 @@ def test_sigma_matches_the_mtf_at_nyquist():
     s = gaussian_sigma(2, 0.3) / 2  # coarse px
     assert math.exp(-2 * math.pi**2 * s**2 * 0.25) * 2 / math.pi == pytest.approx(0.3)
     assert DEFAULT_MTF == 0.3
+
+
+@pytest.mark.parametrize("scale", [2, 6])
+def test_the_sampled_kernel_keeps_the_mtf(scale):
+    """The sampled kernel's transfer at the coarse Nyquist frequency, times the box's 2/pi, is the MTF."""
+    k = blur_kernel(scale)
+    n = np.arange(len(k)) - len(k) // 2
+    f = 1 / (2 * scale)
+    assert float(np.sum(k * np.cos(2 * np.pi * f * n))) * 2 / math.pi == pytest.approx(DEFAULT_MTF, rel=1e-9)
+    assert k.argmax() == len(k) // 2 and np.all(np.diff(k[: len(k) // 2 + 1]) > 0)  # a bell
+
+
+@pytest.mark.parametrize("scale", [2, 6])
+def test_a_block_with_its_halo_degrades_as_the_whole_image(scale):
+    rng = np.random.default_rng(4)
+    x = rng.random((2, 30 * scale, 24 * scale))
+    whole = degrade(x, scale)
+    h = halo(scale)
+    y0, y1, x0, x1 = 10, 20, 8, 20  # an interior block, coarse px
+    block = degrade(x[:, (y0 - h) * scale : (y1 + h) * scale, (x0 - h) * scale : (x1 + h) * scale], scale)
+    np.testing.assert_array_equal(block[:, h:-h, h:-h], whole[:, y0:y1, x0:x1])
+    corner = degrade(x[:, : (y1 + h) * scale, : (x1 + h) * scale], scale)  # image borders: no halo
+    np.testing.assert_array_equal(corner[:, :y1, :x1], whole[:, :y1, :x1])
 
 
 @pytest.mark.parametrize("scale", [2, 6])

@@ -253,7 +253,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         p.add_argument(f"--s2-{res}", default=None if res == "60m" else f"s2_{res}", metavar="GROUP")
     p.add_argument("--valid", metavar="GROUP/VAR", help="S2 clear mask in IN")
     p.add_argument("--out-group", metavar="GROUP")
-    p.add_argument("--chunk", type=int, default=1024, help="output chunk side in 10 m px (default 1024)")
+    p.add_argument(
+        "--chunk",
+        type=int,
+        default=1024,
+        help="output chunk side in 10 m px (default 1024; a network rounds it to whole kept patch centres)",
+    )
     p.add_argument("--time-chunk", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--resume", action="store_true", help="finish an interrupted run of the same job")

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import xarray as xr
 import zarr
@@ -304,6 +305,87 @@ def harmonize(
     return open_cube(dst, group=out_group)
 
 
+def _cut(cube: xr.DataArray, gbox: Any) -> xr.DataArray:
+    """The pixels of ``cube`` under ``gbox`` (clipped to the cube)."""
+    from fractions import Fraction
+
+    from .core.grid import nest_offset
+
+    res = abs(float(cube.odc.geobox.resolution.x))
+    f = Fraction(abs(float(gbox.resolution.x)) / res).limit_denominator(8)
+    oy, ox = nest_offset(gbox, cube.odc.geobox, f, name="input")
+    hy, wx = (
+        -(-gbox.shape.y * f.numerator // f.denominator),
+        -(-gbox.shape.x * f.numerator // f.denominator),
+    )
+    return cube.isel(y=slice(max(oy, 0), max(oy + hy, 0)), x=slice(max(ox, 0), max(ox + wx, 0)))
+
+
+class _RegionSharpen:
+    """One region of the sharpen job as its own small graph: the inputs cut to the region plus
+    the reach of its patches and of ``hpf``'s halo, the cut's corner on the scene's patch
+    lattice, and the scene's ``hpf`` fit (computed first). So the values are the whole
+    scene's, while a region reads and computes its window only: slicing the scene's graph
+    pulled every neighbouring model block into each region (2-4x the network's work)."""
+
+    def __init__(
+        self,
+        cubes: Mapping[int, xr.DataArray],
+        mask: xr.DataArray | None,
+        grid: Any,
+        kwargs: Mapping[str, Any],
+        scales: Sequence[int],
+    ) -> None:
+        from .engine.tiling import TileSpec
+        from .sharpening.api import DSen2Handle, _model_name
+        from .sharpening.mtf import SPLINE_HALO, halo
+
+        self.cubes, self.mask, self.kwargs, self.gbox = dict(cubes), mask, kwargs, grid  # the output grid
+        self.lattice = 6  # 60 m: every grid (and a mask on any of them) cuts at whole pixels
+        self.reach: list[tuple[int, int, int]] = []  # per scale: patch stride, buffer, hpf halo (10 m px)
+        for s in scales:
+            h = (halo(s) + SPLINE_HALO) * s
+            name = _model_name(kwargs.get("model"), s) if kwargs.get("method", "dsen2") == "dsen2" else None
+            if name is None:
+                self.reach.append((1, 0, h))
+                continue
+            tile = TileSpec.from_spec(DSen2Handle.of(name).spec())
+            self.lattice = math.lcm(self.lattice, tile.stride)  # the cut's corner on the patch lattice
+            self.reach.append((tile.stride, tile.buffer, h))
+
+    def window(self, sel: slice, n: int) -> tuple[int, int]:
+        """The cut (10 m px) around ``sel`` within ``[0, n)``, on the lattice: the patches of its
+        pixels (a pixel's patch starts ``buffer`` before its kept centre) and their inputs'
+        ``hpf`` halo."""
+        lat = self.lattice
+        lo = min(sel.start // st * st - b - h for st, b, h in self.reach)
+        hi = max(-(-sel.stop // st) * st + b + h for st, b, h in self.reach)
+        return max(0, lo // lat * lat), min(n, -(-hi // lat) * lat)
+
+    def __call__(self, sel: Mapping[str, slice]) -> Any:
+        from .sharpening.api import sharpen as sharpen_cubes
+
+        (y0, y1), (x0, x1) = (
+            self.window(sel["y"], self.gbox.shape.y),
+            self.window(sel["x"], self.gbox.shape.x),
+        )
+        win = self.gbox[y0:y1, x0:x1]
+        t = sel["time"]
+        cubes = {r: _cut(c.isel(time=t), win) for r, c in self.cubes.items()}
+        mask = None if self.mask is None else _cut(self.mask.isel(time=t), win)
+        fit = {r: f.isel(time=t) for r, f in (self.kwargs.get("fit") or {}).items()}
+        res = sharpen_cubes(cubes, valid=mask, **{**self.kwargs, "fit": fit or None})
+        crop = {
+            "y": slice(sel["y"].start - y0, sel["y"].stop - y0),
+            "x": slice(sel["x"].start - x0, sel["x"].stop - x0),
+        }
+        res = res.isel(crop)
+        data = {VAR: canonical_only(res).data}
+        if "quality" in res.coords:
+            data["quality"] = res.coords["quality"].data
+        return data
+
+
 class _RegionModel:
     """One region of the MGAN job as its own small graph: the inputs cut to the region's
     footprint (plus the patches' reach), then :func:`~xharm.pipeline.to_landsat` on the
@@ -335,30 +417,12 @@ class _RegionModel:
             reach += math.ceil(psf_reach() / spec.output.resolution)
         self.margin = -(-reach // q) * q
 
-    @staticmethod
-    def _cut(cube: xr.DataArray, gbox: Any) -> xr.DataArray:
-        """The pixels of ``cube`` under ``gbox`` (clipped to the cube)."""
-        from fractions import Fraction
-
-        from .core.grid import nest_offset
-
-        res = abs(float(cube.odc.geobox.resolution.x))
-        f = Fraction(abs(float(gbox.resolution.x)) / res).limit_denominator(8)
-        oy, ox = nest_offset(gbox, cube.odc.geobox, f, name="input")
-        hy, wx = (
-            -(-gbox.shape.y * f.numerator // f.denominator),
-            -(-gbox.shape.x * f.numerator // f.denominator),
-        )
-        return cube.isel(y=slice(max(oy, 0), max(oy + hy, 0)), x=slice(max(ox, 0), max(ox + wx, 0)))
-
     def __call__(self, sel: Mapping[str, slice]) -> Any:
         region = self.gbox[sel["y"], sel["x"]]
         reach = region.pad(self.margin)
-        cubes = {k: self._cut(c.isel(time=sel["time"]), reach) for k, c in self.inputs.items()}
+        cubes = {k: _cut(c.isel(time=sel["time"]), reach) for k, c in self.inputs.items()}
         mask = (
-            None
-            if self.mask is None
-            else self._cut(self.mask.isel(time=sel["time"]), region.pad(self.margin + 2))
+            None if self.mask is None else _cut(self.mask.isel(time=sel["time"]), region.pad(self.margin + 2))
         )
         res = to_landsat(cubes, method="mgan", valid=mask, geobox=region, **self.kwargs)
         data = {VAR: canonical_only(res).data}  # the writer rechunks each to its Zarr chunks
@@ -367,6 +431,7 @@ class _RegionModel:
         return data
 
 
+_SHARPEN_REGION_CHUNKS = 2  # output chunks per side of a sharpen region (each region is cut with a margin)
 _CACHE_BYTES = 192 << 20  # decoded input chunks kept per job (beyond the chunks of the regions in flight)
 
 
@@ -513,15 +578,19 @@ def sharpen(
     output is written region by region through the same resumable writer
     (:func:`xharm.io.zarr.write_resumable`): ``resume=True`` finishes an interrupted job, a
     changed input refuses to resume, and without ``resume`` or ``overwrite`` an existing
-    ``dst`` is an error. A region is one output chunk, or ``time_chunk`` whole dates where
-    the computation needs whole dates (:func:`xharm.sharpening.api.whole_dates`: the
-    classical methods, an HPF-anchored model such as the bundled starter, ``consistent``),
-    so that no date is computed twice; such a region holds its dates in memory.
+    ``dst`` is an error. A region is one output chunk, or ``time_chunk`` whole dates with
+    ``consistent`` (its projection needs whole dates:
+    :func:`xharm.sharpening.api.whole_dates`). Where the method needs the per-date ``hpf``
+    regression (``hpf``, ``bicubic``'s fill values, an HPF-anchored model such as the
+    bundled starter) it is computed first, in one streaming pass
+    (:func:`xharm.sharpening.api.fit_hpf`), so every region needs its own chunks only and
+    memory does not grow with the scene.
     """
     # the JAX boundary: the DSen2 zoo loads Flax
+    from .sharpening.api import _SCALE_OF, fit_hpf, output_geobox, uses_fit, whole_dates
     from .sharpening.api import QUALITY_NOTE as SHARPEN_QUALITY_NOTE
     from .sharpening.api import sharpen as sharpen_cubes
-    from .sharpening.api import whole_dates
+    from .sharpening.data import BANDS
 
     chunk = positive_int(chunk, "chunk (--chunk)", fix="output chunk side in 10 m px, e.g. 1024")
     time_chunk = positive_int(time_chunk, "time_chunk (--time-chunk)", fix="dates per chunk, e.g. 1")
@@ -532,25 +601,31 @@ def sharpen(
     if s2_60m:
         cubes[60] = open_cube(src, s2_60m)
     mask = open_mask(src, valid) if valid is not None else None
-    out = sharpen_cubes(
-        cubes,
-        bands=bands,
-        method=method,
-        model=model,
-        consistent=consistent,
-        valid=mask,
-        chunks={"time": time_chunk, "y": chunk, "x": chunk},
-        batch_size=batch_size,
-    )
+    fit = None
+    if uses_fit(method, model, bands):  # the one whole-date step, computed once for all regions
+        with _job_errors(src, dst, groups, valid):
+            lazy = fit_hpf(cubes, bands=bands, valid=mask, guided=method != "bicubic")
+            fit = dict(zip(lazy, dask.compute(*lazy.values()), strict=True))
+    kwargs: dict[str, Any] = dict(bands=bands, method=method, model=model, batch_size=batch_size, fit=fit)
+    scales = sorted({_SCALE_OF[b] for b in (bands or BANDS[20]) if b in _SCALE_OF})
+    needed = {10, 20, *([60] if 6 in scales else [])}
+    grid = output_geobox({r: c.odc.geobox for r, c in cubes.items() if r in needed}) if 20 in cubes else None
+    regions = None if consistent or grid is None else _RegionSharpen(cubes, mask, grid, kwargs, scales)
+    if regions is not None and regions.lattice > 6:  # model blocks = Zarr chunks: whole kept centres
+        chunk = max(1, round(chunk / regions.lattice)) * regions.lattice
+    kwargs["chunks"] = {"time": time_chunk, "y": chunk, "x": chunk}
+    out = sharpen_cubes(cubes, consistent=consistent, valid=mask, **kwargs)
     extra = _quality_extra(out, time_chunk, chunk, SHARPEN_QUALITY_NOTE)
     out = canonical_only(out).chunk({"time": time_chunk, "band": -1, "y": chunk, "x": chunk})
     out.attrs = jsonable_attrs(out.attrs)
     identity = input_identity(src, [*groups, *([valid.rpartition("/")[0]] if valid else [])])
     region = {"time": time_chunk}
-    if not whole_dates(method, model, consistent, bands):
-        region.update(y=chunk, x=chunk)
+    if not whole_dates(
+        method, model, consistent, bands
+    ):  # a region: side by side chunks, each cut with a margin
+        region.update(y=_SHARPEN_REGION_CHUNKS * chunk, x=_SHARPEN_REGION_CHUNKS * chunk)
     fingerprint = tokenize(
-        "xharm.jobs.sharpen/4",  # 2: one output chunk per region; 3: whole dates where needed; 4: quality
+        "xharm.jobs.sharpen/5",  # 2: one output chunk per region; 3: whole dates; 4: quality; 5: streamed hpf
         os.path.abspath(os.fspath(src)),
         identity,
         out.attrs.get("model_checksum"),
@@ -573,6 +648,7 @@ def sharpen(
             region=region,
             input_identity=identity,
             extra=extra,
+            region_data=regions,
         )
         write_resumable(writer, resume=resume, overwrite=overwrite, on_region=on_region)
     return open_cube(dst, group=out_group)

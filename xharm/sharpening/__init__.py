@@ -13,6 +13,7 @@ from typing import Any
 
 _LAZY = {
     "sharpen": "xharm.sharpening.api",
+    "fit_hpf": "xharm.sharpening.api",
     "output_geobox": "xharm.sharpening.api",
     "DSen2Handle": "xharm.sharpening.api",
     "degrade": "xharm.sharpening.mtf",

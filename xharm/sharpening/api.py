@@ -29,11 +29,21 @@ from ..exceptions import (
 )
 from ..spec import ANCHOR_GROUP, ModelSpec
 from ..validate import require_level, require_same_crs
-from . import classic as sharpen_classic
+from . import streamed
+from .classic import FIT_TERMS
 from .data import BANDS
 from .mtf import DEFAULT_MTF, project_consistent
 
-__all__ = ["DEFAULT_MODELS", "METHODS", "QUALITY_NOTE", "DSen2Handle", "sharpen", "whole_dates"]
+__all__ = [
+    "DEFAULT_MODELS",
+    "METHODS",
+    "QUALITY_NOTE",
+    "DSen2Handle",
+    "fit_hpf",
+    "sharpen",
+    "uses_fit",
+    "whole_dates",
+]
 
 METHODS = ("dsen2", "bicubic", "hpf")
 #: The bundled model per scale when ``model`` is not given (no 60 m starter is bundled:
@@ -94,6 +104,7 @@ def sharpen(
     chunks: Mapping[str, int] | None = None,
     batch_size: int = 16,
     mtf: float = DEFAULT_MTF,
+    fit: Mapping[int, xr.DataArray] | None = None,
 ) -> xr.DataArray:
     """Sharpen Sentinel-2 20 m (and 60 m) bands to 10 m (DSen2, Lanaras et al. 2018).
 
@@ -133,6 +144,11 @@ def sharpen(
         Patches per network call.
     mtf
         MTF at the coarse Nyquist frequency for ``consistent`` and ``"hpf"``.
+    fit
+        The dates' regression fits from :func:`fit_hpf` (computed), used by ``"hpf"``,
+        ``"bicubic"`` (its fill values) and an HPF-anchored network. Default: fitted in
+        the same lazy graph. A precomputed fit makes every output chunk independent of
+        the others (a whole tile streams chunk by chunk; ``xharm sharpen`` does this).
 
     Returns
     -------
@@ -159,6 +175,149 @@ def sharpen(
         raise SensorError(
             describe(f"unknown sharpening method {method!r}", expected=", ".join(METHODS), found=method)
         )
+    cubes, want, scales, out_gbox = _prepare(s2, s2_20m, s2_60m, bands, valid)
+    fits = _check_fits(fit, cubes, scales, mtf)
+    parts, flags = [], []
+    attrs: dict[str, Any] = {"sharpening_method": method}
+    for s in scales:
+        sel = [b for b in want if _SCALE_OF[b] == s]
+        if method == "dsen2":
+            out, physics, spec, meta = _run_dsen2(
+                cubes, s, model, out_gbox, level, chunks, batch_size, mtf, fits
+            )
+            attrs.update(meta)
+            if physics is not None:  # fail safe: an anchored model's output is guarded and flagged
+                out, flag = quality_flag(out.sel(band=sel), physics.sel(band=sel), spec)
+                flags.append(flag)
+        else:
+            out = _run_classic(cubes, s, method, out_gbox, mtf, fits.get(_RES_OF[s]), chunks)
+        if consistent:
+            out = _project(out, cubes[_RES_OF[s]], s, out_gbox, mtf)
+        parts.append(out.sel(band=sel))
+    result = parts[0] if len(parts) == 1 else xr.concat(parts, dim="band")
+    result = result.sel(band=list(want))
+    if flags:
+        quality = flags[0]
+        for f in flags[1:]:
+            quality = quality | f
+        quality.attrs = dict(flags[0].attrs)
+        result = result.assign_coords(quality=quality)
+        attrs["quality"] = QUALITY_NOTE
+    if valid is not None:
+        result = result.where(mask_to_grid(valid, out_gbox))
+    first = cubes[10]
+    result.attrs = {k: v for k, v in first.attrs.items() if k not in ("xharm_model",)}
+    result.attrs.update(attrs, radiometric_consistency="projected" if consistent else "none")
+    return result
+
+
+#: ``attrs["quality"]`` of a sharpened cube from an anchored network: what the bits mean.
+QUALITY_NOTE = (
+    "quality (uint8, per 10 m pixel): 0 = the learned correction is inside its bound in every "
+    "sharpened band; bit 1 = the correction is limited in some band: at its bound (the output "
+    "is method='hpf' +- bound there) or stopped at zero reflectance. With consistent=True the "
+    "bits describe the network's output before the consistency projection"
+)
+
+
+def fit_hpf(
+    s2: xr.DataArray | Mapping[Any, xr.DataArray],
+    s2_20m: xr.DataArray | None = None,
+    s2_60m: xr.DataArray | None = None,
+    *,
+    bands: Sequence[str] | None = None,
+    valid: xr.DataArray | None = None,
+    guided: bool = True,
+    mtf: float = DEFAULT_MTF,
+) -> dict[int, xr.DataArray]:
+    """Each date's ``"hpf"`` regression (and fill values), per coarse resolution, lazily.
+
+    The one whole-date step of the classical methods: least squares of each coarse band
+    on the 10 m bands degraded with the MTF, from sums over chunks (one pass; memory of a
+    few chunks). Pass the computed result to :func:`sharpen` as ``fit=`` and every output
+    chunk is computed from its own input chunks (with a halo) only.
+
+    Parameters
+    ----------
+    s2, s2_20m, s2_60m, bands, valid, mtf
+        As :func:`sharpen`.
+    guided
+        False: only the fill values (all ``"bicubic"`` needs).
+
+    Returns
+    -------
+    dict of xarray.DataArray
+        ``{20: fit20, 60: fit60}`` for the resolutions of ``bands``: ``(time, band, term)``
+        float64, ``term`` in :data:`xharm.sharpening.classic.FIT_TERMS`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xharm.sharpening.data import scene_to_cubes
+    >>> rng = np.random.default_rng(0)
+    >>> cubes = scene_to_cubes({10: rng.random((4, 24, 24)), 20: rng.random((6, 12, 12))})
+    >>> fit = fit_hpf(cubes)[20].compute()
+    >>> fit.dims, fit.shape
+    (('time', 'band', 'term'), (1, 6, 10))
+    >>> out = sharpen(cubes, method="hpf", fit={20: fit})
+    """
+    cubes, _, scales, out_gbox = _prepare(s2, s2_20m, s2_60m, bands, valid)
+    out = {}
+    for scale in scales:
+        res = _RES_OF[scale]
+        coarse, guide = _classic_inputs(cubes, scale, out_gbox, guided)
+        out[res] = xr.DataArray(
+            streamed.fit(coarse, guide, scale, mtf=mtf),
+            dims=("time", "band", "term"),
+            coords={"time": cubes[10]["time"].values, "band": list(BANDS[res]), "term": list(FIT_TERMS)},
+            name=f"hpf_fit_{res}m",
+            attrs={"mtf": mtf, "scale": scale, "guided": int(guided)},
+        )
+    return out
+
+
+def _check_fits(
+    fit: Mapping[int, xr.DataArray] | None,
+    cubes: Mapping[int, xr.DataArray],
+    scales: Sequence[int],
+    mtf: float,
+) -> dict[int, xr.DataArray]:
+    """``fit`` checked against the inputs (dates, bands, MTF), keyed by coarse resolution."""
+    out: dict[int, xr.DataArray] = {}
+    for res, f in (fit or {}).items():
+        r = round(float(res))
+        n_time = cubes[10].sizes["time"]
+        want = (n_time, len(BANDS.get(r, ())), len(FIT_TERMS))
+        same_dates = "time" not in f.coords or (  # as text: unlabelled dates (NaT) compare equal
+            np.asarray(f["time"].values).astype(str).tolist()
+            == np.asarray(cubes[10]["time"].values).astype(str).tolist()
+        )
+        if (
+            r not in _RES_OF.values()
+            or tuple(f.shape) != want
+            or float(f.attrs.get("mtf", mtf)) != mtf
+            or not same_dates
+        ):
+            raise DimensionError(
+                describe(
+                    f"the {r} m fit does not belong to these inputs",
+                    expected=f"fit_hpf(...) of the same cubes: shape {want}, mtf {mtf}, the same dates",
+                    found=f"shape {tuple(f.shape)}, mtf {f.attrs.get('mtf')}",
+                    fix="compute it with xharm.sharpening.fit_hpf on the same inputs and mask",
+                )
+            )
+        out[r] = f
+    return out
+
+
+def _prepare(
+    s2: xr.DataArray | Mapping[Any, xr.DataArray],
+    s2_20m: xr.DataArray | None,
+    s2_60m: xr.DataArray | None,
+    bands: Sequence[str] | None,
+    valid: xr.DataArray | None,
+) -> tuple[dict[int, xr.DataArray], tuple[str, ...], list[int], GeoBox]:
+    """Checked inputs (masked), the bands asked for, their scales and the 10 m output grid."""
     cubes = _by_resolution(s2, s2_20m, s2_60m)
     want = tuple(bands) if bands is not None else BANDS[20]
     unknown = [b for b in want if b not in _SCALE_OF]
@@ -200,45 +359,7 @@ def sharpen(
     out_gbox = output_geobox(gboxes)
     if valid is not None:
         cubes = {r: c.where(mask_to_grid(valid, c.odc.geobox)) for r, c in cubes.items()}
-    parts, flags = [], []
-    attrs: dict[str, Any] = {"sharpening_method": method}
-    for s in scales:
-        sel = [b for b in want if _SCALE_OF[b] == s]
-        if method == "dsen2":
-            out, physics, spec, meta = _run_dsen2(cubes, s, model, out_gbox, level, chunks, batch_size, mtf)
-            attrs.update(meta)
-            if physics is not None:  # fail safe: an anchored model's output is guarded and flagged
-                out, flag = quality_flag(out.sel(band=sel), physics.sel(band=sel), spec)
-                flags.append(flag)
-        else:
-            out = _run_classic(cubes, s, method, out_gbox, mtf)
-        if consistent:
-            out = _project(out, cubes[_RES_OF[s]], s, out_gbox, mtf)
-        parts.append(out.sel(band=sel))
-    result = parts[0] if len(parts) == 1 else xr.concat(parts, dim="band")
-    result = result.sel(band=list(want))
-    if flags:
-        quality = flags[0]
-        for f in flags[1:]:
-            quality = quality | f
-        quality.attrs = dict(flags[0].attrs)
-        result = result.assign_coords(quality=quality)
-        attrs["quality"] = QUALITY_NOTE
-    if valid is not None:
-        result = result.where(mask_to_grid(valid, out_gbox))
-    first = cubes[10]
-    result.attrs = {k: v for k, v in first.attrs.items() if k not in ("xharm_model",)}
-    result.attrs.update(attrs, radiometric_consistency="projected" if consistent else "none")
-    return result
-
-
-#: ``attrs["quality"]`` of a sharpened cube from an anchored network: what the bits mean.
-QUALITY_NOTE = (
-    "quality (uint8, per 10 m pixel): 0 = the learned correction is inside its bound in every "
-    "sharpened band; bit 1 = the correction is limited in some band: at its bound (the output "
-    "is method='hpf' +- bound there) or stopped at zero reflectance. With consistent=True the "
-    "bits describe the network's output before the consistency projection"
-)
+    return cubes, want, scales, out_gbox
 
 
 def whole_dates(
@@ -249,18 +370,32 @@ def whole_dates(
 ) -> bool:
     """Whether :func:`sharpen` with these arguments computes each date on the whole image.
 
-    The classical methods fit their regression (``"hpf"``) or spline (``"bicubic"``) on whole
-    dates, so do an HPF-anchored network (``"hpf"`` is its physics input) and the consistency
-    projection (FFTs on the whole date); only a plain DSen2 network works patch by patch. A
-    job that writes such a cube region by region should make each region whole dates, or
-    every region recomputes its dates.
+    Only the consistency projection does (FFTs on the whole date). A job that writes
+    such a cube region by region should make each region whole dates, or every region
+    recomputes its dates.
 
     Examples
     --------
     >>> whole_dates("hpf"), whole_dates("dsen2", consistent=True)
+    (False, True)
+    """
+    return bool(consistent)
+
+
+def uses_fit(
+    method: str = "dsen2", model: str | Mapping[int, str] | None = None, bands: Sequence[str] | None = None
+) -> bool:
+    """Whether :func:`sharpen` with these arguments needs :func:`fit_hpf`'s per-date fit.
+
+    ``"hpf"`` and ``"bicubic"`` do, and so does an HPF-anchored network (``"hpf"`` is its
+    physics input, e.g. the bundled starter); a plain DSen2 network works patch by patch.
+
+    Examples
+    --------
+    >>> uses_fit("hpf"), uses_fit("bicubic")
     (True, True)
     """
-    if method != "dsen2" or consistent:
+    if method != "dsen2":
         return True
     want = tuple(bands) if bands is not None else BANDS[20]
     for scale in sorted({_SCALE_OF[b] for b in want if b in _SCALE_OF}):
@@ -359,6 +494,7 @@ def _run_dsen2(
     chunks: Mapping[str, int] | None,
     batch_size: int,
     mtf: float,
+    fits: Mapping[int, xr.DataArray],
 ) -> tuple[xr.DataArray, xr.DataArray | None, ModelSpec, dict[str, Any]]:
     """The network's output, its physics input (anchored models; else None), spec and attrs."""
     name = _model_name(model, scale)
@@ -393,7 +529,7 @@ def _run_dsen2(
     )
     spec = dataclasses.replace(spec, sensor_in=_sensor(cubes[10]), sensor_out=_sensor(cubes[10]))
     groups = {
-        g.name: _run_classic(cubes, scale, "hpf", out_gbox, mtf)
+        g.name: _run_classic(cubes, scale, "hpf", out_gbox, mtf, fits.get(_RES_OF[scale]), chunks)
         if g.name == ANCHOR_GROUP  # an HPF-anchored network: its physical estimate, per date
         else cubes[int(g.resolution)]
         for g in spec.inputs
@@ -416,41 +552,51 @@ def _guide_window(cube: xr.DataArray, out_gbox: GeoBox) -> da.Array:
     return window(window(arr, 2, oy, oy + out_gbox.shape.y), 3, ox, ox + out_gbox.shape.x)
 
 
-def _whole(a: da.Array) -> da.Array:
-    return a.rechunk({0: 1, 1: -1, 2: -1, 3: -1})
+def _classic_inputs(
+    cubes: Mapping[int, xr.DataArray],
+    scale: int,
+    out_gbox: GeoBox,
+    guided: bool,
+    chunks: Mapping[str, int] | None = None,
+) -> tuple[da.Array, da.Array | None]:
+    """The coarse bands and 10 m guide on the output grid, in aligned blocks near the output chunks."""
+    res = _RES_OF[scale]
+    coarse = _coarse_window(cubes[res].sel(band=list(BANDS[res])), out_gbox, scale)
+    guide = _guide_window(cubes[10], out_gbox) if guided else None
+    side = min([int(v) for k, v in (chunks or {}).items() if k in ("y", "x")] or [streamed.DEFAULT_CHUNK])
+    return streamed.align(coarse, guide, scale, side)
 
 
 def _run_classic(
-    cubes: Mapping[int, xr.DataArray], scale: int, method: str, out_gbox: GeoBox, mtf: float
+    cubes: Mapping[int, xr.DataArray],
+    scale: int,
+    method: str,
+    out_gbox: GeoBox,
+    mtf: float,
+    fit: xr.DataArray | None = None,
+    chunks: Mapping[str, int] | None = None,
 ) -> xr.DataArray:
+    """``"hpf"`` / ``"bicubic"`` chunk by chunk (:mod:`xharm.sharpening.streamed`), lazily.
 
+    ``fit``: the dates' fits from :func:`fit_hpf` (computed once, e.g. by a job that
+    writes region by region); None: fitted lazily in the same graph.
+    """
     res = _RES_OF[scale]
-    coarse = _whole(_coarse_window(cubes[res].sel(band=list(BANDS[res])), out_gbox, scale))
-    if method == "bicubic":
-        out = coarse.map_blocks(
-            sharpen_classic.bicubic,  # type: ignore[arg-type]
-            scale,
-            chunks=(coarse.chunks[0], coarse.chunks[1], (out_gbox.shape.y,), (out_gbox.shape.x,)),
-            dtype=np.float32,
-            meta=np.empty((0, 0, 0, 0), np.float32),
+    guided = method == "hpf"
+    if fit is None:  # the fit's blocks do not follow the output chunks: results do not either
+        fits = streamed.fit(*_classic_inputs(cubes, scale, out_gbox, guided), scale, mtf=mtf)
+    elif guided and not int(fit.attrs.get("guided", 1)):
+        raise DimensionError(
+            describe(
+                f"the {res} m fit has no regression weights",
+                expected="fit_hpf(..., guided=True) for method 'hpf' or an HPF-anchored network",
+                found="fit_hpf(..., guided=False)",
+            )
         )
     else:
-        guide = _whole(_guide_window(cubes[10], out_gbox))
-        out = da.blockwise(
-            sharpen_classic.hpf,
-            "tcyx",
-            coarse,
-            "tcij",
-            guide,
-            "tgyx",
-            concatenate=True,
-            align_arrays=False,
-            adjust_chunks={"y": (out_gbox.shape.y,), "x": (out_gbox.shape.x,)},
-            dtype=np.float32,
-            meta=np.empty((0, 0, 0, 0), np.float32),
-            scale=scale,
-            mtf=mtf,
-        )
+        fits = fit.data
+    coarse, guide = _classic_inputs(cubes, scale, out_gbox, guided, chunks)
+    out = streamed.apply(coarse, guide, fits, scale, mtf=mtf)
     return make_cube(
         out, geobox=out_gbox, bands=BANDS[res], sensor=_sensor(cubes[10]), time=list(cubes[10]["time"].values)
     )

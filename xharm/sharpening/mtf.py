@@ -4,12 +4,15 @@ NumPy only (the training code imports it; no xarray, Dask or JAX). Arrays are
 ``(..., H, W)``: the last two axes are the image, any leading axes (time, band) are a batch.
 
 The degradation ``D`` of a fine image by an integer ``scale`` is the sensor model of the
-Wald protocol: blur with a Gaussian point spread function whose transfer function
-matches the sensor's MTF, then aggregate ``scale x scale`` blocks (area mean). Image
-borders are half-sample symmetric (the image is mirrored), which makes ``D`` exactly
-computable with FFTs on the mirrored, periodic image; :func:`project_consistent` uses the
-same algebra to solve ``D x' = y`` with the smallest change to ``x`` (``x' = x + D^T
-(D D^T)^{-1} (y - D x)``), exact up to float error.
+Wald protocol: blur with a sampled Gaussian point spread function whose transfer function
+matches the sensor's MTF (a finite, separable kernel of radius ``ceil(4 sigma)``:
+:func:`blur_kernel`), then aggregate ``scale x scale`` blocks (area mean). Image borders
+are half-sample symmetric (the image is mirrored). The kernel is finite, so ``D`` is local:
+a block with a halo of :func:`halo` coarse pixels gives the same values as the whole image
+(:mod:`xharm.sharpening.api` streams it chunk by chunk). On the mirrored, periodic image
+``D`` is a circulant, which :func:`project_consistent` uses to solve ``D x' = y`` with the
+smallest change to ``x`` (``x' = x + D^T (D D^T)^{-1} (y - D x)``) with FFTs, exact up to
+float error.
 
 MTF. The Sentinel-2 MSI MTF at Nyquist is specified between 0.15 and 0.3 per band
 (ESA, Sentinel-2 User Handbook / MSI mission requirements); the default here is a total
@@ -29,13 +32,19 @@ from ..exceptions import DimensionError, GridError, describe
 
 __all__ = [
     "DEFAULT_MTF",
+    "blur_kernel",
     "degrade",
     "gaussian_sigma",
+    "halo",
     "project_consistent",
     "upsample_cubic",
 ]
 
 DEFAULT_MTF = 0.3  # total MTF at the coarse grid's Nyquist frequency (box aggregation included)
+_TRUNCATE = 4.0  # kernel radius in sigmas (the taps beyond are below 3.4e-4 of the centre's)
+#: Coarse pixels of halo for the cubic spline (:func:`upsample_cubic`): its prefilter's
+#: influence falls by ``2 - sqrt(3) = 0.268`` per pixel, 0.268 ** 16 = 7e-10 at the halo's edge.
+SPLINE_HALO = 16
 
 
 def gaussian_sigma(scale: int, mtf: float = DEFAULT_MTF) -> float:
@@ -71,15 +80,62 @@ def _mirror(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x, x[..., :, ::-1]], axis=-1)
 
 
-def _gauss_tf(shape: tuple[int, int], sigma: float) -> np.ndarray:
-    fy = np.fft.fftfreq(shape[0])[:, None]
-    fx = np.fft.rfftfreq(shape[1])[None, :]
-    return np.exp(-2.0 * math.pi**2 * sigma**2 * (fy**2 + fx**2))
+def blur_kernel(scale: int, mtf: float = DEFAULT_MTF) -> np.ndarray:
+    """The 1-D blur of ``D``: a sampled Gaussian, radius ``ceil(4 sigma)``, sum 1, with the sensor's MTF.
+
+    Its sigma is :func:`gaussian_sigma` adjusted (by 0.2 % at ``scale=2``) so that the
+    *sampled* kernel's transfer at the coarse Nyquist frequency is exactly
+    ``mtf / (2 / pi)`` (sampling aliases a little of the Gaussian's tail back).
+
+    Examples
+    --------
+    >>> k = blur_kernel(2)
+    >>> len(k), round(float(k.sum()), 12)
+    (9, 1.0)
+    """
+    s0 = gaussian_sigma(scale, mtf)
+    r = math.ceil(_TRUNCATE * s0)
+    n = np.arange(-r, r + 1)
+    target = mtf / (2.0 / math.pi)
+    cos = np.cos(math.pi * n / scale)  # the coarse Nyquist frequency, 1 / (2 scale) cycles per px
+
+    def kernel(sigma: float) -> np.ndarray:
+        k = np.exp(-0.5 * (n / sigma) ** 2)
+        return k / k.sum()
+
+    lo, hi = 0.5 * s0, 2.0 * s0  # transfer falls as sigma grows: bisect
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if float(kernel(mid) @ cos) > target else (lo, mid)
+    return kernel(0.5 * (lo + hi))
 
 
-def _blur(z: np.ndarray, sigma: float) -> np.ndarray:
+def halo(scale: int, mtf: float = DEFAULT_MTF) -> int:
+    """Coarse pixels a block of fine pixels needs around it for :func:`degrade` to be exact.
+
+    Examples
+    --------
+    >>> halo(2), halo(6)
+    (2, 2)
+    """
+    return math.ceil((len(blur_kernel(scale, mtf)) // 2) / scale)
+
+
+def _kernel_tf(shape: tuple[int, int], k: np.ndarray) -> np.ndarray:
+    """The real transfer function of the separable kernel ``k`` on a periodic ``shape`` (rfft layout)."""
+    r = len(k) // 2
+
+    def dft(n: int, real: bool) -> np.ndarray:
+        c = np.zeros(n)
+        np.add.at(c, np.arange(-r, r + 1) % n, k)  # wraps where the period is shorter than the kernel
+        return (np.fft.rfft(c) if real else np.fft.fft(c)).real  # a symmetric kernel: real
+
+    return dft(shape[0], False)[:, None] * dft(shape[1], True)[None, :]
+
+
+def _blur(z: np.ndarray, k: np.ndarray) -> np.ndarray:
     shape = z.shape[-2:]
-    return np.fft.irfft2(np.fft.rfft2(z) * _gauss_tf(shape, sigma), s=shape)
+    return np.fft.irfft2(np.fft.rfft2(z) * _kernel_tf(shape, k), s=shape)
 
 
 def _block_mean(z: np.ndarray, s: int) -> np.ndarray:
@@ -87,19 +143,21 @@ def _block_mean(z: np.ndarray, s: int) -> np.ndarray:
     return z.reshape(*lead, h // s, s, w // s, s).mean(axis=(-3, -1))
 
 
-def _d_periodic(z: np.ndarray, s: int, sigma: float) -> np.ndarray:
-    return _block_mean(_blur(z, sigma), s)
+def _d_periodic(z: np.ndarray, s: int, k: np.ndarray) -> np.ndarray:
+    return _block_mean(_blur(z, k), s)
 
 
-def _dt_periodic(r: np.ndarray, s: int, sigma: float) -> np.ndarray:
+def _dt_periodic(r: np.ndarray, s: int, k: np.ndarray) -> np.ndarray:
     up = np.repeat(np.repeat(r, s, axis=-2), s, axis=-1) / (s * s)
-    return _blur(up, sigma)
+    return _blur(up, k)
 
 
 def degrade(x: np.ndarray, scale: int, *, mtf: float = DEFAULT_MTF) -> np.ndarray:
     """The sensor model ``D``: MTF blur then ``scale x scale`` area mean (symmetric borders).
 
-    Returns float64 ``(..., H / scale, W / scale)``.
+    Returns float64 ``(..., H / scale, W / scale)``. Local: the blur reaches
+    ``len(blur_kernel(scale)) // 2`` fine pixels, so a block cut with :func:`halo` coarse
+    pixels around it (image borders excepted) gives the whole image's values there.
 
     Examples
     --------
@@ -109,8 +167,9 @@ def degrade(x: np.ndarray, scale: int, *, mtf: float = DEFAULT_MTF) -> np.ndarra
     """
     x = np.asarray(x, dtype=np.float64)
     _check(x, scale)
-    h, w = x.shape[-2] // scale, x.shape[-1] // scale
-    return _d_periodic(_mirror(x), scale, gaussian_sigma(scale, mtf))[..., :h, :w]
+    k = blur_kernel(scale, mtf)
+    z = ndimage.correlate1d(x, k, axis=-2, mode="reflect")  # "reflect": half-sample symmetric
+    return _block_mean(ndimage.correlate1d(z, k, axis=-1, mode="reflect"), scale)
 
 
 def project_consistent(
@@ -138,7 +197,7 @@ def project_consistent(
                 "coarse image does not match the fine image", expected="H/scale x W/scale", found=y.shape
             )
         )
-    sigma = gaussian_sigma(scale, mtf)
+    k = blur_kernel(scale, mtf)
     nan_x = np.isnan(x)
     if nan_x.any():
         x = np.where(nan_x, upsample_cubic(np.nan_to_num(y), scale), x)
@@ -148,9 +207,9 @@ def project_consistent(
     h2, w2 = rm.shape[-2:]
     delta = np.zeros((h2, w2))
     delta[0, 0] = 1.0
-    kernel = _d_periodic(_dt_periodic(delta, scale, sigma), scale, sigma)
+    kernel = _d_periodic(_dt_periodic(delta, scale, k), scale, k)
     sol = np.fft.irfft2(np.fft.rfft2(rm) / np.fft.rfft2(kernel), s=(h2, w2))
-    out = x + _dt_periodic(sol, scale, sigma)[..., : x.shape[-2], : x.shape[-1]]
+    out = x + _dt_periodic(sol, scale, k)[..., : x.shape[-2], : x.shape[-1]]
     return np.where(nan_x, np.nan, out)
 
 
