@@ -10,7 +10,7 @@ runs from that code, case by case in the same run.
 Usage::
 
     python benchmarks/bench_sharpen_memory.py [--sizes 10,20,40] [--method dsen2|hpf|bicubic]
-        [--model dsen2-starter] [--chunk 1024] [--src-chunk 1024] [--before DIR]
+        [--model dsen2-starter] [--chunk 1024] [--src-chunk 1024] [--consistent] [--before DIR]
 """
 
 from __future__ import annotations
@@ -58,11 +58,11 @@ def _make_store(path: str, size_km: float, src_chunk: int) -> None:
         write_cube(cube, path, group=name, mode="a" if name != "s2_10m" else "w")
 
 
-def _job(src: str, dst: str, method: str, model: str | None, chunk: int) -> dict:
+def _job(src: str, dst: str, method: str, model: str | None, chunk: int, consistent: bool) -> dict:
     from xharm import jobs
 
     t0 = time.perf_counter()
-    out = jobs.sharpen(src, dst, method=method, model=model, chunk=chunk)
+    out = jobs.sharpen(src, dst, method=method, model=model, chunk=chunk, consistent=consistent)
     return {"seconds": time.perf_counter() - t0, "shape": list(out.shape), "rss": _peak_rss_mib()}
 
 
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", default=None, help="default: the bundled dsen2-starter")
     ap.add_argument("--chunk", type=int, default=1024, help="output chunk side (10 m px), as --chunk")
     ap.add_argument("--src-chunk", type=int, default=1024, help="input chunk side at 10 m (20 m: half)")
+    ap.add_argument("--consistent", action="store_true", help="with the consistency projection")
     ap.add_argument("--before", help="a checkout of an earlier commit: run its job too, same cases")
     ap.add_argument("--workdir")
     ap.add_argument("--_stage", dest="stage", help=argparse.SUPPRESS)
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({"ok": True}))
         return
     if args.stage == "job":
-        print(json.dumps(_job(args.src, args.dst, args.method, args.model, args.chunk)))
+        print(json.dumps(_job(args.src, args.dst, args.method, args.model, args.chunk, args.consistent)))
         return
 
     sizes = [float(x) for x in args.sizes.split(",")]
@@ -106,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="xharm-sharpen-mem-"))
     work.mkdir(parents=True, exist_ok=True)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"xharm sharpen --method {args.method} (model {args.model or 'default'}), output chunk "
+    print(f"xharm sharpen --method {args.method}{' --consistent' if args.consistent else ''} "
+          f"(model {args.model or 'default'}), output chunk "
           f"{args.chunk} px, input chunks {args.src_chunk} px at 10 m, 1 date; {os.cpu_count()} CPUs; "
           f"load {load}")  # fmt: skip
     print(f"{'km':>6}{'code':>8}{'seconds':>10}{'peak RSS MiB':>14}")
@@ -121,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
             argv_job = ["--_stage", "job", "--_src", str(src), "--_dst", str(dst), "--method", args.method,
                         "--chunk", str(args.chunk)]  # fmt: skip
             argv_job += ["--model", args.model] if args.model else []
+            argv_job += ["--consistent"] if args.consistent else []
             res = _child(argv_job, code)
             rss[(name, km)] = res["rss"]
             print(f"{km:>6g}{name:>8}{res['seconds']:>10.1f}{res['rss']:>14.0f}", flush=True)

@@ -13,7 +13,7 @@ from xharm.exceptions import DimensionError
 from xharm.sharpening import fit_hpf, sharpen, streamed
 from xharm.sharpening.classic import bicubic, hpf
 from xharm.sharpening.data import scene_to_cubes
-from xharm.sharpening.mtf import degrade
+from xharm.sharpening.mtf import degrade, inverse_halo, project_consistent
 
 
 def _scene(scale: int, h: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -45,6 +45,22 @@ def test_chunked_hpf_and_bicubic_equal_the_whole_image(scale, chunk):
     out_b = streamed.apply(c2, None, streamed.fit(c2, None, scale), scale).compute()
     np.testing.assert_array_equal(np.isnan(out_b), np.isnan(bicubic(y, scale)))
     assert np.nanmax(np.abs(out_b - bicubic(y, scale))) < 1e-6
+
+
+@pytest.mark.parametrize(("scale", "chunk"), [(2, 120), (6, 300)])
+def test_the_chunked_projection_equals_the_whole_image(scale, chunk):
+    g, y = _scene(scale, 600 if scale == 6 else 400)
+    rng = np.random.default_rng(1)
+    fine = (np.repeat(np.repeat(y, scale, -2), scale, -1) + 0.01 * rng.random((2, 3, *g.shape[-2:]))).astype(
+        np.float32
+    )
+    fine[0, 0, 7, 9] = np.nan
+    coarse, f = streamed.align(da.from_array(y), da.from_array(fine), scale, chunk, least=inverse_halo(scale))
+    assert coarse.numblocks[2] > 1 and f is not None
+    out = streamed.project(f, coarse, scale).compute()
+    whole = project_consistent(fine, y, scale).astype(np.float32)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(whole))
+    assert np.nanmax(np.abs(out - whole)) < 1e-6
 
 
 def test_a_small_last_block_joins_its_neighbour():

@@ -338,13 +338,15 @@ class _RegionSharpen:
     ) -> None:
         from .engine.tiling import TileSpec
         from .sharpening.api import DSen2Handle, _model_name
-        from .sharpening.mtf import SPLINE_HALO, halo
+        from .sharpening.mtf import SPLINE_HALO, halo, inverse_halo
 
         self.cubes, self.mask, self.kwargs, self.gbox = dict(cubes), mask, kwargs, grid  # the output grid
         self.lattice = 6  # 60 m: every grid (and a mask on any of them) cuts at whole pixels
         self.reach: list[tuple[int, int, int]] = []  # per scale: patch stride, buffer, hpf halo (10 m px)
         for s in scales:
             h = (halo(s) + SPLINE_HALO) * s
+            if kwargs.get("consistent"):  # the projection's halo, beyond the values it projects
+                h += inverse_halo(s) * s
             name = _model_name(kwargs.get("model"), s) if kwargs.get("method", "dsen2") == "dsen2" else None
             if name is None:
                 self.reach.append((1, 0, h))
@@ -578,16 +580,15 @@ def sharpen(
     output is written region by region through the same resumable writer
     (:func:`xharm.io.zarr.write_resumable`): ``resume=True`` finishes an interrupted job, a
     changed input refuses to resume, and without ``resume`` or ``overwrite`` an existing
-    ``dst`` is an error. A region is one output chunk, or ``time_chunk`` whole dates with
-    ``consistent`` (its projection needs whole dates:
-    :func:`xharm.sharpening.api.whole_dates`). Where the method needs the per-date ``hpf``
-    regression (``hpf``, ``bicubic``'s fill values, an HPF-anchored model such as the
-    bundled starter) it is computed first, in one streaming pass
-    (:func:`xharm.sharpening.api.fit_hpf`), so every region needs its own chunks only and
-    memory does not grow with the scene.
+    ``dst`` is an error. Where the method needs the per-date ``hpf`` regression (``hpf``,
+    ``bicubic``'s fill values, an HPF-anchored model such as the bundled starter) it is
+    computed first, in one streaming pass (:func:`xharm.sharpening.api.fit_hpf`). A region
+    is 2 x 2 output chunks, computed from the inputs cut to it plus a margin (the reach of
+    its patches, of ``hpf`` and of the consistency projection), so memory does not grow
+    with the scene.
     """
     # the JAX boundary: the DSen2 zoo loads Flax
-    from .sharpening.api import _SCALE_OF, fit_hpf, output_geobox, uses_fit, whole_dates
+    from .sharpening.api import _SCALE_OF, fit_hpf, output_geobox, uses_fit
     from .sharpening.api import QUALITY_NOTE as SHARPEN_QUALITY_NOTE
     from .sharpening.api import sharpen as sharpen_cubes
     from .sharpening.data import BANDS
@@ -608,24 +609,22 @@ def sharpen(
             fit = dict(zip(lazy, dask.compute(*lazy.values()), strict=True))
     kwargs: dict[str, Any] = dict(bands=bands, method=method, model=model, batch_size=batch_size, fit=fit)
     scales = sorted({_SCALE_OF[b] for b in (bands or BANDS[20]) if b in _SCALE_OF})
+    kwargs["consistent"] = consistent
     needed = {10, 20, *([60] if 6 in scales else [])}
-    grid = output_geobox({r: c.odc.geobox for r, c in cubes.items() if r in needed}) if 20 in cubes else None
-    regions = None if consistent or grid is None else _RegionSharpen(cubes, mask, grid, kwargs, scales)
-    if regions is not None and regions.lattice > 6:  # model blocks = Zarr chunks: whole kept centres
+    grid = output_geobox({r: c.odc.geobox for r, c in cubes.items() if r in needed})
+    regions = _RegionSharpen(cubes, mask, grid, kwargs, scales)
+    if regions.lattice > 6:  # model blocks = Zarr chunks: whole kept centres
         chunk = max(1, round(chunk / regions.lattice)) * regions.lattice
     kwargs["chunks"] = {"time": time_chunk, "y": chunk, "x": chunk}
-    out = sharpen_cubes(cubes, consistent=consistent, valid=mask, **kwargs)
+    out = sharpen_cubes(cubes, valid=mask, **kwargs)
     extra = _quality_extra(out, time_chunk, chunk, SHARPEN_QUALITY_NOTE)
     out = canonical_only(out).chunk({"time": time_chunk, "band": -1, "y": chunk, "x": chunk})
     out.attrs = jsonable_attrs(out.attrs)
     identity = input_identity(src, [*groups, *([valid.rpartition("/")[0]] if valid else [])])
-    region = {"time": time_chunk}
-    if not whole_dates(
-        method, model, consistent, bands
-    ):  # a region: side by side chunks, each cut with a margin
-        region.update(y=_SHARPEN_REGION_CHUNKS * chunk, x=_SHARPEN_REGION_CHUNKS * chunk)
+    side = _SHARPEN_REGION_CHUNKS * chunk  # side by side chunks, cut with a margin (_RegionSharpen)
+    region = {"time": time_chunk, "y": side, "x": side}
     fingerprint = tokenize(
-        "xharm.jobs.sharpen/5",  # 2: one output chunk per region; 3: whole dates; 4: quality; 5: streamed hpf
+        "xharm.jobs.sharpen/6",  # 3: whole dates; 4: quality; 5: streamed hpf; 6: streamed projection
         os.path.abspath(os.fspath(src)),
         identity,
         out.attrs.get("model_checksum"),

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import dask.array as da
 import numpy as np
@@ -32,7 +32,7 @@ from ..validate import require_level, require_same_crs
 from . import streamed
 from .classic import FIT_TERMS
 from .data import BANDS
-from .mtf import DEFAULT_MTF, project_consistent
+from .mtf import DEFAULT_MTF, inverse_halo
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -42,7 +42,6 @@ __all__ = [
     "fit_hpf",
     "sharpen",
     "uses_fit",
-    "whole_dates",
 ]
 
 METHODS = ("dsen2", "bicubic", "hpf")
@@ -362,26 +361,6 @@ def _prepare(
     return cubes, want, scales, out_gbox
 
 
-def whole_dates(
-    method: str = "dsen2",
-    model: str | Mapping[int, str] | None = None,
-    consistent: bool = False,
-    bands: Sequence[str] | None = None,
-) -> bool:
-    """Whether :func:`sharpen` with these arguments computes each date on the whole image.
-
-    Only the consistency projection does (FFTs on the whole date). A job that writes
-    such a cube region by region should make each region whole dates, or every region
-    recomputes its dates.
-
-    Examples
-    --------
-    >>> whole_dates("hpf"), whole_dates("dsen2", consistent=True)
-    (False, True)
-    """
-    return bool(consistent)
-
-
 def uses_fit(
     method: str = "dsen2", model: str | Mapping[int, str] | None = None, bands: Sequence[str] | None = None
 ) -> bool:
@@ -606,31 +585,14 @@ def _sensor(cube: xr.DataArray) -> str:
     return str(cube.attrs.get("sensor") or "sentinel-2a")
 
 
-def _project_block(fine: np.ndarray, coarse: np.ndarray, scale: int, mtf: float) -> np.ndarray:
-    return project_consistent(fine, coarse, scale, mtf=mtf).astype(np.float32)
-
-
 def _project(
     out: xr.DataArray, coarse_cube: xr.DataArray, scale: int, out_gbox: GeoBox, mtf: float
 ) -> xr.DataArray:
-    """The exact consistency projection, per date and band on whole images (lazy)."""
+    """The exact consistency projection, block by block with a halo (lazy, :func:`streamed.project`)."""
     coarse = _coarse_window(coarse_cube.sel(band=list(out.band.values)), out_gbox, scale)
     fine = da.asarray(out.data)
     chunks = fine.chunks
-    fine = fine.rechunk({0: 1, 1: 1, 2: -1, 3: -1})
-    coarse = coarse.rechunk({0: 1, 1: 1, 2: -1, 3: -1})
-    proj = da.blockwise(
-        _project_block,
-        "tcyx",
-        fine,
-        "tcyx",
-        coarse,
-        "tcij",
-        concatenate=True,
-        align_arrays=False,
-        dtype=np.float32,
-        meta=np.empty((0, 0, 0, 0), np.float32),
-        scale=scale,
-        mtf=mtf,
-    ).rechunk(chunks)
-    return out.copy(data=proj)
+    side = max(chunks[2][0], chunks[3][0])
+    coarse, aligned = streamed.align(coarse, fine, scale, side, least=inverse_halo(scale, mtf))
+    projected = streamed.project(cast(da.Array, aligned), coarse, scale, mtf=mtf)
+    return out.copy(data=projected.rechunk(chunks))

@@ -22,22 +22,23 @@ import dask.array as da
 import numpy as np
 
 from .classic import FIT_TERMS, G, apply_fit, block_sums, solve, sums_size
-from .mtf import DEFAULT_MTF, SPLINE_HALO, halo
+from .mtf import DEFAULT_MTF, SPLINE_HALO, halo, inverse_halo, project_consistent
 
-__all__ = ["DEFAULT_CHUNK", "align", "apply", "fit"]
+__all__ = ["DEFAULT_CHUNK", "align", "apply", "fit", "project"]
 
 DEFAULT_CHUNK = 1024  # 10 m px per block side
 
 
 def align(
-    coarse: da.Array, guide: da.Array | None, scale: int, chunk: int = DEFAULT_CHUNK
+    coarse: da.Array, guide: da.Array | None, scale: int, chunk: int = DEFAULT_CHUNK, *, least: int = 0
 ) -> tuple[da.Array, da.Array | None]:
     """Rechunk to one date per block, whole bands, about ``chunk`` 10 m px per side (whole coarse px).
 
-    A last block smaller than the apply pass's halo joins its neighbour (an overlap must
-    not reach past the next block).
+    ``guide``: any array on the 10 m grid (the guide bands, a sharpened cube). A last block
+    smaller than the halo of the pass to come (``least`` coarse px; default the apply
+    pass's) joins its neighbour: an overlap must not reach past the next block.
     """
-    least = halo(scale) + SPLINE_HALO
+    least = least or halo(scale) + SPLINE_HALO
     per = max(least, chunk // scale)
     cy = _sizes(coarse.shape[2], per, least)
     cx = _sizes(coarse.shape[3], per, least)
@@ -123,6 +124,24 @@ def apply(
     )
 
 
+def project(fine: da.Array, coarse: da.Array, scale: int, *, mtf: float = DEFAULT_MTF) -> da.Array:
+    """:func:`~xharm.sharpening.mtf.project_consistent` block by block (halo: ``inverse_halo``).
+
+    ``fine`` ``(time, band, H, W)`` and its observed ``coarse`` bands, as :func:`align` returns
+    them with ``least=inverse_halo(scale)``; float32 out, the blocks of ``fine``.
+    """
+    depth = inverse_halo(scale, mtf)
+    return _with_halo(
+        _project_block,
+        [(coarse, depth), (fine, depth * scale)],
+        [],
+        pad=depth,
+        chunks=fine.chunks,
+        scale=scale,
+        mtf=mtf,
+    )
+
+
 def _with_halo(
     func: Callable[..., np.ndarray],
     arrays: list[tuple[da.Array, int]],
@@ -189,6 +208,12 @@ def _sums_block(
 
 def _solve_block(sums: np.ndarray, c: int) -> np.ndarray:
     return np.stack([solve(s, c) for s in sums])
+
+
+def _project_block(
+    coarse: np.ndarray, fine: np.ndarray, *, pads: tuple[int, int, int, int], scale: int, mtf: float
+) -> np.ndarray:
+    return project_consistent(fine, coarse, scale, mtf=mtf, pads=pads).astype(np.float32)
 
 
 def _apply_block(
