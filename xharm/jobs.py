@@ -588,10 +588,10 @@ def sharpen(
     with the scene.
     """
     # the JAX boundary: the DSen2 zoo loads Flax
-    from .sharpening.api import _SCALE_OF, fit_hpf, output_geobox, uses_fit
     from .sharpening.api import QUALITY_NOTE as SHARPEN_QUALITY_NOTE
+    from .sharpening.api import _prepare as prepare_sharpen
+    from .sharpening.api import fit_hpf, uses_fit
     from .sharpening.api import sharpen as sharpen_cubes
-    from .sharpening.data import BANDS
 
     chunk = positive_int(chunk, "chunk (--chunk)", fix="output chunk side in 10 m px, e.g. 1024")
     time_chunk = positive_int(time_chunk, "time_chunk (--time-chunk)", fix="dates per chunk, e.g. 1")
@@ -607,11 +607,12 @@ def sharpen(
         with _job_errors(src, dst, groups, valid):
             lazy = fit_hpf(cubes, bands=bands, valid=mask, guided=method != "bicubic")
             fit = dict(zip(lazy, dask.compute(*lazy.values()), strict=True))
-    kwargs: dict[str, Any] = dict(bands=bands, method=method, model=model, batch_size=batch_size, fit=fit)
-    scales = sorted({_SCALE_OF[b] for b in (bands or BANDS[20]) if b in _SCALE_OF})
-    kwargs["consistent"] = consistent
-    needed = {10, 20, *([60] if 6 in scales else [])}
-    grid = output_geobox({r: c.odc.geobox for r, c in cubes.items() if r in needed})
+    kwargs: dict[str, Any] = dict(
+        bands=bands, method=method, model=model, consistent=consistent, batch_size=batch_size, fit=fit
+    )
+    _, _, scales, grid = prepare_sharpen(
+        cubes, None, None, bands, None
+    )  # the scales and 10 m grid of sharpen
     regions = _RegionSharpen(cubes, mask, grid, kwargs, scales)
     if regions.lattice > 6:  # model blocks = Zarr chunks: whole kept centres
         chunk = max(1, round(chunk / regions.lattice)) * regions.lattice

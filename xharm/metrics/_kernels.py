@@ -29,6 +29,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from ..core.blocks import halo_sides, merge_small, overlap
+
 SLOTS = (
     "n", "sse", "sum_r",  # per band: pixel count, sum of (p - r)^2, sum of r
     "uiqi", "uiqi_n", "ssim", "ssim_n",  # per band: sum and count over windows
@@ -539,24 +541,6 @@ def _block_sums4(
     return out
 
 
-def _merge_small(chunks: tuple[int, ...], depth: int) -> tuple[int, ...]:
-    """Merge chunks smaller than ``depth`` into a neighbour, so that a halo of ``depth`` fits.
-
-    >>> _merge_small((5, 2, 7, 1), 3)
-    (5, 10)
-    """
-    out: list[int] = []
-    for c in chunks:
-        if out and out[-1] < depth:
-            out[-1] += c
-        else:
-            out.append(c)
-    if len(out) > 1 and out[-1] < depth:
-        last = out.pop()
-        out[-1] += last
-    return tuple(out)
-
-
 def metric_sums(p: Any, r: Any, v: Any, depth: int, **kw: Any) -> Any:
     """:func:`block_sums` over whole images: NumPy now, Dask lazily chunk by chunk.
 
@@ -576,23 +560,18 @@ def metric_sums(p: Any, r: Any, v: Any, depth: int, **kw: Any) -> Any:
     chunks = list(p.chunks)
     depths = {}
     for ax in axes:
-        chunks[ax] = _merge_small(p.chunks[ax], depth)
+        chunks[ax] = merge_small(p.chunks[ax], depth)
         depths[ax] = depth if len(chunks[ax]) > 1 else 0
     p, r = p.rechunk(tuple(chunks)), r.rechunk(tuple(chunks))
     arrays = [p, r] if v is None else [p, r, v.rechunk({ax: chunks[ax] for ax in axes})]
-    if any(depths.values()):
-        arrays = [da.overlap.overlap(a, depth=depths, boundary="none") for a in arrays]
+    arrays = [overlap(a, depths) for a in arrays]
 
     def one(
         pb: np.ndarray, rb: np.ndarray, vb: np.ndarray | None = None, block_info: Any = None
     ) -> np.ndarray:
-        loc, num = block_info[0]["chunk-location"], block_info[0]["num-chunks"]
-        core = []
-        for ax in axes:
-            lo = depths[ax] if loc[ax] > 0 else 0
-            hi = pb.shape[ax] - (depths[ax] if loc[ax] < num[ax] - 1 else 0)
-            core += [lo, hi]
-        out = block_sums(pb, rb, vb, (core[0], core[1], core[2], core[3]), **kw)
+        (ylo, yhi), (xlo, xhi) = (halo_sides(block_info, depths)[ax] for ax in axes)
+        core = (ylo, pb.shape[axes[0]] - yhi, xlo, pb.shape[axes[1]] - xhi)
+        out = block_sums(pb, rb, vb, core, **kw)
         return out[..., None, None, :]
 
     out_chunks = (*p.chunks[:-2], (1,) * len(chunks[-2]), (1,) * len(chunks[-1]), (len(SLOTS),))

@@ -47,7 +47,7 @@ def bicubic(coarse: np.ndarray, scale: int) -> np.ndarray:
     >>> bicubic(np.ones((1, 2, 3, 3)), 2).shape
     (1, 2, 6, 6)
     """
-    return _per_date(coarse, None, scale, DEFAULT_MTF, guided=False)
+    return _per_date(coarse, None, scale, DEFAULT_MTF)
 
 
 def hpf(coarse: np.ndarray, guide: np.ndarray, scale: int, *, mtf: float = DEFAULT_MTF) -> np.ndarray:
@@ -64,12 +64,10 @@ def hpf(coarse: np.ndarray, guide: np.ndarray, scale: int, *, mtf: float = DEFAU
     >>> bool(np.allclose(hpf(y, g, 2), 2 * g[:1], atol=1e-5))
     True
     """
-    return _per_date(coarse, guide, scale, mtf, guided=True)
+    return _per_date(coarse, guide, scale, mtf)
 
 
-def _per_date(
-    coarse: np.ndarray, guide: np.ndarray | None, scale: int, mtf: float, *, guided: bool
-) -> np.ndarray:
+def _per_date(coarse: np.ndarray, guide: np.ndarray | None, scale: int, mtf: float) -> np.ndarray:
     y = np.asarray(coarse, dtype=np.float64)
     lead = y.shape[:-3]
     y2 = y.reshape(-1, *y.shape[-3:])
@@ -78,34 +76,31 @@ def _per_date(
     out = np.empty((y2.shape[0], y2.shape[1], h * scale, w * scale), dtype=np.float32)
     for t in range(y2.shape[0]):
         xt = None if x2 is None else x2[t]
-        fit = fit_date(y2[t], xt, scale, mtf=mtf, guided=guided)
+        fit = fit_date(y2[t], xt, scale, mtf=mtf)
         out[t] = apply_fit(y2[t], xt, fit, scale, mtf=mtf)
     return out.reshape(*lead, *out.shape[1:])
 
 
 def fit_date(
-    coarse: np.ndarray, guide: np.ndarray | None, scale: int, *, mtf: float = DEFAULT_MTF, guided: bool = True
+    coarse: np.ndarray, guide: np.ndarray | None, scale: int, *, mtf: float = DEFAULT_MTF
 ) -> np.ndarray:
-    """One date's fit ``(C, 2 G + 2)`` from the whole image (``guided=False``: bicubic's, weights zero).
+    """One date's fit ``(C, 2 G + 2)`` from the whole image (``guide`` None: bicubic's, weights zero).
 
     Examples
     --------
     >>> fit_date(np.ones((2, 4, 4)), np.ones((4, 8, 8)), 2).shape
     (2, 10)
     """
-    c = coarse.shape[0]
-    guide_ = np.zeros((G, coarse.shape[-2] * scale, coarse.shape[-1] * scale)) if guide is None else guide
-    return solve(block_sums(coarse, guide_, scale, mtf=mtf, guided=guided), c)
+    return solve(block_sums(coarse, guide, scale, mtf=mtf), coarse.shape[0])
 
 
 def block_sums(
     coarse: np.ndarray,
-    guide: np.ndarray,
+    guide: np.ndarray | None,
     scale: int,
     *,
     mtf: float = DEFAULT_MTF,
     pads: Pads = _NO_PADS,
-    guided: bool = True,
 ) -> np.ndarray:
     """Everything a date's fit needs from one block, as sums that blocks add up (:func:`solve`).
 
@@ -116,23 +111,20 @@ def block_sums(
     ``guide`` carries ``pads`` (top, bottom, left, right) coarse pixels of halo around the
     block of ``coarse`` (0 at image borders), at least :func:`~xharm.sharpening.mtf.halo`.
     The sums are not centred, so no other pass has to come first; :func:`solve` centres them.
+    ``guide`` None (bicubic): the coarse fill sums only.
     """
-    x = np.asarray(guide, dtype=np.float64)
     y = np.asarray(coarse, dtype=np.float64)
-    top, bottom, left, right = (p * scale for p in pads)
-    xc = x[:, top : x.shape[1] - bottom, left : x.shape[2] - right]  # the block itself
-    ok_x = ~np.isnan(xc).any(0)
     ok_y = ~np.isnan(y)
-    fills = np.concatenate(
-        [
-            np.where(ok_x, xc, 0.0).sum(axis=(-2, -1)),
-            [ok_x.sum()],
-            np.where(ok_y, y, 0.0).sum(axis=(-2, -1)),
-            ok_y.sum(axis=(-2, -1)),
-        ]
-    )
+    sx, nx = np.zeros(G), 0
+    if guide is not None:
+        x = np.asarray(guide, dtype=np.float64)
+        top, bottom, left, right = (p * scale for p in pads)
+        xc = x[:, top : x.shape[1] - bottom, left : x.shape[2] - right]  # the block itself
+        ok_x = ~np.isnan(xc).any(0)
+        sx, nx = np.where(ok_x, xc, 0.0).sum(axis=(-2, -1)), ok_x.sum()
+    fills = np.concatenate([sx, [nx], np.where(ok_y, y, 0.0).sum(axis=(-2, -1)), ok_y.sum(axis=(-2, -1))])
     normal = np.zeros((len(y), _K))
-    if guided:
+    if guide is not None:
         dx = degrade(x, scale, mtf=mtf)[_core(pads, 1)]  # NaN wherever a NaN guide pixel is under the blur
         z = np.concatenate([dx.reshape(G, -1), np.ones((1, dx[0].size))])  # (G + 1, n)
         clear = np.isfinite(z).all(0)

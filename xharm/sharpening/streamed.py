@@ -1,13 +1,13 @@
 """The classical sharpening cores of :mod:`xharm.sharpening.classic`, chunk by chunk with Dask.
 
-A date is never whole in memory: a *fit* pass adds up per-block sums (the fill values,
-then the regression's normal equations) into one small ``(C, 2 G + 2)`` fit per date,
+A date is never whole in memory: a *fit* pass adds up per-block sums (the fill values and
+the regression's normal equations) into one small ``(C, 2 G + 2)`` fit per date,
 and an *apply* pass computes every output block from its input block with a halo
 (:func:`~xharm.sharpening.mtf.halo` coarse pixels for the MTF blur, plus
 :data:`~xharm.sharpening.mtf.SPLINE_HALO` for the cubic spline). The blur is exact on a
 block with its halo; the spline's prefilter reaches infinitely far but its weight falls
 by 0.268 per coarse pixel, so chunked and whole-image results agree to ~1e-9 of the
-residual (float32 output: to rounding).
+residual (float32 output: to rounding). Blocks and halos: :mod:`xharm.core.blocks`.
 
 Arrays are Dask ``(time, band, y, x)``; no xarray here (:mod:`xharm.sharpening.api` wraps
 the results in cubes).
@@ -21,7 +21,8 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from .classic import FIT_TERMS, G, apply_fit, block_sums, solve, sums_size
+from ..core.blocks import halo_sides, merge_small, overlap
+from .classic import FIT_TERMS, apply_fit, block_sums, solve, sums_size
 from .mtf import DEFAULT_MTF, SPLINE_HALO, halo, inverse_halo, project_consistent
 
 __all__ = ["DEFAULT_CHUNK", "align", "apply", "fit", "project"]
@@ -50,11 +51,8 @@ def align(
 
 
 def _sizes(n: int, chunk: int, least: int) -> tuple[int, ...]:
-    sizes = [chunk] * (n // chunk) + ([n % chunk] if n % chunk else [])
-    if len(sizes) > 1 and sizes[-1] < least:
-        last = sizes.pop()
-        sizes[-1] += last
-    return tuple(sizes)
+    """``n`` px in blocks of ``chunk``, a last block shorter than ``least`` merged into its neighbour."""
+    return merge_small((chunk,) * (n // chunk) + ((n % chunk,) if n % chunk else ()), least)
 
 
 def fit(coarse: da.Array, guide: da.Array | None, scale: int, *, mtf: float = DEFAULT_MTF) -> da.Array:
@@ -67,27 +65,23 @@ def fit(coarse: da.Array, guide: da.Array | None, scale: int, *, mtf: float = DE
     turns them into the fit. Each input chunk is read once and let go.
     """
     c = coarse.shape[1]
-    guided = guide is not None
-    k = sums_size(c)
-    if guide is None:
-        g = da.zeros(
-            (coarse.shape[0], G, *coarse.shape[2:]), chunks=((1,) * coarse.shape[0], (G,), *coarse.chunks[2:])
-        )
-        arrays, pad = [(g, 0)], 0
-    else:
-        arrays, pad = [(guide, halo(scale) * scale)], halo(scale)
+    arrays = [(coarse, 0)] + ([(guide, halo(scale) * scale)] if guide is not None else [])
     sums = _with_halo(
         _sums_block,
         arrays,
         [],
-        pad=pad,
-        chunks=(coarse.chunks[0], (1,), (1,) * coarse.numblocks[2], (1,) * coarse.numblocks[3], (k,)),
+        pad=halo(scale) if guide is not None else 0,
+        chunks=(
+            coarse.chunks[0],
+            (1,),
+            (1,) * coarse.numblocks[2],
+            (1,) * coarse.numblocks[3],
+            (sums_size(c),),
+        ),
         new_axis=4,
-        extra=[coarse],
-        scale=scale if guided else 1,
+        scale=scale,
         mtf=mtf,
-        guided=guided,
-    ).sum(axis=(1, 2, 3))  # (T, k)
+    ).sum(axis=(1, 2, 3))  # (T, sums)
     return sums.map_blocks(
         _solve_block, c, dtype=np.float64, chunks=(sums.chunks[0], (c,), (len(FIT_TERMS),)), new_axis=2
     )
@@ -150,34 +144,25 @@ def _with_halo(
     pad: int,
     chunks: tuple[tuple[int, ...], ...],
     new_axis: int | None = None,
-    extra: list[da.Array] | None = None,
     **kwargs: Any,
 ) -> da.Array:
-    """``func(*halo_blocks, *extra_blocks, *small_blocks, pads=..., **kwargs)`` per block.
+    """``func(*halo_blocks, *small_blocks, pads=..., **kwargs)`` per block.
 
-    ``arrays`` are ``(array, depth)`` pairs, the depth in that array's pixels; ``pad`` is
-    the same halo in coarse pixels. Image borders get no halo: ``pads`` (top, bottom, left,
-    right) is 0 there and ``pad`` elsewhere. ``extra`` arrays come without a halo.
+    ``arrays`` are ``(array, depth)`` pairs, the depth in that array's pixels (0: the block
+    alone); ``pad`` is the halo in coarse pixels. Image borders get no halo: ``pads`` (top,
+    bottom, left, right) is 0 there and ``pad`` elsewhere.
     """
-    ov = [_overlap(a, d) for a, d in arrays]
+    ov = [overlap(a, {2: d, 3: d}) for a, d in arrays]
 
     def block(*blocks: np.ndarray, block_info: dict[Any, Any] | None = None) -> np.ndarray:
-        info = (block_info or {})[0]
-        (ty, tx), (ny, nx) = info["chunk-location"][2:4], info["num-chunks"][2:4]
-        pads = (
-            0 if ty == 0 else pad,
-            0 if ty == ny - 1 else pad,
-            0 if tx == 0 else pad,
-            0 if tx == nx - 1 else pad,
-        )
-        out = func(*blocks, pads=pads, **kwargs)
+        (top, bottom), (left, right) = halo_sides(block_info or {}, {2: pad, 3: pad}).values()
+        out = func(*blocks, pads=(top, bottom, left, right), **kwargs)
         return out if new_axis is None else out[:, :, None, None, :]
 
     dtype = np.float32 if new_axis is None else np.float64
     return da.map_blocks(
         block,
         *ov,
-        *(extra or []),
         *small,
         chunks=chunks,
         new_axis=new_axis,
@@ -186,24 +171,9 @@ def _with_halo(
     )
 
 
-def _overlap(a: da.Array, depth: int) -> da.Array:
-    """``a`` with ``depth`` pixels of its neighbours around each block (none along a one-block axis)."""
-    depths = {ax: depth if a.numblocks[ax] > 1 else 0 for ax in (2, 3)}
-    if not any(depths.values()):
-        return a
-    return da.overlap.overlap(a, depth=depths, boundary="none", allow_rechunk=False)
-
-
-def _sums_block(
-    guide: np.ndarray,
-    coarse: np.ndarray,
-    *,
-    pads: tuple[int, int, int, int],
-    scale: int,
-    mtf: float,
-    guided: bool,
-) -> np.ndarray:
-    return block_sums(coarse[0], guide[0], scale, mtf=mtf, pads=pads, guided=guided)[None, None]
+def _sums_block(*blocks: np.ndarray, pads: tuple[int, int, int, int], scale: int, mtf: float) -> np.ndarray:
+    coarse, guide = blocks[0], (blocks[1] if len(blocks) > 1 else None)
+    return block_sums(coarse[0], None if guide is None else guide[0], scale, mtf=mtf, pads=pads)[None, None]
 
 
 def _solve_block(sums: np.ndarray, c: int) -> np.ndarray:
