@@ -10,7 +10,7 @@ from odc.geo.geobox import GeoBox
 
 from xharm import simulate
 from xharm.downstream import area_majority, block_mode, parcel_labels
-from xharm.exceptions import ArgumentError, GridError, ProductError
+from xharm.exceptions import ArgumentError, CRSError, ProductError
 
 RES = 30.0
 
@@ -141,7 +141,7 @@ def test_bad_inputs(pairs):
     with pytest.raises(ProductError, match="not a simulated series"):
         parcel_labels(pairs.s2_10m.assign_attrs(simulated=None), pairs.l8.odc.geobox)
     other = GeoBox((4, 4), Affine(30, 0, 0, 0, -30, 0), "EPSG:32633")
-    with pytest.raises(GridError, match="another CRS"):
+    with pytest.raises(CRSError, match="another CRS"):
         parcel_labels(pairs.s2_10m, other)
 
 

@@ -49,6 +49,7 @@ from .io.zarr import (
     checksummed,
     find_corrupt_chunk,
     jsonable_attrs,
+    limit_malloc_arenas,
     open_cube,
     open_mask,
     quiet_zarr_strings,
@@ -121,6 +122,7 @@ def harmonize_zarr(
     --------
     >>> # harmonize_zarr("s2.zarr", "l8like.zarr", spec, FunctionHandle("mypkg.models:load_mgan"))
     """
+    limit_malloc_arenas()  # before the inputs and threads: see its note
     groups = dict(groups or {})
     cubes = {g.name: open_cube(src, group=groups.get(g.name, g.name)) for g in spec.inputs}
     out = apply_model(cubes, spec, predict, chunks=chunks, batch_size=batch_size, fill=fill, mask=mask)
@@ -209,6 +211,7 @@ def harmonize(
         The written cube, opened lazily from ``dst``.
     """
 
+    limit_malloc_arenas()  # before the model, inputs and threads: see its note
     if method not in METHODS:
         raise DimensionError(
             describe(f"unknown method {method!r}", expected=", ".join(METHODS), found=method)
@@ -593,6 +596,7 @@ def sharpen(
     from .sharpening.api import fit_hpf, uses_fit
     from .sharpening.api import sharpen as sharpen_cubes
 
+    limit_malloc_arenas()  # before the model, inputs and threads: see its note
     chunk = positive_int(chunk, "chunk (--chunk)", fix="output chunk side in 10 m px, e.g. 1024")
     time_chunk = positive_int(time_chunk, "time_chunk (--time-chunk)", fix="dates per chunk, e.g. 1")
     batch_size = positive_int(batch_size, "batch_size (--batch-size)", fix="patches per model call, e.g. 16")

@@ -37,6 +37,7 @@ from odc.geo.xr import xr_coords
 
 from ..core.cube import geobox_of
 from ..exceptions import ArgumentError, GridError, describe
+from ..validate import require_same_crs
 
 __all__ = ["LabelFn", "area_majority", "parcel_labels"]
 
@@ -178,8 +179,10 @@ def parcel_labels(
     ------
     ProductError
         ``s2_10m`` is not a simulated cube.
-    GridError
+    CRSError
         ``geobox`` is in another CRS than the scene.
+    GridError
+        ``geobox``'s pixels are not square.
 
     Examples
     --------
@@ -194,15 +197,12 @@ def parcel_labels(
 
     land = landscape_of(s2_10m)
     g10 = geobox_of(s2_10m, what="s2_10m")
-    if geobox.crs != g10.crs:
-        raise GridError(
-            describe(
-                "the product grid is in another CRS than the simulated scene",
-                expected=str(g10.crs),
-                found=str(geobox.crs),
-                fix="label the product on its own grid in the scene's CRS (product.odc.geobox)",
-            )
-        )
+    require_same_crs(
+        g10.crs,
+        geobox.crs,
+        problem="the product grid is in another CRS than the simulated scene",
+        fix="label the product on its own grid in the scene's CRS (product.odc.geobox)",
+    )
     res = abs(float(geobox.resolution.x))
     if abs(abs(float(geobox.resolution.y)) - res) > 1e-9 * res:
         raise GridError(describe("the product grid's pixels are not square", found=geobox.resolution))
