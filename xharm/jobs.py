@@ -193,8 +193,12 @@ def harmonize(
     region
         Pixels per written region per dim (whole chunks); default one chunk: regions are
         streamed Zarr -> Zarr, ``in_flight`` at a time, so memory does not grow with the scene
-        or the number of dates. Input chunks are decoded once per job (a cache sized to the
-        regions in flight), when a region's halo does not reach beyond its neighbours.
+        or the number of dates. Input chunks are read through a cache of decoded chunks
+        (sized to the regions in flight, at most 192 MiB): a chunk that spans whole dates, or
+        chunks that the regions in flight fit in that bound, are decoded once per job; tiled
+        inputs whose chunks under the regions in flight exceed it are decoded again when
+        needed (measured: 60 km, 1024 px input chunks, 512 px output chunks: 5.5 decodes per
+        chunk, about 10 % of the job's CPU; a 640 MiB cache cut it to 1.6, and RSS rose by 300 MiB).
     in_flight
         Regions computed at once (:class:`~xharm.io.zarr.RegionWriter`); 2 keeps two cores busy.
     resume

@@ -106,7 +106,7 @@ def find_corrupt_chunk(store: str | os.PathLike[str], path: str) -> str | None:
 
 
 class SourceCache:
-    """Decoded input chunks of one job, least recently used first out: each chunk decoded once.
+    """Decoded input chunks of one job, least recently used first out: a chunk is decoded once while it stays.
 
     A job's regions overlap their neighbours' source chunks (halos, and every region of a
     date shares that date's chunk when a chunk spans the scene). Reading through this cache
