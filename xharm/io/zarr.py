@@ -934,8 +934,6 @@ def limit_malloc_arenas() -> None:
     variable ``MALLOC_ARENA_MAX`` to choose another value (then this does nothing). Other C
     libraries: nothing to do.
     """
-    import os
-
     libc = _libc()
     if libc is not None and "MALLOC_ARENA_MAX" not in os.environ:
         libc.mallopt(_M_ARENA_MAX, 2)
