@@ -31,6 +31,28 @@ def store(tmp_path_factory):
     return path, cubes, str(model)
 
 
+def _anchored(path, scale: float, meta=None) -> str:
+    """A saved HPF-anchored net whose last layer is not zero (a correction of about ``scale``)."""
+    cfg = DSen2Config(blocks=1, features=8, anchor="hpf", bound=0.25)
+    params = init_params(cfg, 24, seed=1)
+    last = max(k for k in params if k.startswith("Conv_"))
+    kernel = np.random.default_rng(3).normal(size=params[last]["kernel"].shape) * scale
+    params = {**params, last: {**params[last], "kernel": kernel}}
+    save_dsen2(path, params, cfg, patch=24, buffer=0.25, meta=meta)
+    return str(path)
+
+
+def _job_and_reference(src, dst, cubes, method, model, consistent):
+    """``xharm sharpen`` at 24 px chunks (its region calls recorded) and the in-memory result."""
+    seen: list[tuple[int, int]] = []
+    out = sharpen_zarr(
+        src, dst, method=method, model=model, consistent=consistent, chunk=24,
+        on_region=lambda i, n: seen.append((i, n)),
+    )  # fmt: skip
+    want = sharpen(cubes, method=method, model=model, consistent=consistent).values
+    return out, want, seen
+
+
 def test_cli_equals_in_memory_and_refuses_to_overwrite(store, tmp_path, capsys):
     src, cubes, model = store
     dst = str(tmp_path / "out.zarr")
@@ -62,19 +84,9 @@ def test_regions_are_two_by_two_chunks(store, tmp_path, method, consistent, regi
     """Regions of 2 x 2 chunks for every method (the classical fit is computed first; the
     projection is local), never whole dates (memory would grow with the scene)."""
     src, cubes, model = store
-    seen: list[tuple[int, int]] = []
-    out = sharpen_zarr(
-        src,
-        tmp_path / "o.zarr",
-        method=method,
-        model=model,
-        consistent=consistent,
-        chunk=24,
-        on_region=lambda i, n: seen.append((i, n)),
-    )
+    out, want, seen = _job_and_reference(src, tmp_path / "o.zarr", cubes, method, model, consistent)
     assert seen[-1] == (regions, regions)
     assert out.chunks[2][0] == out.chunks[3][0] == 24  # output chunks as asked either way
-    want = sharpen(cubes, method=method, model=model, consistent=consistent).values
     np.testing.assert_allclose(out.values, want, atol=1e-6)
 
 
@@ -89,14 +101,9 @@ def test_an_hpf_anchored_model_needs_the_fit(tmp_path):
 
 def test_an_anchored_model_writes_its_quality_bits_beside_the_cube(store, tmp_path):
     src, cubes, _ = store
-    cfg = DSen2Config(blocks=1, features=8, anchor="hpf", bound=0.25)
-    params = init_params(cfg, 24, seed=1)
-    last = max(k for k in params if k.startswith("Conv_"))  # a last layer that saturates in places
-    kernel = np.random.default_rng(3).normal(size=params[last]["kernel"].shape) * 0.03
-    params = {**params, last: {**params[last], "kernel": kernel}}
-    save_dsen2(tmp_path / "a", params, cfg, patch=24, buffer=0.25, meta={"correction_bound": "0.05"})
-    out = sharpen_zarr(src, tmp_path / "o.zarr", model=str(tmp_path / "a"), chunk=24)
-    want = sharpen(cubes, model=str(tmp_path / "a"))
+    model = _anchored(tmp_path / "a", 0.03, meta={"correction_bound": "0.05"})  # saturates in places
+    out = sharpen_zarr(src, tmp_path / "o.zarr", model=model, chunk=24)
+    want = sharpen(cubes, model=model)
     np.testing.assert_allclose(out.values, want.values, atol=1e-6)
     quality = open_cube(str(tmp_path / "o.zarr"), var="quality")
     assert quality.dims == ("time", "y", "x") and quality.dtype == np.uint8
@@ -120,27 +127,13 @@ def test_regions_cut_with_a_margin_equal_the_whole_scene(tmp_path, method):
     consistent = method.endswith("+consistent")
     method = method.removesuffix("+consistent")
     model = None
-    if method in ("anchored", "plain"):
-        cfg = DSen2Config(blocks=1, features=8, anchor="hpf", bound=0.25) if method == "anchored" else None
-        cfg = cfg or DSen2Config.preset("tiny")
-        params = init_params(cfg, 24, seed=1)
-        if method == "anchored":  # a correction that is not zero
-            last = max(k for k in params if k.startswith("Conv_"))
-            kernel = np.random.default_rng(3).normal(size=params[last]["kernel"].shape) * 0.01
-            params = {**params, last: {**params[last], "kernel": kernel}}
-        save_dsen2(tmp_path / "m", params, cfg, patch=24, buffer=0.25)
+    if method == "anchored":  # a correction that is not zero
+        model = _anchored(tmp_path / "m", 0.01)
+    elif method == "plain":
+        cfg = DSen2Config.preset("tiny")
+        save_dsen2(tmp_path / "m", init_params(cfg, 24, seed=1), cfg, patch=24, buffer=0.25)
         model = str(tmp_path / "m")
     kind = "dsen2" if model else method
-    seen: list[tuple[int, int]] = []
-    out = sharpen_zarr(
-        src,
-        tmp_path / "o.zarr",
-        method=kind,
-        model=model,
-        consistent=consistent,
-        chunk=24,
-        on_region=lambda i, n: seen.append((i, n)),
-    )
+    out, want, seen = _job_and_reference(src, tmp_path / "o.zarr", cubes, kind, model, consistent)
     assert seen[-1][1] == 5 * 5  # 216 x 240 px in regions of 2 x 2 chunks of 24 px
-    want = sharpen(cubes, method=kind, model=model, consistent=consistent).values
     np.testing.assert_allclose(out.values, want, atol=2e-6)
