@@ -104,6 +104,22 @@ def test_table_iv_v2_scores_every_reference_pixel_set_and_method():
     assert s.loc[("target", "all", "hls_psf"), "rmse"] < s.loc[("target", "all", "resample"), "rmse"]
 
 
+def test_tra_is_the_least_squares_fit_to_the_scenes_own_landsat_dates():
+    """The per-pixel regression row: fitted per pixel on the co-registered Landsat dates, so on
+    those dates (in sample) it is never further from them than the plain regrid (identity)."""
+    from xharm.evaluate import table_iv_v2, tra_product
+
+    ps = simulate.pair_series(n_dates=5, size_km=1.2, seed=23, lazy=False, cloud_cover=0.0)
+    tra = tra_product(ps)
+    res = run_methods({10: ps.s2_10m, 20: ps.s2_20m}, ["resample"], valid=ps.s2_valid)["resample"]
+    assert tra.odc.geobox == res.odc.geobox and tra.band.values.tolist() == res.band.values.tolist()
+    assert "valid" not in tra.coords and tra.attrs["harmonization_method"] == "tra"
+    tab = table_iv_v2({"plains": [23]}, ["resample", "tra"], size_km=1.2, n_dates=5, pixels=("all",))
+    tab = tab[tab.reference == "l8_coreg"].set_index("method")
+    bands = [c for c in tab.columns if c.startswith("rmse_B")]
+    assert (tab.loc["tra", bands] < tab.loc["resample", bands]).all()
+
+
 def test_goal_check_needs_both_physical_baselines_beaten_on_every_metric():
     from xharm.evaluate import goal_check
 

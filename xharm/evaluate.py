@@ -12,7 +12,8 @@ Everything in xharm that compares methods goes through here: the demo, ``xharm e
 - :func:`table_iv`: that over several held-out scenes, averaged; :func:`markdown` prints it;
 - :func:`table_iv_v2`: the protocol of "learn radiometry, not geometry" (registered truth,
   co-registered observation, parcel interiors / edges, seeds per archetype, the
-  geometry-aware baseline ``hls_psf``), :func:`summarize` and :func:`goal_check`;
+  geometry-aware baseline ``hls_psf``, optionally the per-pixel regression
+  :func:`tra_product`), :func:`summarize` and :func:`goal_check`;
 - :func:`better_than`: which overall scores one method wins over another;
 - :func:`score_stores`: a harmonized product in a Zarr store against a reference store
   (``xharm evaluate``), dates matched, stored masks applied (:class:`Evaluation`).
@@ -60,6 +61,7 @@ __all__ = [
     "score_stores",
     "score_table",
     "table_iv",
+    "tra_product",
 ]
 
 METRICS: tuple[str, ...] = DEFAULT_METRICS
@@ -201,6 +203,45 @@ def coregistered_target(ps: Any) -> tuple[xr.DataArray, xr.DataArray]:
     out = out.assign_coords(coreg_dx=("time", dx), coreg_dy=("time", dy))
     valid = clear & out.notnull().all("band")
     return out, valid
+
+
+def tra_product(series: Any, exclude: Sequence[int] = ()) -> xr.DataArray:
+    """TRA (per-pixel time-series regression, Shang & Zhu 2019) of a simulated pair series.
+
+    The per-pixel regression baseline: ``method="tra"`` of :func:`xharm.to_landsat`, fitted
+    per pixel and band on the scene's own Landsat observations co-registered onto the
+    Sentinel-2 grid (:func:`coregistered_target`: the data the MGAN's training recipe uses
+    as its target, geometry removed) against the Sentinel-2 dates regridded to 30 m, then
+    applied to every Sentinel-2 date. Unlike the MGAN and the physical baselines it needs
+    Landsat data of the same place (at least 4 clear same-day pairs per pixel, else Landsat
+    interpolated in time; a pixel without enough pairs keeps the plain regrid). Against the
+    ``"l8_coreg"`` reference it is scored on the data it was fitted to (in sample).
+
+    Parameters
+    ----------
+    series
+        A :class:`xharm.simulate.PairSeries`.
+    exclude
+        Indices of dates whose Landsat image the fit must not see (e.g. the Sentinel-2-only
+        date of crop mapping v2); they are still adjusted.
+
+    Returns
+    -------
+    xarray.DataArray
+        Lazy as the inputs, on the 30 m grid, its ``valid`` coordinate dropped.
+    """
+    moved, both = coregistered_target(series)
+    if len(exclude):
+        seen = np.ones(both.sizes["time"], bool)
+        seen[list(exclude)] = False
+        both = both & xr.DataArray(seen, dims="time", coords={"time": both.time})
+    return to_landsat(
+        {10: series.s2_10m, 20: series.s2_20m},
+        method="tra",
+        valid=series.s2_valid,
+        l8=moved.drop_vars(["coreg_dx", "coreg_dy"]),
+        l8_valid=both,
+    ).drop_vars("valid", errors="ignore")
 
 
 def parcel_pixels(s2_10m: xr.DataArray, geobox: Any) -> dict[str, xr.DataArray]:
@@ -381,7 +422,8 @@ def table_iv_v2(
         ``{archetype: seeds}`` (:data:`xharm.simulate.landscape.ARCHETYPES`; ``None`` the
         default landscape). Use fresh seeds, never training or selection ones.
     methods, model
-        As :func:`run_methods`.
+        As :func:`run_methods`; ``"tra"`` is :func:`tra_product` (fitted on the scene's own
+        Landsat dates: give it a series of 8 or more dates).
     size_km, n_dates
         Scene size and number of dates.
     references, pixels
@@ -400,7 +442,10 @@ def table_iv_v2(
     for arche, arche_seeds in seeds.items():
         for seed in arche_seeds:
             ps = pair_series(n_dates=n_dates, size_km=size_km, seed=int(seed), lazy=False, archetype=arche)
-            preds = run_methods({10: ps.s2_10m, 20: ps.s2_20m}, methods, model=model, valid=ps.s2_valid)
+            own = [m for m in methods if m != "tra"]
+            preds = run_methods({10: ps.s2_10m, 20: ps.s2_20m}, own, model=model, valid=ps.s2_valid)
+            if "tra" in methods:
+                preds["tra"] = tra_product(ps).compute()
             res = score_series(ps, methods, references=references, pixels=pixels, predictions=preds)
             for ref in references:
                 for pix in pixels:

@@ -3,9 +3,11 @@
 For each seed, a simulated pair series on the paper's calendar (Table II of Sedona et al.
 2021, moved to 2021: five Landsat dates in April-May and September-October, and 3 July as
 the Sentinel-2-only date) goes through :func:`xharm.downstream.compare_crop_mapping`:
-every method (by its ``xharm.to_landsat`` name, run through :func:`xharm.evaluate.run_methods`)
-harmonizes every Sentinel-2 date; an RBF SVM maps the crops from each product on the Landsat
-dates ("paper") and with the Sentinel-2-only date added ("paper+S2"), over several block
+every method (by its ``xharm.to_landsat`` name, run through :func:`xharm.evaluate.run_methods`;
+``tra``, the per-pixel regression, fitted on the co-registered Landsat dates without the
+July one, :func:`xharm.evaluate.tra_product`) harmonizes every Sentinel-2 date; an RBF SVM
+maps the crops from each product on the Landsat dates ("paper") and with the Sentinel-2-only
+date added ("paper+S2"), over several block
 splits; each product is scored against labels rasterized from the parcel map onto its own
 grid by area majority, for all, parcel-interior and parcel-edge test pixels. The Landsat
 observation is mapped too (its missing July date filled by the reference method).
@@ -20,6 +22,7 @@ Usage (from the repository root)::
     python examples/reports/crop_mapping_v2.py --methods resample,hls,hls_psf --seeds 1 2 3 4 5
     python examples/reports/crop_mapping_v2.py --methods hls,mgan --model mgan-starter --report out.md
     python examples/reports/crop_mapping_v2.py --methods hls,mgan --smooth-correction 2 4 --seeds 301 302 303
+    python examples/reports/crop_mapping_v2.py --methods hls,hls_psf,mgan,tra
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from scipy import ndimage
 
 from xharm import simulate
 from xharm.downstream import compare_crop_mapping
-from xharm.evaluate import METHODS, markdown, run_methods
+from xharm.evaluate import METHODS, markdown, run_methods, tra_product
 
 #: The paper's Table II calendar (2018) moved to 2021: Landsat dates and the S2-only date.
 LANDSAT_DATES = ["2021-04-04", "2021-04-20", "2021-05-06", "2021-09-27", "2021-10-13"]
@@ -78,6 +81,13 @@ def smoothed_correction(model: str | None, sigma: float) -> Any:
         return out.copy(data=phys.values + smooth_nan(out.values - phys.values, sigma))
 
     return run
+
+
+def tra(ps: simulate.PairSeries) -> Any:
+    """The per-pixel regression (TRA) fitted on the series' co-registered Landsat dates, the
+    Sentinel-2-only date's Landsat image left out (:func:`xharm.evaluate.tra_product`)."""
+    s2_only = int(np.flatnonzero(ps.s2_10m.time.values.astype("datetime64[D]") == np.datetime64(S2_ONLY))[0])
+    return lambda a, b, v: tra_product(ps, exclude=[s2_only])
 
 
 def truth(ps: simulate.PairSeries) -> Any:
@@ -133,7 +143,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[pd.DataFrame, dict[st
         archetype=args.archetype,
         lazy=False,
     )
-    methods = {m: method(m, args.model) for m in args.methods}
+    methods = {m: tra(ps) if m == "tra" else method(m, args.model) for m in args.methods}
     if args.truth:
         methods["truth"] = truth(ps)
     if args.target:

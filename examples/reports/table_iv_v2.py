@@ -11,7 +11,9 @@ method is run on the Sentinel-2 dates with the clear mask and scored
   Landsat observation co-registered onto that grid);
 - pixel sets: all clear pixels, parcel interiors, parcel edges;
 - rows: resample, HLS, HLS + Landsat PSF (``hls_psf``: the geometry-aware physical baseline
-  and, for the anchored starter, its physics part alone), the MGAN.
+  and, for the anchored starter, its physics part alone), the MGAN; with ``--methods ... tra``
+  also the per-pixel time-series regression (TRA, fitted on each scene's own co-registered
+  Landsat dates: use ``--dates 12`` or more, :func:`xharm.evaluate.tra_product`).
 
 It then prints the criteria of the issue (:func:`xharm.evaluate.goal_check`) and the shift
 of the MGAN's output against the target (phase correlation of the red band per date; the
@@ -22,6 +24,7 @@ Run::
 
     python examples/reports/table_iv_v2.py                    # bundled starter, 5 seeds per archetype
     python examples/reports/table_iv_v2.py --model runs/x/model --seeds 3 --size-km 3 --csv out.csv
+    python examples/reports/table_iv_v2.py --methods resample hls hls_psf mgan tra --dates 16 --seeds 3
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import numpy as np
 
 from xharm import simulate
 from xharm.core.coregister import estimate_shift
-from xharm.evaluate import goal_check, markdown, run_methods, summarize, table_iv_v2
+from xharm.evaluate import TABLE_IV_V2_METHODS, goal_check, markdown, run_methods, summarize, table_iv_v2
 from xharm.simulate.landscape import ARCHETYPES
 
 FIRST_SEED = 5001
@@ -68,12 +71,19 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5, help="fresh seeds per archetype")
     ap.add_argument("--size-km", type=float, default=4.8)
     ap.add_argument("--dates", type=int, default=6)
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(TABLE_IV_V2_METHODS),
+        help="rows (the criteria need mgan, hls and hls_psf; tra: the per-pixel regression)",
+    )
     ap.add_argument("--csv", help="write the tidy table here")
     args = ap.parse_args()
     t0 = time.perf_counter()
     seeds = {a: range(FIRST_SEED, FIRST_SEED + args.seeds) for a in sorted(ARCHETYPES)}
     tab = table_iv_v2(
         seeds,
+        args.methods,
         model=args.model,
         size_km=args.size_km,
         n_dates=args.dates,
