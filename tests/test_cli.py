@@ -251,6 +251,15 @@ def test_harmonize_refuses_bad_arguments_with_one_message(store, tmp_path, capsy
     assert not (dst / "reflectance").exists()  # refused before any region was written
 
 
+def test_harmonize_without_valid_names_the_stores_clear_mask(store, tmp_path, capsys):
+    assert main(["harmonize", store, str(tmp_path / "a.zarr"), "--method", "resample", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "note: no --valid given" in err and "pass --valid s2_20m/s2_valid" in err
+    args = ["harmonize", store, str(tmp_path / "b.zarr"), "--method", "resample", "--quiet"]
+    assert main([*args, "--valid", "s2_20m/s2_valid"]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_harmonize_into_its_own_input_is_refused(store, capsys):
     before = sorted(p.name for p in Path(store).iterdir())
     assert main(["harmonize", store, store, "--overwrite", "--quiet"]) == 2

@@ -66,6 +66,21 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _note_unused_masks(command: str, store: str, groups: Sequence[str | None], valid: str | None) -> None:
+    """Print a note when ``--valid`` is not given but the input store holds a clear mask."""
+    if valid is not None:
+        return
+    from .io.zarr import clear_masks
+
+    found = [m for g in dict.fromkeys(groups) if g for m in clear_masks(store, g)]
+    if found:
+        print(
+            f"note: no --valid given, so cloudy pixels go through {command} as if clear; {store} has the "
+            f"clear mask {', '.join(found)}: pass --valid {found[0]} to mask clouds and shadows",
+            file=sys.stderr,
+        )
+
+
 def _cmd_harmonize(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -74,7 +89,8 @@ def _cmd_harmonize(args: argparse.Namespace) -> int:
     bars: list[Any] = []
 
     def progress(done: int, total: int) -> None:
-        if not bars:
+        if not bars:  # first call: the inputs are checked, no region computed yet
+            _note_unused_masks("xharm harmonize", args.input, [args.s2_20m, args.s2_10m], args.valid)
             desc = f"xharm harmonize ({args.method})"
             bars.append(tqdm(total=total, initial=done, desc=desc, unit="region", disable=args.quiet))
         bars[0].update(done - bars[0].n)
@@ -109,13 +125,21 @@ def _cmd_harmonize(args: argparse.Namespace) -> int:
 def _cmd_sharpen(args: argparse.Namespace) -> int:
     from .jobs import dask_client, sharpen
 
+    started: list[bool] = []
+
+    def note(done: int, total: int) -> None:
+        if not started:  # first call: the inputs are checked, no region computed yet
+            started.append(True)
+            groups = [args.s2_20m, args.s2_10m, args.s2_60m]
+            _note_unused_masks("xharm sharpen", args.input, groups, args.valid)
+
     try:
         with dask_client(args.scheduler, args.local_workers, args.gpu):
             out = sharpen(
                 args.input, args.output, method=args.method, model=args.model, bands=args.bands,
                 consistent=args.consistent, s2_10m=args.s2_10m, s2_20m=args.s2_20m, s2_60m=args.s2_60m,
                 valid=args.valid, out_group=args.out_group, chunk=args.chunk, time_chunk=args.time_chunk,
-                batch_size=args.batch_size, resume=args.resume, overwrite=args.overwrite,
+                batch_size=args.batch_size, resume=args.resume, overwrite=args.overwrite, on_region=note,
             )  # fmt: skip
     except FileExistsError as err:
         print(f"xharm sharpen: error: {err}", file=sys.stderr)

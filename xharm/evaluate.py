@@ -35,7 +35,7 @@ from .core.coregister import coregister
 from .core.cube import canonical_only, check_same_grid
 from .core.grid import mask_to_grid, s2_to_30m
 from .exceptions import EmptyDataError, MissingBandError, SensorError, describe
-from .io.zarr import VAR, open_cube, open_group, open_mask
+from .io.zarr import VAR, clear_masks, open_cube, open_group, open_mask
 from .metrics import DEFAULT_METRICS, metrics
 from .pipeline import METHODS, to_landsat
 from .simulate import pair_series
@@ -679,13 +679,9 @@ def score_stores(
     reference = where + (" (clear-sky truth)" if ref_var == "truth" else " (an observation)")
     valid = list(valid)
     if ref_var != "truth":  # an observation: its own clear masks (clouds, fill) apply
-        for var in sorted(ref_names):
-            spec = f"{ref_group}/{var}" if ref_group else var
-            if var.endswith("valid") and spec not in valid and _is_mask(ref_store, ref_group, var):
-                valid.append(spec)
-    pred_masks: list[str] = []
-    if "valid" in open_group(pred_store, pred_group).data_vars and _is_mask(pred_store, pred_group, "valid"):
-        pred_masks.append((f"{pred_group}/" if pred_group else "") + "valid")
+        valid += [spec for spec in clear_masks(ref_store, ref_group) if spec not in valid]
+    own = (f"{pred_group}/" if pred_group else "") + "valid"  # the mask a harmonize job writes
+    pred_masks = [spec for spec in clear_masks(pred_store, pred_group) if spec == own]
     pred, ref = open_cube(pred_store, pred_group, pred_var), open_cube(ref_store, ref_group, ref_var)
     bands = [str(b) for b in pred["band"].values]
     have = [str(b) for b in ref["band"].values]
@@ -727,11 +723,6 @@ def score_stores(
         )
     fraction = float(ok.mean().compute())
     return Evaluation(overall, per_band, len(times), unmatched, fraction, reference, masks, notes)
-
-
-def _is_mask(store: str | os.PathLike[str], group: str | None, var: str) -> bool:
-    da_ = open_group(store, group)[var]
-    return bool(da_.dtype == bool and set(da_.dims) == {"time", "y", "x"})
 
 
 # --------------------------------------------------------------------------- real L2A patches

@@ -47,6 +47,7 @@ __all__ = [
     "SourceCache",
     "cached_source",
     "checksummed",
+    "clear_masks",
     "find_corrupt_chunk",
     "finished_regions",
     "jsonable_attrs",
@@ -392,6 +393,33 @@ def open_cube(
     keep = set(cube.dims) | {"common_name", "spatial_ref"}
     extra = [c for c in cube.coords if c == DONE or (c not in keep and set(ds[c].dims) - {"time"})]
     return cube.drop_vars(extra)
+
+
+def clear_masks(store: str | os.PathLike[str], group: str | None = None) -> list[str]:
+    """The clear masks of a group: its boolean ``(time, y, x)`` variables named ``*valid``.
+
+    Returned as ``"GROUP/VAR"`` (``"VAR"`` in the root group), as :func:`open_mask` and the
+    ``--valid`` options take them; sorted. An absent group has none.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, xarray as xr
+    >>> path = tempfile.mkdtemp() + "/m.zarr"
+    >>> xr.Dataset({"s2_valid": (("time", "y", "x"), np.ones((1, 2, 2), bool)),
+    ...             "scl": (("time", "y", "x"), np.ones((1, 2, 2), "u1"))}).to_zarr(path, group="s2_20m")
+    <xarray.backends.zarr.ZarrStore object at ...>
+    >>> clear_masks(path, "s2_20m"), clear_masks(path, "nothing")
+    (['s2_20m/s2_valid'], [])
+    """
+    try:
+        ds = open_group(store, group)
+    except ProductNotFoundError:
+        return []
+    return [
+        f"{group}/{var}" if group else str(var)
+        for var in sorted(map(str, ds.data_vars))
+        if var.endswith("valid") and ds[var].dtype == bool and set(ds[var].dims) == {"time", "y", "x"}
+    ]
 
 
 def open_mask(store: str | os.PathLike[str], spec: str) -> xr.DataArray:
