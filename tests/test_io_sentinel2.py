@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dask.array as da
@@ -125,6 +126,43 @@ def test_real_baseline_offset(
     np.testing.assert_array_equal(np.isnan(values), raw == 0)
     np.testing.assert_allclose(values[raw != 0], toa[raw != 0], atol=1e-6)
     assert read_s2_metadata(ukis / f"{name}_MTD.xml")["offsets"].get("B04", 0.0) == offset
+
+
+def test_real_earth_search_folder_reads_its_stac_item(real_data: Path, compute_counter) -> None:
+    """An Earth Search COG folder has no MTD file: its STAC Item JSON gives the facts."""
+    path = real_data / "riotilerpds_s2_l2a_29RKH_20200219_decimated"
+    if not path.is_dir():
+        pytest.skip("riotilerpds_s2_l2a_29RKH_20200219_decimated sample missing")
+    cubes = read_sentinel2(path)
+    assert compute_counter.calls == 0 and sorted(cubes) == [100.0, 200.0, 600.0]  # decimated 10x
+    cube = cubes[100.0]
+    assert cube.attrs["level"] == "L2A" and cube.attrs["sensor"] == "sentinel-2a"
+    assert cube.attrs["processing_baseline"] == "02.14" and cube.attrs["add_offset_dn"] == 0.0
+    assert str(cube.time.values[0]).startswith("2020-02-19T11:34:25")
+    with rasterio.open(path / "B02.tif") as src:
+        raw = src.read(1)
+    b02 = cube.sel(band="B02").values[0]
+    assert b02.shape == raw.shape  # 1098 px: already on the 600 m lattice, nothing cropped
+    np.testing.assert_allclose(b02[raw != 0], raw[raw != 0] / 10000.0, atol=1e-6)
+    assert 0.15 < float(np.nanmedian(b02)) < 0.18  # bright desert, as the sample's SOURCE.md says
+
+
+@pytest.mark.parametrize(("applied", "offset"), [(True, 0.0), (False, -1000.0), (None, -1000.0)])
+def test_stac_item_offset_flag_decides_the_dn_offset(tmp_path: Path, applied, offset) -> None:
+    folder = tmp_path / "S2B_32TQM_20230301_0_L2A"
+    dn = _dn((6, 6), 3)
+    _write(folder / "B04.tif", dn)
+    props = {"datetime": "2023-03-01T10:10:21Z", "platform": "sentinel-2b", "s2:processing_baseline": "05.09",
+             "s2:product_type": "S2MSI2A"}  # fmt: skip
+    if applied is not None:
+        props["earthsearch:boa_offset_applied"] = applied
+    item = {"type": "Feature", "stac_version": "1.0.0", "id": folder.name, "geometry": None,
+            "links": [], "assets": {}, "properties": props}  # fmt: skip
+    (folder / f"{folder.name}.json").write_text(json.dumps(item))
+    cube = read_sentinel2(folder)[10.0]
+    assert cube.attrs["add_offset_dn"] == offset and cube.attrs["sensor"] == "sentinel-2b"
+    values = cube.values[0, 0]
+    np.testing.assert_allclose(values[dn != 0], (dn[dn != 0] + offset) / 10000.0, atol=1e-6)
 
 
 @pytest.fixture(scope="module")

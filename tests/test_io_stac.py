@@ -98,6 +98,18 @@ def test_raster_extension_scaling_and_eo_names(tmp_path: Path) -> None:
     assert cube.band.values.tolist() == ["B4"]
 
 
+@pytest.mark.parametrize(("applied", "offset"), [(True, 0.0), (False, -0.1)])
+def test_earth_search_offset_flag_wins_over_raster_bands(tmp_path: Path, applied, offset) -> None:
+    """Earth Search items say ``raster:bands`` offset -0.1 even where the offset is already applied."""
+    dn = _dn(11)
+    props = {"s2:processing_baseline": "05.09", "earthsearch:boa_offset_applied": applied}
+    item = _item(tmp_path, f"es{applied}", "2023-03-01", {"B04": ("red", dn)}, **props)
+    item.assets["B04"].extra_fields["raster:bands"] = [{"scale": 0.0001, "offset": -0.1, "nodata": 0}]
+    cube = load_stac([item], bands=["red"], sensor="sentinel-2a")
+    expected = np.where(dn == 0, np.nan, dn * 0.0001 + offset)
+    np.testing.assert_allclose(cube.values[0, 0], expected, atol=1e-6)
+
+
 def test_bad_catalogs(tmp_path: Path) -> None:
     empty = pystac.Catalog(id="empty", description="nothing here")
     with pytest.raises(CatalogError, match="holds no items"):

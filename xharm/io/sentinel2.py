@@ -24,6 +24,7 @@ import xarray as xr
 
 from ..core.sensors import S2_SCALING, get_sensor, s2_boa_offset
 from ..exceptions import (
+    CorruptProductError,
     CRSError,
     GridError,
     MissingBandError,
@@ -97,7 +98,10 @@ def read_sentinel2(
     metadata
         The product's ``MTD_MSIL1C.xml`` / ``MTD_MSIL2A.xml`` (one per product, in order).
         Found automatically inside a ``.SAFE`` folder, as ``MTD_MSI*.xml`` beside the band
-        files, or as ``<file stem>_MTD.xml`` beside a multi-band file.
+        files, or as ``<file stem>_MTD.xml`` beside a multi-band file. A folder of band files
+        without one may hold the product's STAC Item JSON instead (an Earth Search
+        ``sentinel-cogs`` download): its date, platform, level, processing baseline and
+        ``earthsearch:boa_offset_applied`` are read (:func:`xharm.io.stac.s2_item_facts`).
     platform, time, processing_baseline
         Used when neither the metadata nor the file names tell them (one value for all
         products, or a sequence with one per product for ``time``).
@@ -260,6 +264,7 @@ def _collect(
                 )
             _add_band_files(prod, found)
             prod.meta.setdefault("mtd", _find_mtd(path, inside=True))
+            prod.meta.setdefault("stac", _find_stac_item(path))
             continue
         info = raster_info(path, what="Sentinel-2 file")
         if info.count > 1:
@@ -376,6 +381,21 @@ def _find_mtd(path: Path, inside: bool = False) -> Path | None:
     return None
 
 
+def _find_stac_item(folder: Path) -> Path | None:
+    """The one STAC Item JSON in a product folder (e.g. an Earth Search COG download), if any."""
+    import json
+
+    hits = []
+    for p in sorted(folder.glob("*.json")):
+        try:
+            doc = json.loads(p.read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("type") == "Feature" and "stac_version" in doc:
+            hits.append(p)
+    return hits[0] if len(hits) == 1 else None
+
+
 # --------------------------------------------------------------------------- metadata
 
 
@@ -446,7 +466,12 @@ def _describe_product(
     baseline: str | None,
     add_offset_dn: float | None,
 ) -> dict[str, Any]:
-    meta = read_s2_metadata(prod.meta["mtd"]) if prod.meta.get("mtd") else {}
+    if prod.meta.get("mtd"):
+        meta = read_s2_metadata(prod.meta["mtd"])
+    elif prod.meta.get("stac"):
+        meta = _read_stac_facts(prod.meta["stac"])
+    else:
+        meta = {}
     m = _PRODUCT.search(prod.name) or _PRODUCT.search(meta.get("product", ""))
     names = [info.path.name for info, _ in prod.files.values()]
     tt = next((t for t in (_TILE_TIME.search(n) for n in names) if t), None)
@@ -502,6 +527,19 @@ _S2B_LAUNCH, _S2C_LAUNCH = np.datetime64("2017-03-07"), np.datetime64("2024-09-0
 _PB_0400 = np.datetime64("2022-01-25")
 
 
+def _read_stac_facts(path: Path) -> dict[str, Any]:
+    import json
+
+    from .stac import s2_item_facts
+
+    try:
+        return s2_item_facts(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as err:
+        raise CorruptProductError(
+            describe(f"{path} is not a readable STAC Item", found=f"{type(err).__name__}: {err}"[:200])
+        ) from err
+
+
 def _missing_hints(
     prod: _Product, names: list[str], plat: str | None, stamp: Any, need_pb: bool
 ) -> MissingHintsError:
@@ -553,7 +591,7 @@ def _missing_hints(
             args.append("add_offset_dn=-1000" if date is not None else "processing_baseline='..'")
     level = next((lv.group(1).upper() for lv in (_NAME_LEVEL.search(t) for t in texts) if lv), None)
     head = f"product {prod.name} lacks {len(lines)} fact(s) the reader needs"
-    head += " (no MTD_MSI*.xml beside the files, no S2x_MSIxxx_... product name)"
+    head += " (no MTD_MSI*.xml or STAC item beside the files, no S2x_MSIxxx_... product name)"
     if level:
         head += f"; the name says {level}"
     return MissingHintsError(

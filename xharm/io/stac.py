@@ -22,7 +22,11 @@ from ..core.sensors import Sensor, get_sensor, normalize_band_name, s2_boa_offse
 from ..exceptions import CatalogError, MissingDependencyError, ProductNotFoundError, describe
 from ._raster import DEFAULT_CHUNKS, Chunks, spatial_chunks
 
-__all__ = ["load_stac", "stac_items"]
+__all__ = ["load_stac", "offset_applied", "s2_item_facts", "stac_items"]
+
+#: Item properties saying that the DN offset of baseline >= 04.00 is already in the values
+#: (Earth Search; its older items used the ``sentinel:`` prefix).
+OFFSET_APPLIED = ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied")
 
 StacSource = str | Path | pystac.Catalog | pystac.ItemCollection | pystac.Item | Iterable[pystac.Item]
 
@@ -153,6 +157,61 @@ def load_stac(
     return cube
 
 
+def offset_applied(properties: Mapping[str, Any]) -> bool | None:
+    """Whether a Sentinel-2 item's values already have the baseline >= 04.00 DN offset applied.
+
+    ``earthsearch:boa_offset_applied`` (or the older ``sentinel:boa_offset_applied``) when
+    the item has it, else None (unknown: the processing baseline decides). Earth Search sets
+    ``raster:bands`` ``offset: -0.1`` on such items even when the offset is already applied;
+    its maintainers name this flag as the one to follow (Element84/earth-search issue 9).
+
+    Examples
+    --------
+    >>> offset_applied({"earthsearch:boa_offset_applied": True}), offset_applied({})
+    (True, None)
+    """
+    for key in OFFSET_APPLIED:
+        if key in properties:
+            return bool(properties[key])
+    return None
+
+
+def s2_item_facts(item: pystac.Item | Mapping[str, Any]) -> dict[str, Any]:
+    """What a Sentinel-2 STAC item says of its product (as :func:`~xharm.io.read_s2_metadata` of an MTD).
+
+    Keys (absent when the item does not tell): ``product`` (``s2:product_uri`` without
+    ``.SAFE``, else the item id), ``level``, ``platform``, ``time``,
+    ``processing_baseline`` and ``offsets`` (DN offset per band: 0 when
+    :func:`offset_applied`).
+
+    Examples
+    --------
+    >>> item = {"type": "Feature", "stac_version": "1.0.0", "id": "S2A_29RKH_20200219_0_L2A",
+    ...         "geometry": None, "links": [], "assets": {},
+    ...         "properties": {"datetime": "2020-02-19T11:34:25Z", "platform": "sentinel-2a",
+    ...                        "s2:processing_baseline": "02.14", "s2:product_type": "S2MSI2A"}}
+    >>> facts = s2_item_facts(item)
+    >>> facts["level"], facts["platform"], facts["processing_baseline"], "offsets" in facts
+    ('L2A', 'sentinel-2a', '02.14', False)
+    """
+    if not isinstance(item, pystac.Item):
+        item = pystac.Item.from_dict(dict(item), preserve_dict=False)
+    props = item.properties
+    s = get_sensor("sentinel-2a")
+    out: dict[str, Any] = {"product": str(props.get("s2:product_uri") or item.id).removesuffix(".SAFE")}
+    if level := _item_level(item, s):
+        out["level"] = level
+    if props.get("platform"):
+        out["platform"] = get_sensor(str(props["platform"])).name
+    if item.datetime is not None:
+        out["time"] = np.datetime64(item.datetime.replace(tzinfo=None), "ns")
+    if props.get("s2:processing_baseline"):
+        out["processing_baseline"] = str(props["s2:processing_baseline"])
+    if offset_applied(props):
+        out["offsets"] = {b.id: 0.0 for b in s.bands}
+    return out
+
+
 def _unique_level(items: Sequence[pystac.Item], s: Sensor) -> str | None:
     """The processing level of the items (``L1C``/``L2A``/``L1``/``L2``), when they tell and agree."""
     levels = {_item_level(item, s) for item in items}
@@ -221,13 +280,16 @@ def _rules(item: pystac.Item, keys: Mapping[str, str], s: Sensor) -> dict[str, t
     out = {}
     sc = s.scaling
     dn_offset = 0.0
-    if s.family == "sentinel-2":
+    applied = offset_applied(item.properties) if s.family == "sentinel-2" else None
+    if s.family == "sentinel-2" and not applied:
         dn_offset = s2_boa_offset(item.properties.get("s2:processing_baseline"))
     for band_id, key in keys.items():
         asset = item.assets[key]
         rb = (asset.extra_fields.get("raster:bands") or [{}])[0]
         scale = float(rb.get("scale", sc.scale))
-        if "offset" in rb:
+        if applied:  # the values are reflectance / scale already, whatever raster:bands says
+            offset = sc.offset
+        elif "offset" in rb:
             offset = float(rb["offset"])
         else:
             offset = sc.offset + dn_offset * scale
