@@ -23,7 +23,7 @@ from xharm.exceptions import (
     ProductNotFoundError,
     SensorError,
 )
-from xharm.io import read_s2_metadata, read_scl, read_sentinel2
+from xharm.io import read_s2_angles, read_s2_metadata, read_scl, read_sentinel2
 
 UKIS_2020 = "S2B_MSIL1C_20200406T101559_N0209_R065_T32UPC_20200406T130159"
 UKIS_2022 = "S2B_MSIL1C_20220615T101559_N0400_R065_T32UPC_20220615T122549"
@@ -139,6 +139,9 @@ def test_real_earth_search_folder_reads_its_stac_item(real_data: Path, compute_c
     assert cube.attrs["level"] == "L2A" and cube.attrs["sensor"] == "sentinel-2a"
     assert cube.attrs["processing_baseline"] == "02.14" and cube.attrs["add_offset_dn"] == 0.0
     assert str(cube.time.values[0]).startswith("2020-02-19T11:34:25")
+    # the item's sun position (view:sun_elevation 48.29, view:sun_azimuth 147.67); no view angles
+    assert float(cube.sun_zenith[0]) == pytest.approx(41.707, abs=1e-3)
+    assert float(cube.sun_azimuth[0]) == pytest.approx(147.671, abs=1e-3) and "view_zenith" not in cube.coords
     with rasterio.open(path / "B02.tif") as src:
         raw = src.read(1)
     b02 = cube.sel(band="B02").values[0]
@@ -263,6 +266,100 @@ def test_safe_l2a_native_files_offsets_and_scl(tmp_path: Path, compute_counter) 
     assert scl.time.values[0] == np.datetime64("2023-03-01T10:10:21", "ns")
     assert scl.odc.geobox == cubes[20.0].odc.geobox
     np.testing.assert_array_equal(scl.values[0], dn["SCL"])
+
+
+def _pair(tag: str, zenith: float, azimuth: float, attrs: str = "") -> str:
+    return (f'<{tag}{attrs}><ZENITH_ANGLE unit="deg">{zenith}</ZENITH_ANGLE>'
+            f'<AZIMUTH_ANGLE unit="deg">{azimuth}</AZIMUTH_ANGLE></{tag}>')  # fmt: skip
+
+
+MTD_TL = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<n1:Level-2A_Tile_ID xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/S2_PDI_Level-2A_Tile_Metadata.xsd">'
+    '<n1:Geometric_Info><Tile_Geocoding metadataLevel="Brief">'
+    "<HORIZONTAL_CS_NAME>WGS84 / UTM zone 32N</HORIZONTAL_CS_NAME>"
+    "<HORIZONTAL_CS_CODE>EPSG:32632</HORIZONTAL_CS_CODE>"
+    '<Geoposition resolution="10"><ULX>600000</ULX><ULY>5000040</ULY></Geoposition>'
+    '<Geoposition resolution="20"><ULX>600000</ULX><ULY>5000040</ULY></Geoposition>'
+    '</Tile_Geocoding><Tile_Angles metadataLevel="Standard">'
+    "<Sun_Angles_Grid>{sun_grid}</Sun_Angles_Grid>"
+    + _pair("Mean_Sun_Angle", 40.5, 160.0)
+    + "{view_grids}<Mean_Viewing_Incidence_Angle_List>"
+    + _pair("Mean_Viewing_Incidence_Angle", 4.0, 350.0, ' bandId="1"')
+    + _pair("Mean_Viewing_Incidence_Angle", 6.0, 10.0, ' bandId="3"')
+    + "</Mean_Viewing_Incidence_Angle_List></Tile_Angles></n1:Geometric_Info></n1:Level-2A_Tile_ID>"
+)
+
+
+def _grid(values: np.ndarray) -> str:
+    text = [" ".join("NaN" if np.isnan(v) else f"{v:g}" for v in row) for row in values]
+    rows = "".join(f"<VALUES>{t}</VALUES>" for t in text)
+    return (f'<COL_STEP unit="m">5000</COL_STEP><ROW_STEP unit="m">5000</ROW_STEP>'
+            f"<Values_List>{rows}</Values_List>")  # fmt: skip
+
+
+def _mtd_tl(path: Path) -> dict[str, np.ndarray]:
+    """A tile metadata file: 3 x 3 grids; two detectors of one band, each covering part of the tile."""
+    sun_z, sun_a = np.full((3, 3), 40.0) + np.arange(3), np.full((3, 3), 160.0)
+    left = np.array([[3.0, 4.0, np.nan]] * 3)  # detector 1: the two western columns
+    right = np.array([[np.nan, 8.0, 9.0]] * 3)  # detector 2 overlaps it in the middle column
+    sun = f"<Zenith>{_grid(sun_z)}</Zenith><Azimuth>{_grid(sun_a)}</Azimuth>"
+    views = "".join(
+        f'<Viewing_Incidence_Angles_Grids bandId="1" detectorId="{d}"><Zenith>{_grid(z)}</Zenith>'
+        f"<Azimuth>{_grid(np.where(np.isnan(z), np.nan, az))}</Azimuth></Viewing_Incidence_Angles_Grids>"
+        for d, z, az in ((1, left, 350.0), (2, right, 10.0))
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(MTD_TL.format(sun_grid=sun, view_grids=views))
+    return {"sun_zenith": sun_z, "left": left, "right": right}
+
+
+def test_tile_metadata_angles_means_and_grids(tmp_path: Path) -> None:
+    grids = _mtd_tl(tmp_path / "MTD_TL.xml")
+    means = read_s2_angles(tmp_path / "MTD_TL.xml")
+    assert means["sun_zenith"] == 40.5 and means["sun_azimuth"] == 160.0
+    assert means["view_zenith"] == pytest.approx(5.0)
+    assert min(means["view_azimuth"], 360 - means["view_azimuth"]) < 1e-9  # 350 and 10 average to north
+    ds = read_s2_angles(tmp_path / "MTD_TL.xml", grid=True)
+    assert ds.attrs["crs"] == "EPSG:32632" and ds["sun_zenith"].dims == ("y", "x")
+    assert ds.x.values.tolist() == [600000, 605000, 610000]
+    assert ds.y.values.tolist() == [5000040, 4995040, 4990040]
+    np.testing.assert_array_equal(ds["sun_zenith"].values, grids["sun_zenith"])
+    np.testing.assert_allclose(ds["view_zenith"].values, [[3.0, 6.0, 9.0]] * 3)  # detectors merged
+    az = ds["view_azimuth"].values
+    np.testing.assert_allclose(np.minimum(az, 360 - az)[:, 1], 0.0, atol=1e-9)  # circular mean of 350, 10
+    (tmp_path / "bad.xml").write_text("<a><b>1</b></a>")
+    with pytest.raises(ProductError, match="no sun / view angles"):
+        read_s2_angles(tmp_path / "bad.xml")
+
+
+def test_safe_angles_become_per_date_coordinates_for_the_brdf_step(tmp_path: Path) -> None:
+    import xharm
+
+    _safe(tmp_path)
+    granule = next((tmp_path / SAFE / "GRANULE").glob("L2A_*"))
+    _mtd_tl(granule / "MTD_TL.xml")
+    for band, res, shape in (("B03", 10, (12, 18)), ("B08", 10, (12, 18)), ("B12", 20, (6, 9))):  # for HLS
+        path = granule / "IMG_DATA" / f"R{res}m" / f"T32TQM_20230301T101021_{band}_{res}m.jp2"
+        _write(path, _dn(shape, 20 + res), res=res, driver="JP2OpenJPEG")
+    cubes = read_sentinel2(tmp_path / SAFE)
+    for cube in cubes.values():
+        assert cube.sun_zenith.dims == ("time",) and float(cube.sun_zenith[0]) == 40.5
+        assert float(cube.view_zenith[0]) == pytest.approx(5.0)
+    out = xharm.to_landsat({10: cubes[10.0], 20: cubes[20.0]}, method="hls", nir="B08", platform="S2A")
+    assert out.attrs["harmonization_method"] == "hls" and bool(np.isfinite(out.values).any())
+    grids = read_s2_angles(granule / "MTD_TL.xml", grid=True)  # per pixel: interpolated onto 30 m
+    per_pixel = xharm.to_landsat({10: cubes[10.0], 20: cubes[20.0]}, method="hls", nir="B08",
+                                 platform="S2A", angles=grids)  # fmt: skip
+    diff = np.abs(per_pixel.values - out.values)
+    assert 0 < np.nanmax(diff) < 0.05  # the same BRDF step, with angles that vary across the tile
+    bare = read_sentinel2(tmp_path / SAFE, bands=["B02"])
+    assert "sun_zenith" in bare[10.0].coords  # any band selection keeps them
+    (granule / "MTD_TL.xml").unlink()
+    cubes = read_sentinel2(tmp_path / SAFE)
+    assert "sun_zenith" not in cubes[10.0].coords  # no tile metadata: none, and HLS asks for them
+    with pytest.raises(MissingBandError, match="angle"):
+        xharm.to_landsat({10: cubes[10.0], 20: cubes[20.0]}, method="hls", nir="B08", platform="S2A")
 
 
 def test_time_series_mixing_baselines(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ layers; nothing is computed until asked. Bad inputs raise
 from .hls import read_hls
 from .hls import read_metadata as read_hls_metadata
 from .landsat import read_landsat_c2l2, read_mtl
-from .sentinel2 import read_s2_metadata, read_scl, read_sentinel2
+from .sentinel2 import read_s2_angles, read_s2_metadata, read_scl, read_sentinel2
 from .stac import load_stac, stac_items
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "read_hls_metadata",
     "read_landsat_c2l2",
     "read_mtl",
+    "read_s2_angles",
     "read_s2_metadata",
     "read_scl",
     "read_sentinel2",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,9 +49,11 @@ from ._raster import (
     require_exists,
 )
 
-__all__ = ["S2_BAND_ORDER", "read_s2_metadata", "read_scl", "read_sentinel2"]
+__all__ = ["S2_BAND_ORDER", "read_s2_angles", "read_s2_metadata", "read_scl", "read_sentinel2"]
 
 #: Band order of 13-band Sentinel-2 files and of the MTD ``bandId`` indices.
+#: The angle coordinates the reader attaches (degrees; the names :mod:`xharm.baselines.hls` looks up).
+ANGLES = ("sun_zenith", "sun_azimuth", "view_zenith", "view_azimuth")
 S2_BAND_ORDER = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 
 _PRODUCT = re.compile(r"(S2[ABC])_MSI(L1C|L2A)_(\d{8}T\d{6})_N(\d{4})_R\d{3}_T(\w{5})_\d{8}T\d{6}")
@@ -196,6 +199,8 @@ def read_sentinel2(
             "product": [s["product"] for s in series],
             "processing_baseline": [s["processing_baseline"] or "" for s in series],
             "add_offset_dn": [_one_offset(s["offsets"], band_ids) for s in series],
+            # granule-mean sun / view angles where every product's metadata gives them (HLS's BRDF step)
+            **{a: [s["angles"][a] for s in series] for a in ANGLES if all(a in s["angles"] for s in series)},
         }
         level_all = _unique([s["level"] for s in series])
         attrs: dict[str, Any] = {"level": level_all, "processing_level": level_all}
@@ -265,6 +270,7 @@ def _collect(
             _add_band_files(prod, found)
             prod.meta.setdefault("mtd", _find_mtd(path, inside=True))
             prod.meta.setdefault("stac", _find_stac_item(path))
+            prod.meta.setdefault("mtd_tl", _find_tile_metadata(path))
             continue
         info = raster_info(path, what="Sentinel-2 file")
         if info.count > 1:
@@ -396,7 +402,131 @@ def _find_stac_item(folder: Path) -> Path | None:
     return hits[0] if len(hits) == 1 else None
 
 
+def _find_tile_metadata(folder: Path) -> Path | None:
+    """The granule's ``MTD_TL.xml`` (anywhere under a product folder; Earth Search names it
+    ``granule_metadata.xml``), when there is exactly one."""
+    hits = sorted(folder.rglob("MTD_TL.xml")) or sorted(folder.glob("granule_metadata.xml"))
+    return hits[0] if len(hits) == 1 else None
+
+
 # --------------------------------------------------------------------------- metadata
+
+
+def read_s2_angles(path: str | Path, *, grid: bool = False) -> dict[str, float] | xr.Dataset:
+    """Sun and view angles (degrees) of a Sentinel-2 granule from its tile metadata ``MTD_TL.xml``.
+
+    Parameters
+    ----------
+    path
+        The granule's ``MTD_TL.xml`` (``GRANULE/*/MTD_TL.xml`` of a ``.SAFE``; Earth Search's
+        ``granule_metadata.xml`` asset is the same file).
+    grid
+        Return the 5 km angle grids instead of the granule means.
+
+    Returns
+    -------
+    dict or xarray.Dataset
+        ``sun_zenith``, ``sun_azimuth``, ``view_zenith``, ``view_azimuth``: the granule means
+        (``Mean_Sun_Angle``; the view angles averaged over the bands of
+        ``Mean_Viewing_Incidence_Angle_List``, azimuths as circular means). With
+        ``grid=True`` the same four as ``(y, x)`` grids on the tile's 5 km lattice (view
+        angles: the detectors merged, then averaged over bands), with the tile's CRS: pass
+        them as ``to_landsat(..., angles=...)``, which interpolates them onto the 30 m grid.
+        :func:`read_sentinel2` attaches the means as per-date coordinates by itself.
+
+    Raises
+    ------
+    ProductError
+        Not a tile metadata file, or it lists no angles.
+
+    Examples
+    --------
+    >>> read_s2_angles("GRANULE/L2A_T32TQM_A040000_20230301T101021/MTD_TL.xml")  # doctest: +SKIP
+    {'sun_zenith': 53.2, 'sun_azimuth': 158.9, 'view_zenith': 6.1, 'view_azimuth': 104.5}
+    """
+    path = require_exists(Path(path), what="Sentinel-2 tile metadata")
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise ProductError(describe(f"{path.name} is not valid XML", found=str(err))) from err
+
+    def find(el: ET.Element, name: str) -> ET.Element | None:
+        return next((c for c in el.iter() if _tag(c) == name), None)
+
+    def angle_pair(el: ET.Element | None) -> tuple[float, float] | None:
+        if el is None:
+            return None
+        zen, az = find(el, "ZENITH_ANGLE"), find(el, "AZIMUTH_ANGLE")
+        if zen is None or az is None or not zen.text or not az.text:
+            return None
+        return float(zen.text), float(az.text)
+
+    sun = angle_pair(find(root, "Mean_Sun_Angle"))
+    views = [
+        pair
+        for el in root.iter()
+        if _tag(el) == "Mean_Viewing_Incidence_Angle" and (pair := angle_pair(el)) is not None
+    ]
+    if sun is None or not views:
+        raise ProductError(
+            describe(
+                f"{path.name} lists no sun / view angles",
+                expected="a Sentinel-2 tile metadata file (MTD_TL.xml) with Mean_Sun_Angle and "
+                "Mean_Viewing_Incidence_Angle_List",
+                found=f"root element {_tag(root)}",
+                fix="pass angles= to to_landsat (or brdf=False to skip the BRDF step)",
+            )
+        )
+    zen = np.array([v[0] for v in views])
+    az = np.radians([v[1] for v in views])
+    means = {
+        "sun_zenith": sun[0],
+        "sun_azimuth": sun[1],
+        "view_zenith": float(zen.mean()),
+        "view_azimuth": float(np.degrees(np.arctan2(np.sin(az).mean(), np.cos(az).mean())) % 360.0),
+    }
+    if not grid:
+        return means
+    return _angle_grids(root, find, means, path)
+
+
+def _angle_grids(root: ET.Element, find: Any, means: dict[str, float], path: Path) -> xr.Dataset:
+    """The 5 km sun and view angle grids of a tile metadata file (see :func:`read_s2_angles`)."""
+
+    def values(el: ET.Element) -> np.ndarray:
+        rows = [r.text.split() for r in el.iter() if _tag(r) == "VALUES" and r.text]
+        return np.array(rows, dtype="float64")
+
+    def zenith_azimuth(el: ET.Element) -> tuple[np.ndarray, np.ndarray]:
+        return values(find(el, "Zenith")), values(find(el, "Azimuth"))
+
+    sun = find(root, "Sun_Angles_Grid")
+    geo = next((g for g in root.iter() if _tag(g) == "Geoposition" and g.get("resolution") == "10"), None)
+    code, step = find(root, "HORIZONTAL_CS_CODE"), find(root, "COL_STEP")
+    if sun is None or geo is None or code is None or not code.text:
+        raise ProductError(describe(f"{path.name} has no angle grids or no tile position", fix="grid=False"))
+    sun_z, sun_a = zenith_azimuth(sun)
+    views = [zenith_azimuth(el) for el in root.iter() if _tag(el) == "Viewing_Incidence_Angles_Grids"]
+    if views:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # nodes outside every detector: all NaN
+            view_z = np.nanmean(np.stack([z for z, _ in views]), axis=0)
+            rad = np.radians(np.stack([a for _, a in views]))
+            view_a = np.degrees(np.arctan2(np.nanmean(np.sin(rad), 0), np.nanmean(np.cos(rad), 0))) % 360.0
+    else:
+        view_z, view_a = np.full_like(sun_z, means["view_zenith"]), np.full_like(sun_z, means["view_azimuth"])
+    dx = float(step.text) if step is not None and step.text else 5000.0
+    x0, y0 = float(find(geo, "ULX").text), float(find(geo, "ULY").text)
+    grids = {"sun_zenith": sun_z, "sun_azimuth": sun_a, "view_zenith": view_z, "view_azimuth": view_a}
+    return xr.Dataset(
+        {name: (("y", "x"), arr) for name, arr in grids.items()},
+        coords={"y": y0 - dx * np.arange(sun_z.shape[0]), "x": x0 + dx * np.arange(sun_z.shape[1])},
+        attrs={"crs": code.text, "source": path.name, **{f"mean_{k}": v for k, v in means.items()}},
+    )
+
+
+def _tag(el: ET.Element) -> str:
+    return el.tag.split("}")[-1]
 
 
 def read_s2_metadata(path: str | Path) -> dict[str, Any]:
@@ -507,7 +637,9 @@ def _describe_product(
     missing = [b for b in prod.files if b not in offsets]
     for b in missing:
         offsets[b] = s2_boa_offset(pb)
+    angles = read_s2_angles(prod.meta["mtd_tl"]) if prod.meta.get("mtd_tl") else meta.get("angles", {})
     return {
+        "angles": angles,
         "product": meta.get("product") or prod.name,
         "level": found_level or (level.upper() if level else None),
         "platform": get_sensor(plat).name,

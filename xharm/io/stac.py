@@ -181,8 +181,10 @@ def s2_item_facts(item: pystac.Item | Mapping[str, Any]) -> dict[str, Any]:
 
     Keys (absent when the item does not tell): ``product`` (``s2:product_uri`` without
     ``.SAFE``, else the item id), ``level``, ``platform``, ``time``,
-    ``processing_baseline`` and ``offsets`` (DN offset per band: 0 when
-    :func:`offset_applied`).
+    ``processing_baseline``, ``offsets`` (DN offset per band: 0 when
+    :func:`offset_applied`) and ``angles`` (``sun_zenith`` / ``sun_azimuth`` in degrees from
+    ``view:sun_elevation`` / ``view:sun_azimuth`` or ``s2:mean_solar_zenith`` /
+    ``s2:mean_solar_azimuth``).
 
     Examples
     --------
@@ -209,6 +211,17 @@ def s2_item_facts(item: pystac.Item | Mapping[str, Any]) -> dict[str, Any]:
         out["processing_baseline"] = str(props["s2:processing_baseline"])
     if offset_applied(props):
         out["offsets"] = {b.id: 0.0 for b in s.bands}
+    angles = {}  # the sun at the scene centre (view angles: the tile metadata, MTD_TL.xml)
+    if props.get("view:sun_elevation") is not None:
+        angles["sun_zenith"] = 90.0 - float(props["view:sun_elevation"])
+    elif props.get("s2:mean_solar_zenith") is not None:
+        angles["sun_zenith"] = float(props["s2:mean_solar_zenith"])
+    for key in ("view:sun_azimuth", "s2:mean_solar_azimuth"):
+        if props.get(key) is not None:
+            angles["sun_azimuth"] = float(props[key])
+            break
+    if angles:
+        out["angles"] = angles
     return out
 
 
