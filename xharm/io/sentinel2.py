@@ -51,9 +51,9 @@ from ._raster import (
 
 __all__ = ["S2_BAND_ORDER", "read_s2_angles", "read_s2_metadata", "read_scl", "read_sentinel2"]
 
-#: Band order of 13-band Sentinel-2 files and of the MTD ``bandId`` indices.
 #: The angle coordinates the reader attaches (degrees; the names :mod:`xharm.baselines.hls` looks up).
 ANGLES = ("sun_zenith", "sun_azimuth", "view_zenith", "view_azimuth")
+#: Band order of 13-band Sentinel-2 files and of the MTD ``bandId`` indices.
 S2_BAND_ORDER = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 
 _PRODUCT = re.compile(r"(S2[ABC])_MSI(L1C|L2A)_(\d{8}T\d{6})_N(\d{4})_R\d{3}_T(\w{5})_\d{8}T\d{6}")
