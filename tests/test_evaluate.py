@@ -114,10 +114,14 @@ def test_tra_is_the_least_squares_fit_to_the_scenes_own_landsat_dates():
     res = run_methods({10: ps.s2_10m, 20: ps.s2_20m}, ["resample"], valid=ps.s2_valid)["resample"]
     assert tra.odc.geobox == res.odc.geobox and tra.band.values.tolist() == res.band.values.tolist()
     assert "valid" not in tra.coords and tra.attrs["harmonization_method"] == "tra"
-    tab = table_iv_v2({"plains": [23]}, ["resample", "tra"], size_km=1.2, n_dates=5, pixels=("all",))
+    rows = ["resample", "hls_psf", "tra", "tra_psf"]
+    tab = table_iv_v2({"plains": [23]}, rows, size_km=1.2, n_dates=5, pixels=("all",))
     tab = tab[tab.reference == "l8_coreg"].set_index("method")
     bands = [c for c in tab.columns if c.startswith("rmse_B")]
     assert (tab.loc["tra", bands] < tab.loc["resample", bands]).all()
+    assert (tab.loc["tra_psf", bands] < tab.loc["hls_psf", bands]).all()  # the same fit on hls_psf
+    with pytest.raises(SensorError, match="unknown TRA input"):
+        tra_product(ps, on="hls")
 
 
 def test_goal_check_needs_both_physical_baselines_beaten_on_every_metric():

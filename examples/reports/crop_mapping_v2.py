@@ -4,10 +4,10 @@ For each seed, a simulated pair series on the paper's calendar (Table II of Sedo
 2021, moved to 2021: five Landsat dates in April-May and September-October, and 3 July as
 the Sentinel-2-only date) goes through :func:`xharm.downstream.compare_crop_mapping`:
 every method (by its ``xharm.to_landsat`` name, run through :func:`xharm.evaluate.run_methods`;
-``tra``, the per-pixel regression, fitted on the co-registered Landsat dates without the
-July one, :func:`xharm.evaluate.tra_product`) harmonizes every Sentinel-2 date; an RBF SVM
-maps the crops from each product on the Landsat dates ("paper") and with the Sentinel-2-only
-date added ("paper+S2"), over several block
+``tra`` / ``tra_psf``, the per-pixel regression on the plain regrid / on ``hls_psf``, fitted
+on the co-registered Landsat dates without the July one, :func:`xharm.evaluate.tra_product`)
+harmonizes every Sentinel-2 date; an RBF SVM maps the crops from each product on the Landsat
+dates ("paper") and with the Sentinel-2-only date added ("paper+S2"), over several block
 splits; each product is scored against labels rasterized from the parcel map onto its own
 grid by area majority, for all, parcel-interior and parcel-edge test pixels. The Landsat
 observation is mapped too (its missing July date filled by the reference method).
@@ -22,7 +22,7 @@ Usage (from the repository root)::
     python examples/reports/crop_mapping_v2.py --methods resample,hls,hls_psf --seeds 1 2 3 4 5
     python examples/reports/crop_mapping_v2.py --methods hls,mgan --model mgan-starter --report out.md
     python examples/reports/crop_mapping_v2.py --methods hls,mgan --smooth-correction 2 4 --seeds 301 302 303
-    python examples/reports/crop_mapping_v2.py --methods hls,hls_psf,mgan,tra
+    python examples/reports/crop_mapping_v2.py --methods hls,hls_psf,mgan,tra,tra_psf
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from scipy import ndimage
 
 from xharm import simulate
 from xharm.downstream import compare_crop_mapping
-from xharm.evaluate import METHODS, markdown, run_methods, tra_product
+from xharm.evaluate import METHODS, TRA_ROWS, markdown, run_methods, tra_product
 
 #: The paper's Table II calendar (2018) moved to 2021: Landsat dates and the S2-only date.
 LANDSAT_DATES = ["2021-04-04", "2021-04-20", "2021-05-06", "2021-09-27", "2021-10-13"]
@@ -83,11 +83,12 @@ def smoothed_correction(model: str | None, sigma: float) -> Any:
     return run
 
 
-def tra(ps: simulate.PairSeries) -> Any:
-    """The per-pixel regression (TRA) fitted on the series' co-registered Landsat dates, the
-    Sentinel-2-only date's Landsat image left out (:func:`xharm.evaluate.tra_product`)."""
+def tra(ps: simulate.PairSeries, on: str) -> Any:
+    """The per-pixel regression (TRA, on the plain regrid or on ``hls_psf``) fitted on the series'
+    co-registered Landsat dates, the Sentinel-2-only date's image left out
+    (:func:`xharm.evaluate.tra_product`)."""
     s2_only = int(np.flatnonzero(ps.s2_10m.time.values.astype("datetime64[D]") == np.datetime64(S2_ONLY))[0])
-    return lambda a, b, v: tra_product(ps, exclude=[s2_only])
+    return lambda a, b, v: tra_product(ps, exclude=[s2_only], on=on)
 
 
 def truth(ps: simulate.PairSeries) -> Any:
@@ -127,7 +128,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--csv", type=Path, default=None, help="also write the tidy table (every run) as CSV")
     a = p.parse_args(argv)
     a.methods = [m.strip() for m in a.methods.split(",") if m.strip()]
-    if unknown := [m for m in a.methods if m not in METHODS]:
+    if unknown := [m for m in a.methods if m not in METHODS and m not in TRA_ROWS]:
         p.error(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
     if a.reference not in a.methods:
         p.error(f"--reference {a.reference!r} is not in --methods")
@@ -143,7 +144,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[pd.DataFrame, dict[st
         archetype=args.archetype,
         lazy=False,
     )
-    methods = {m: tra(ps) if m == "tra" else method(m, args.model) for m in args.methods}
+    methods = {m: tra(ps, TRA_ROWS[m]) if m in TRA_ROWS else method(m, args.model) for m in args.methods}
     if args.truth:
         methods["truth"] = truth(ps)
     if args.target:

@@ -13,7 +13,8 @@ method is run on the Sentinel-2 dates with the clear mask and scored
 - rows: resample, HLS, HLS + Landsat PSF (``hls_psf``: the geometry-aware physical baseline
   and, for the anchored starter, its physics part alone), the MGAN; with ``--methods ... tra``
   also the per-pixel time-series regression (TRA, fitted on each scene's own co-registered
-  Landsat dates: use ``--dates 12`` or more, :func:`xharm.evaluate.tra_product`).
+  Landsat dates: use ``--dates 12`` or more, :func:`xharm.evaluate.tra_product`), and with
+  ``tra_psf`` the same regression on ``hls_psf`` (Landsat's PSF already in).
 
 It then prints the criteria of the issue (:func:`xharm.evaluate.goal_check`) and the shift
 of the MGAN's output against the target (phase correlation of the red band per date; the
@@ -24,7 +25,7 @@ Run::
 
     python examples/reports/table_iv_v2.py                    # bundled starter, 5 seeds per archetype
     python examples/reports/table_iv_v2.py --model runs/x/model --seeds 3 --size-km 3 --csv out.csv
-    python examples/reports/table_iv_v2.py --methods resample hls hls_psf mgan tra --dates 16 --seeds 3
+    python examples/reports/table_iv_v2.py --methods resample hls hls_psf mgan tra tra_psf --dates 16
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def main() -> None:
         "--methods",
         nargs="+",
         default=list(TABLE_IV_V2_METHODS),
-        help="rows (the criteria need mgan, hls and hls_psf; tra: the per-pixel regression)",
+        help="rows (the criteria need mgan, hls and hls_psf; tra, tra_psf: per-pixel regressions)",
     )
     ap.add_argument("--csv", help="write the tidy table here")
     args = ap.parse_args()
