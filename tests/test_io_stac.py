@@ -110,6 +110,20 @@ def test_earth_search_offset_flag_wins_over_raster_bands(tmp_path: Path, applied
     np.testing.assert_allclose(cube.values[0, 0], expected, atol=1e-6)
 
 
+def test_items_sun_position_becomes_per_date_coordinates(tmp_path: Path) -> None:
+    items = [
+        _item(tmp_path, f"d{k}", date, {"B04": ("red", _dn(20 + k))},
+              **{"s2:processing_baseline": "03.01", "view:sun_elevation": elev, "view:sun_azimuth": az})
+        for k, (date, elev, az) in enumerate((("2021-06-01", 60.0, 150.0), ("2021-06-11", 55.0, 155.0)))
+    ]  # fmt: skip
+    cube = load_stac(items, bands=["red"], sensor="sentinel-2a")
+    np.testing.assert_allclose(cube.sun_zenith.values, [30.0, 35.0])
+    np.testing.assert_allclose(cube.sun_azimuth.values, [150.0, 155.0])
+    assert cube.sun_zenith.dims == ("time",) and "view_zenith" not in cube.coords
+    del items[1].properties["view:sun_elevation"]  # one date without it: no coordinate at all
+    assert "sun_zenith" not in load_stac(items, bands=["red"], sensor="sentinel-2a").coords
+
+
 def test_bad_catalogs(tmp_path: Path) -> None:
     empty = pystac.Catalog(id="empty", description="nothing here")
     with pytest.raises(CatalogError, match="holds no items"):

@@ -22,7 +22,7 @@ from ..core.sensors import Sensor, get_sensor, normalize_band_name, s2_boa_offse
 from ..exceptions import CatalogError, MissingDependencyError, ProductNotFoundError, describe
 from ._raster import DEFAULT_CHUNKS, Chunks, spatial_chunks
 
-__all__ = ["load_stac", "offset_applied", "s2_item_facts", "stac_items"]
+__all__ = ["load_stac", "offset_applied", "s2_item_facts", "stac_items", "sun_angles"]
 
 #: Item properties saying that the DN offset of baseline >= 04.00 is already in the values
 #: (Earth Search; its older items used the ``sentinel:`` prefix).
@@ -150,6 +150,7 @@ def load_stac(
     out = xr.Dataset(decoded, coords={k: v for k, v in ds.coords.items()})
     out = out.assign_coords(time=np.asarray(times, dtype="datetime64[ns]"))
     cube = to_canonical(out, s)
+    cube = cube.assign_coords(_sun_per_time(items, cube["time"].values))
     cube.attrs.update(product=",".join(sorted({i.id for i in items})), source="stac")
     level = _unique_level(items, s)
     if level is not None:
@@ -211,17 +212,33 @@ def s2_item_facts(item: pystac.Item | Mapping[str, Any]) -> dict[str, Any]:
         out["processing_baseline"] = str(props["s2:processing_baseline"])
     if offset_applied(props):
         out["offsets"] = {b.id: 0.0 for b in s.bands}
-    angles = {}  # the sun at the scene centre (view angles: the tile metadata, MTD_TL.xml)
-    if props.get("view:sun_elevation") is not None:
-        angles["sun_zenith"] = 90.0 - float(props["view:sun_elevation"])
-    elif props.get("s2:mean_solar_zenith") is not None:
-        angles["sun_zenith"] = float(props["s2:mean_solar_zenith"])
-    for key in ("view:sun_azimuth", "s2:mean_solar_azimuth"):
-        if props.get(key) is not None:
-            angles["sun_azimuth"] = float(props[key])
-            break
-    if angles:
+    if angles := sun_angles(props):
         out["angles"] = angles
+    return out
+
+
+def sun_angles(properties: Mapping[str, Any]) -> dict[str, float]:
+    """``sun_zenith`` / ``sun_azimuth`` (degrees) an item's properties give, if any.
+
+    From ``view:sun_elevation`` / ``view:sun_azimuth`` (the STAC view extension: Earth
+    Search, Landsat Collection 2) or ``s2:mean_solar_zenith`` / ``s2:mean_solar_azimuth``
+    (Planetary Computer). View angles are not taken: the view extension's azimuth is
+    measured at the sub-satellite point, not from the ground towards the sensor.
+
+    Examples
+    --------
+    >>> sun_angles({"view:sun_elevation": 50.0, "view:sun_azimuth": 150.0})
+    {'sun_zenith': 40.0, 'sun_azimuth': 150.0}
+    """
+    out = {}
+    if properties.get("view:sun_elevation") is not None:
+        out["sun_zenith"] = 90.0 - float(properties["view:sun_elevation"])
+    elif properties.get("s2:mean_solar_zenith") is not None:
+        out["sun_zenith"] = float(properties["s2:mean_solar_zenith"])
+    for key in ("view:sun_azimuth", "s2:mean_solar_azimuth"):
+        if properties.get(key) is not None:
+            out["sun_azimuth"] = float(properties[key])
+            break
     return out
 
 
@@ -308,6 +325,21 @@ def _rules(item: pystac.Item, keys: Mapping[str, str], s: Sensor) -> dict[str, t
             offset = sc.offset + dn_offset * scale
         fill = rb.get("nodata", sc.fill)
         out[band_id] = (scale, offset, np.nan if fill is None else float(fill))
+    return out
+
+
+def _sun_per_time(items: Sequence[pystac.Item], times: Any) -> dict[str, tuple[str, np.ndarray]]:
+    """Per-date sun angles (coordinates on ``time``) where the items of every date give them."""
+    by_time: dict[Any, list[dict[str, float]]] = {}
+    for item in items:
+        if item.datetime is not None:
+            stamp = np.datetime64(item.datetime.replace(tzinfo=None), "ns")
+            by_time.setdefault(stamp, []).append(sun_angles(item.properties))
+    out = {}
+    for name in ("sun_zenith", "sun_azimuth"):
+        values = [[a[name] for a in by_time.get(np.datetime64(t, "ns"), []) if name in a] for t in times]
+        if all(values):  # one date without it: none (a partial coordinate would mislead the BRDF step)
+            out[name] = ("time", np.array([float(np.mean(v)) for v in values]))
     return out
 
 
