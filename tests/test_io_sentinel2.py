@@ -355,6 +355,9 @@ def test_safe_angles_become_per_date_coordinates_for_the_brdf_step(tmp_path: Pat
     assert 0 < np.nanmax(diff) < 0.05  # the same BRDF step, with angles that vary across the tile
     bare = read_sentinel2(tmp_path / SAFE, bands=["B02"])
     assert "sun_zenith" in bare[10.0].coords  # any band selection keeps them
+    (granule / "MTD_TL.xml").write_text("<n1:Level-2A_Tile_ID xmlns:n1='x'/>")  # no angles in it
+    with pytest.warns(UserWarning, match="angles not read"):
+        assert "sun_zenith" not in read_sentinel2(tmp_path / SAFE)[10.0].coords  # the bands still read
     (granule / "MTD_TL.xml").unlink()
     cubes = read_sentinel2(tmp_path / SAFE)
     assert "sun_zenith" not in cubes[10.0].coords  # no tile metadata: none, and HLS asks for them

@@ -393,6 +393,8 @@ def _find_stac_item(folder: Path) -> Path | None:
 
     hits = []
     for p in sorted(folder.glob("*.json")):
+        if p.stat().st_size > 4 << 20:  # an item is a few kB; do not parse large GeoJSON files
+            continue
         try:
             doc = json.loads(p.read_text())
         except (OSError, UnicodeDecodeError, ValueError):
@@ -637,7 +639,12 @@ def _describe_product(
     missing = [b for b in prod.files if b not in offsets]
     for b in missing:
         offsets[b] = s2_boa_offset(pb)
-    angles = read_s2_angles(prod.meta["mtd_tl"]) if prod.meta.get("mtd_tl") else meta.get("angles", {})
+    angles = meta.get("angles", {})
+    if prod.meta.get("mtd_tl"):
+        try:
+            angles = read_s2_angles(prod.meta["mtd_tl"])
+        except ProductError as err:  # optional metadata: the bands still read, the BRDF step asks for angles=
+            warnings.warn(f"{prod.name}: sun / view angles not read ({err})", stacklevel=3)
     return {
         "angles": angles,
         "product": meta.get("product") or prod.name,
