@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..core.sensors import ANGLE_NAMES  # re-exported: the BRDF step looks these names up
 from ..exceptions import MissingBandError, describe
 from ..validate import require_present
 
@@ -50,9 +51,6 @@ BRDF_COEFFICIENTS: dict[str, tuple[float, float, float]] = {
     "B11": (0.3430, 0.0453, 0.1154),
     "B12": (0.2658, 0.0387, 0.0639),
 }
-
-#: The four angle names xharm reads (degrees), from ``attrs`` or ``angles=``.
-ANGLE_NAMES: tuple[str, str, str, str] = ("sun_zenith", "sun_azimuth", "view_zenith", "view_azimuth")
 
 
 def ross_thick(sun_zenith: Any, view_zenith: Any, relative_azimuth: Any) -> Any:

@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..core.sensors import ANGLE_NAMES
 from ..exceptions import DimensionError, MissingBandError, describe
 from ..validate import check_angle
 from ._inputs import S2Input, as_landsat, gather, per_time, to_30m
 from .bandpass import bandpass_coefficients, platforms_of
-from .brdf import ANGLE_NAMES, c_factors
+from .brdf import c_factors
 from .solar import centre_lonlat, nbar_solar_zenith
 
 __all__ = ["harmonize", "hls_from_30m", "resolve_angles", "resolve_nbar_sun_zenith"]

@@ -30,6 +30,7 @@ import numpy as np
 from ..exceptions import MissingDependencyError, SensorError, UnknownBandError, describe
 
 __all__ = [
+    "ANGLE_NAMES",
     "APERTURE",
     "HLS_BANDPASS",
     "MTF_NYQUIST",
@@ -44,6 +45,11 @@ __all__ = [
     "psf_sigma",
     "s2_boa_offset",
 ]
+
+
+#: The acquisition angles xharm reads and writes (degrees; coordinates, ``attrs`` or ``angles=``):
+#: what the readers attach and the BRDF step of :mod:`xharm.baselines` looks up.
+ANGLE_NAMES: tuple[str, str, str, str] = ("sun_zenith", "sun_azimuth", "view_zenith", "view_azimuth")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from ..core.sensors import S2_SCALING, get_sensor, s2_boa_offset
+from ..core.sensors import ANGLE_NAMES, S2_SCALING, get_sensor, s2_boa_offset
 from ..exceptions import (
     CorruptProductError,
     CRSError,
@@ -51,8 +51,6 @@ from ._raster import (
 
 __all__ = ["S2_BAND_ORDER", "read_s2_angles", "read_s2_metadata", "read_scl", "read_sentinel2"]
 
-#: The angle coordinates the reader attaches (degrees; the names :mod:`xharm.baselines.hls` looks up).
-ANGLES = ("sun_zenith", "sun_azimuth", "view_zenith", "view_azimuth")
 #: Band order of 13-band Sentinel-2 files and of the MTD ``bandId`` indices.
 S2_BAND_ORDER = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 
@@ -178,6 +176,10 @@ def read_sentinel2(
         grids[res] = check_same_grid(infos, what=f"Sentinel-2 {res:g} m bands")
     windows = _nesting_windows(grids) if crop and len(grids) > 1 else {r: None for r in grids}
 
+    # granule-mean sun / view angles where every product's metadata gives them (HLS's BRDF step)
+    angles = {
+        a: [s["angles"][a] for s in series] for a in ANGLE_NAMES if all(a in s["angles"] for s in series)
+    }
     opener = Opener(chunks)
     out: dict[float, xr.DataArray] = {}
     for res in resolutions:
@@ -199,8 +201,7 @@ def read_sentinel2(
             "product": [s["product"] for s in series],
             "processing_baseline": [s["processing_baseline"] or "" for s in series],
             "add_offset_dn": [_one_offset(s["offsets"], band_ids) for s in series],
-            # granule-mean sun / view angles where every product's metadata gives them (HLS's BRDF step)
-            **{a: [s["angles"][a] for s in series] for a in ANGLES if all(a in s["angles"] for s in series)},
+            **angles,
         }
         level_all = _unique([s["level"] for s in series])
         attrs: dict[str, Any] = {"level": level_all, "processing_level": level_all}

@@ -18,7 +18,7 @@ import pystac
 import xarray as xr
 
 from ..core.cube import to_canonical
-from ..core.sensors import Sensor, get_sensor, normalize_band_name, s2_boa_offset
+from ..core.sensors import ANGLE_NAMES, Sensor, get_sensor, normalize_band_name, s2_boa_offset
 from ..exceptions import CatalogError, MissingDependencyError, ProductNotFoundError, describe
 from ._raster import DEFAULT_CHUNKS, Chunks, spatial_chunks
 
@@ -206,8 +206,8 @@ def s2_item_facts(item: pystac.Item | Mapping[str, Any]) -> dict[str, Any]:
         out["level"] = level
     if props.get("platform"):
         out["platform"] = get_sensor(str(props["platform"])).name
-    if item.datetime is not None:
-        out["time"] = np.datetime64(item.datetime.replace(tzinfo=None), "ns")
+    if (stamp := _item_time(item)) is not None:
+        out["time"] = stamp
     if props.get("s2:processing_baseline"):
         out["processing_baseline"] = str(props["s2:processing_baseline"])
     if offset_applied(props):
@@ -328,15 +328,19 @@ def _rules(item: pystac.Item, keys: Mapping[str, str], s: Sensor) -> dict[str, t
     return out
 
 
+def _item_time(item: pystac.Item) -> np.datetime64 | None:
+    """An item's ``datetime`` as naive UTC ``datetime64[ns]`` (the cubes' time), if it has one."""
+    return None if item.datetime is None else np.datetime64(item.datetime.replace(tzinfo=None), "ns")
+
+
 def _sun_per_time(items: Sequence[pystac.Item], times: Any) -> dict[str, tuple[str, np.ndarray]]:
     """Per-date sun angles (coordinates on ``time``) where the items of every date give them."""
     by_time: dict[Any, list[dict[str, float]]] = {}
     for item in items:
-        if item.datetime is not None:
-            stamp = np.datetime64(item.datetime.replace(tzinfo=None), "ns")
+        if (stamp := _item_time(item)) is not None:
             by_time.setdefault(stamp, []).append(sun_angles(item.properties))
     out = {}
-    for name in ("sun_zenith", "sun_azimuth"):
+    for name in ANGLE_NAMES[:2]:  # the sun's
         values = [[a[name] for a in by_time.get(np.datetime64(t, "ns"), []) if name in a] for t in times]
         if all(values):  # one date without it: none (a partial coordinate would mislead the BRDF step)
             out[name] = ("time", np.array([float(np.mean(v)) for v in values]))
@@ -355,8 +359,7 @@ def _per_time(
         return distinct.pop()
     by_time: dict[Any, set[tuple[float, float, float]]] = {}
     for item, rule in zip(items, rules):
-        if item.datetime is not None:
-            stamp = np.datetime64(item.datetime.replace(tzinfo=None), "ns")
+        if (stamp := _item_time(item)) is not None:
             by_time.setdefault(stamp, set()).add(rule[band])
     values = []
     for t in times:

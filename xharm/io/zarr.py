@@ -418,15 +418,20 @@ def clear_masks(store: str | os.PathLike[str], group: str | None = None) -> list
     return [
         f"{group}/{var}" if group else str(var)
         for var in sorted(map(str, ds.data_vars))
-        if var.endswith("valid") and ds[var].dtype == bool and set(ds[var].dims) == {"time", "y", "x"}
+        if var.endswith("valid") and _is_clear_mask(ds[var])
     ]
+
+
+def _is_clear_mask(arr: xr.DataArray) -> bool:
+    """A clear mask is boolean ``(time, y, x)`` (:func:`open_mask`, :func:`clear_masks`)."""
+    return bool(arr.dtype == bool and set(arr.dims) == {"time", "y", "x"})
 
 
 def open_mask(store: str | os.PathLike[str], spec: str) -> xr.DataArray:
     """The boolean mask ``"GROUP/VAR"`` (or ``"VAR"`` of the root group) of a store."""
     group, _, var = spec.rpartition("/")
     mask = open_cube(store, group or None, var)
-    if mask.dtype != bool or set(mask.dims) != {"time", "y", "x"}:
+    if not _is_clear_mask(mask):
         raise DimensionError(
             describe(
                 f"{spec} in {store} is not a clear mask",
