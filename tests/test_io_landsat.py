@@ -120,6 +120,43 @@ def test_read_mtl_json_and_odl(india: Path, real_data: Path) -> None:
 # --------------------------------------------------------------------------- synthetic
 
 
+def test_real_l2sp_folder_per_band_files(real_data: Path) -> None:
+    """A USGS C2 L2SP folder as delivered (per-band SR_B*, QA_PIXEL, MTL txt/json/xml)."""
+    folder = real_data / "riotilerpds_l8_c2_l2sp_001062_20201031_decimated"
+    if not folder.is_dir():
+        pytest.skip("riotilerpds_l8_c2_l2sp_001062_20201031_decimated sample missing")
+    from xharm.core.qa import decode_qa_pixel, valid_mask
+
+    ds = read_landsat_c2l2(folder)
+    cube = ds["reflectance"]
+    assert cube.band.values.tolist() == ["B1", "B2", "B3", "B4", "B5", "B6", "B7"]
+    assert cube.attrs["level"] == "L2SP" and cube.attrs["platform"] == "landsat-8"
+    assert cube.odc.geobox.crs.epsg == 32620 and cube.shape == (1, 7, 386, 379)
+    # the MTL beside the files: DATE_ACQUIRED + SCENE_CENTER_TIME
+    assert cube.time.values[0] == np.datetime64("2020-10-31T14:31:47.808399", "ns")
+    with rasterio.open(folder / "LC08_L2SP_001062_20201031_20201106_02_T2_SR_B4.TIF") as src:
+        raw = src.read(1)
+    red = cube.sel(band="B4").values[0]
+    np.testing.assert_array_equal(np.isnan(red), raw == 0)  # DN 0 is fill
+    np.testing.assert_allclose(red[raw > 0], raw[raw > 0] * 2.75e-5 - 0.2, atol=1e-6)
+    qa = decode_qa_pixel(ds["qa_pixel"]).compute()
+    inside = ~qa["fill"].values
+    assert qa["cloud"].values[inside].mean() > 0.99  # MTL CLOUD_COVER 99.94
+    assert valid_mask(ds["qa_pixel"]).values[inside].mean() < 0.001
+
+
+@pytest.mark.parametrize(
+    "sample", ["riotilerpds_l8_c1_l1tp_016037_20170813_pan_ms_decimated", "ukis_pysat_tiny_l1_crops"]
+)
+def test_real_level1_folder_names_its_level(real_data: Path, sample: str) -> None:
+    """A folder of Level-1 files (per-band or stacks) is refused naming the level, not a missing file."""
+    folder = real_data / sample
+    if not folder.is_dir():
+        pytest.skip(f"{sample} sample missing")
+    with pytest.raises(ProductError, match=r"Level-1 product \(L1TP\).*\n.*\n.*\n.*Level-2 product \(L2SP\)"):
+        read_landsat_c2l2(folder)
+
+
 def test_per_band_files_with_mtl_beside(tmp_path: Path, compute_counter) -> None:
     a = _product(tmp_path, PID1, 1)
     b = _product(tmp_path, PID2, 2)

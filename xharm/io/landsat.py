@@ -173,6 +173,9 @@ def _collect(paths: list[Path], band_order: Sequence[str] | None) -> dict[str, _
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if _BAND_FILE.search(p.name))
             if not found:
+                for p in sorted(path.iterdir()):  # e.g. a Level-1 product: name its level and the fix
+                    if p.suffix.lower() in (".tif", ".tiff") and _PID.search(p.name):
+                        _product_id(p)
                 raise ProductNotFoundError(
                     describe(
                         f"no Landsat C2 L2 band files in folder {str(path)!r}",
