@@ -94,6 +94,13 @@ def test_the_starter_recipe_end_to_end_on_a_tiny_config(tmp_path, capsys):
     assert config.s2_20m_bands == ("B8A", "B11", "B12") and config.skip_kernel == 3
     meta = dict(spec.meta)
     assert meta["steps"] == str(chosen["step"]) and "started_from" in meta
+    # the input domain: the sun zenith of the training dates (1 April, 15 October at 48.7 N)
+    zen = [
+        simulate.pair_series(n_dates=2, size_km=2.4, seed=s, lazy=True).s2_10m["sun_zenith"]
+        for s in (301, 302)
+    ]
+    lo, hi = float(np.min(zen)), float(np.max(zen))
+    assert spec.domain["sun_zenith_range"] == [round(lo, 2), round(hi, 2)] and 45 < lo < hi < 62
     ps = simulate.scene("2021-06-15", size_km=1.2, seed=5, cloud_cover=0.0)
     out = xharm.to_landsat({10: ps.s2_10m, 20: ps.s2_20m}, model=str(tmp_path / "installed")).compute()
     assert np.isfinite(out.values).mean() > 0.9

@@ -372,6 +372,49 @@ def test_anchored_output_stays_within_its_bound_of_physics_and_is_flagged(s2_inp
         assert float(d.where(outside).max()) == 0.0, name  # there the output *is* physics
 
 
+def test_anchored_model_outside_its_training_sun_zenith_returns_physics(
+    s2_inputs, anchored_model, scene, tmp_path
+):
+    """Bit 4: a date whose sun zenith lies outside the training dates' range gets the physics part."""
+    import json
+
+    from xharm.pipeline import date_sun_zenith
+    from xharm.zoo.io import load_model, save_model
+
+    spec, params, config = load_model(anchored_model)
+    path = tmp_path / "sun-range"
+    save_model(
+        path, params, config, norm=spec.norms(), meta={**dict(spec.meta), "sun_zenith_range": "[40, 55]"}
+    )
+    zen = scene.s2_10m["sun_zenith"].values  # 1 April and 15 October at 48.7 N
+    assert 33 < zen[0] < 58 and zen[1] > 59  # inside / outside 40-55 with the 10 % air-mass tolerance
+    inputs = s2_inputs(scene)
+    with pytest.warns(
+        UserWarning, match=r"1 of 2 date\(s\) \(2021-10-15\) .* 60.3 deg, outside the 40-55 deg"
+    ):
+        out = xharm.to_landsat(inputs, model=str(path), valid=scene.s2_valid)
+    out = out.compute()
+    q = out.quality.where(out.valid)
+    assert float(((q.isel(time=0).fillna(0).astype(int) & 4) > 0).mean()) == 0.0
+    assert bool(((q.isel(time=1).dropna(("y"), how="all").astype(int) & 4) > 0).all())
+    phys = _hls_psf(inputs, scene.s2_valid).compute()
+    d = abs(out - phys)
+    assert float(d.isel(time=1).max()) == 0.0 and float(d.isel(time=0).max()) > 0.01
+    # without a per-date coordinate the zenith is modelled at Sentinel-2's overpass (11:10 local
+    # solar time at 48.7 N; the simulator's fixed 10:30 puts the sun 2-3 degrees lower)
+    modelled = date_sun_zenith(scene.s2_10m.drop_vars("sun_zenith"))
+    np.testing.assert_allclose(modelled.values, zen - 2.6, atol=0.5)
+    assert json.loads(dict(load_model(path)[0].meta)["sun_zenith_range"]) == [40, 55]
+    # angles given to the physics part come first: a number, or per-pixel grids (averaged)
+    np.testing.assert_allclose(date_sun_zenith(scene.s2_10m, {"sun_zenith": 70.0}).values, [70.0, 70.0])
+    grid = xr.full_like(scene.s2_10m.isel(band=0, drop=True), 1.0).chunk() * xr.DataArray(
+        [20.0, 30.0], dims="time"
+    )
+    lazy = date_sun_zenith(scene.s2_10m, {"sun_zenith": grid})
+    assert lazy.chunks is not None and lazy.dims == ("time",)
+    np.testing.assert_allclose(lazy.values, [20.0, 30.0])
+
+
 def test_anchored_chunked_equals_unchunked(s2_inputs, anchored_model, scene):
     whole = xharm.to_landsat(s2_inputs(scene), model=anchored_model, valid=scene.s2_valid).compute()
     part = xharm.to_landsat(

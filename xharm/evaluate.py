@@ -788,9 +788,10 @@ def real_l2a_check(root: str | os.PathLike[str], model: Any = None) -> pd.DataFr
     pandas.DataFrame
         One row per patch and band: ``patch``, ``date``, ``band``, ``median_vs_hls`` and
         ``median_vs_hls_psf`` (median |MGAN - baseline|), ``negative_pct`` (% of pixels where
-        the MGAN is negative and HLS positive), ``limited_pct`` / ``outside_pct`` (% of pixels
-        with quality bit 1 / 2, anchored models; NaN otherwise) and ``hls_median`` (the
-        band's median HLS reflectance).
+        the MGAN is negative and HLS positive), ``limited_pct`` / ``outside_pct`` / ``sun_pct``
+        (% of pixels with quality bit 1 / 2 / 4, anchored models; NaN otherwise),
+        ``sun_zenith`` (degrees, from the acquisition time) and ``hls_median`` (the band's
+        median HLS reflectance).
 
     Raises
     ------
@@ -822,6 +823,8 @@ def real_l2a_check(root: str | os.PathLike[str], model: Any = None) -> pd.DataFr
                     "negative_pct": 100 * float(((o < 0) & (h > 0)).mean()),
                     "limited_pct": np.nan if quality is None else 100 * float(((quality & 1) > 0).mean()),
                     "outside_pct": np.nan if quality is None else 100 * float(((quality & 2) > 0).mean()),
+                    "sun_pct": np.nan if quality is None else 100 * float(((quality & 4) > 0).mean()),
+                    "sun_zenith": float(angles["sun_zenith"]),
                     "hls_median": float(h.median()),
                 }
             )

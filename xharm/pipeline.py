@@ -8,22 +8,33 @@ grid of :func:`xharm.core.grid.output_grid`. Zarr-to-Zarr jobs are in :mod:`xhar
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from . import baselines
+from .baselines import solar
 from .core.cube import processing_level, product_attrs, validate
 from .core.grid import grid_at, mask_to_grid, nest_offset
 from .engine.apply import apply_model
-from .engine.quality import quality_flag
+from .engine.quality import quality_flag, sun_outside
 from .exceptions import DimensionError, SensorError, describe
 from .spec import ANCHOR_GROUP, ModelSpec
 from .uncertainty import mc_dropout_std
 from .validate import align_mask, check_reflectance, positive_int, require_level
 
-__all__ = ["METHODS", "PHYSICS_OPTIONS", "QUALITY_NOTE", "quality_flag", "to_landsat", "with_physics"]
+__all__ = [
+    "METHODS",
+    "PHYSICS_OPTIONS",
+    "QUALITY_NOTE",
+    "date_sun_zenith",
+    "quality_flag",
+    "to_landsat",
+    "with_physics",
+]
 
 
 # --------------------------------------------------------------------------- to_landsat
@@ -209,11 +220,64 @@ def to_landsat(
             row, col = nest_offset(out.odc.geobox, physics.odc.geobox, 1, name="the physics part")
             physics = physics.isel(y=slice(row, row + out.sizes["y"]), x=slice(col, col + out.sizes["x"]))
             physics = physics.assign_coords(y=out["y"], x=out["x"])
-        guarded, flag = quality_flag(out, physics, spec)
+        sun = date_sun_zenith(cubes["s2_10m"], baseline_kwargs.get("angles"))
+        _warn_sun_outside(sun, spec, os.path.basename(handle.name_or_path))
+        guarded, flag = quality_flag(out, physics, spec, sun_zenith=sun)
         out = guarded.assign_coords(quality=flag)
         attrs["quality"] = QUALITY_NOTE
     out.attrs = attrs
     return out
+
+
+def date_sun_zenith(cube: xr.DataArray, angles: Any = None) -> xr.DataArray:
+    """The sun's zenith (degrees) of each date of a Sentinel-2 cube, ``dims ("time",)``.
+
+    In order: ``angles["sun_zenith"]`` as given to the physics part (a number, one value per
+    date, or a DataArray: averaged over everything but ``time``); the cube's own per-date
+    ``sun_zenith`` coordinate (the readers attach the granule means, the simulator its
+    geometry); otherwise the zenith at Sentinel-2's modelled overpass over the cube's centre
+    (:func:`xharm.baselines.solar.modelled_solar_zenith`). Used by the anchored model's
+    domain rule (:func:`xharm.engine.quality.quality_flag`, bit 4). Per-pixel angle arrays
+    are reduced lazily; everything else is metadata.
+    """
+    time = cube["time"].values
+    given = None if angles is None else angles.get("sun_zenith") if hasattr(angles, "get") else None
+    if isinstance(given, xr.DataArray):
+        other = [d for d in given.dims if d != "time"]
+        mean = given.mean(other) if other else given
+        if "time" not in mean.dims:
+            mean = mean.expand_dims(time=len(time))
+        return mean.reset_coords(drop=True).assign_coords(time=time).astype("float64")
+    if given is not None:
+        vals = np.broadcast_to(np.asarray(given, "float64"), (len(time),))
+        return xr.DataArray(vals, dims="time", coords={"time": time})
+    coord = cube.coords.get("sun_zenith")
+    if coord is not None and coord.dims == ("time",):
+        return coord.reset_coords(drop=True).astype("float64")
+    lon, lat = solar.centre_lonlat(cube.odc.geobox)
+    times = np.asarray(cube["time"].values, dtype="datetime64[ns]")
+    zen = solar.modelled_solar_zenith(times, lat, lon, solar.S2_ORBIT)
+    return xr.DataArray(np.asarray(zen, "float64"), dims="time", coords={"time": cube["time"].values})
+
+
+def _warn_sun_outside(sun: xr.DataArray, spec: ModelSpec, model: str) -> None:
+    """Warn (metadata only, before any compute) about dates the model returns as physics alone.
+
+    Lazy per-pixel angles are not computed for it: the quality bit still marks those dates.
+    """
+    outside = None if sun.chunks is not None else sun_outside(sun, spec)
+    if outside is None or not bool(outside.any()):
+        return
+    days = [str(t)[:10] for t in sun["time"].values[outside.values]]
+    lo, hi = spec.domain["sun_zenith_range"]
+    warnings.warn(
+        f"to_landsat: {len(days)} of {sun.sizes['time']} date(s) ({', '.join(days[:5])}"
+        f"{', ...' if len(days) > 5 else ''}) have a sun zenith of "
+        f"{', '.join(f'{v:.1f}' for v in sun.values[outside.values][:5])} deg, outside the "
+        f"{lo:g}-{hi:g} deg of model {model!r}'s training dates: the output there is the physics "
+        "part (method='hls_psf'), flagged with quality bit 4",
+        stacklevel=3,
+    )
 
 
 def with_physics(
@@ -252,7 +316,8 @@ QUALITY_NOTE = (
     "baseline inside the training range; bit 1 = the correction is limited in some band: at its "
     "bound (the output is physics +- bound there) or stopped at zero reflectance; bit 2 = the "
     "input lies outside the training reflectance range in some band: the learned correction is "
-    "not applied there, the output is the physics part (method='hls_psf')"
+    "not applied there, the output is the physics part (method='hls_psf'); bit 4 = the date's sun "
+    "zenith lies outside the training dates' range: the output is the physics part on that date"
 )
 
 

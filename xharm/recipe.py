@@ -223,15 +223,30 @@ def simulate_patches(
     return n
 
 
-def write_domain(run: str | Path, seeds: Sequence[int], archetype: str | None) -> None:
+def write_domain(
+    run: str | Path, seeds: Sequence[int], archetype: str | None, *, size_km: float = 6.0, n_dates: int = 8
+) -> None:
     """Record the input domain of the simulated training data in ``run/domain.json``.
 
     Simulated Sentinel-2 is L2A-like surface reflectance; the archetypes are those of the
-    seeds. :func:`domain_meta` turns it into the model spec's ``meta``
-    (:attr:`xharm.spec.ModelSpec.domain`).
+    seeds; ``sun_zenith_range`` is the [min, max] Sentinel-2 sun zenith (degrees) of the
+    training dates (``size_km`` and ``n_dates`` as the scenes were simulated; the geometry is
+    read from lazy scenes, nothing is rendered). :func:`domain_meta` turns it into the model
+    spec's ``meta`` (:attr:`xharm.spec.ModelSpec.domain`).
     """
     names = sorted({archetype_for(archetype, int(s)).name for s in seeds})
-    domain = {"processing_level": "L2A", "archetypes": names}
+    zen = [
+        pair_series(n_dates=n_dates, size_km=size_km, seed=int(s), archetype=archetype, lazy=True)
+        .s2_10m["sun_zenith"]
+        .values
+        for s in seeds
+    ]
+    flat = np.concatenate(zen)
+    domain = {
+        "processing_level": "L2A",
+        "archetypes": names,
+        "sun_zenith_range": [round(float(flat.min()), 2), round(float(flat.max()), 2)],
+    }
     Path(run).mkdir(parents=True, exist_ok=True)
     (Path(run) / "domain.json").write_text(json.dumps(domain))
 
@@ -613,7 +628,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
                 coregister_target=not args.no_coregister,
                 archetype=args.archetype,
             )
-            write_domain(out, seeds, args.archetype)
+            write_domain(out, seeds, args.archetype, size_km=args.scene_km, n_dates=args.scene_dates)
             description = description or (
                 f"xharm.simulate pair_series, seeds {seeds[0]}-{seeds[-1]}, {args.scene_km:g} km x "
                 f"{args.scene_km:g} km, {args.scene_dates} dates each, {n} patch pairs of "

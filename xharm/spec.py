@@ -416,8 +416,9 @@ class ModelSpec:
 
         Keys (each optional): ``processing_level`` (``"L2A"``/``"L1C"``), ``correction_bound``
         (reflectance: the largest correction an anchored model adds to its physics part),
-        ``reflectance_range`` (``{band: [low, high]}`` of the training inputs) and
-        ``archetypes`` (landscape types of the training scenes).
+        ``reflectance_range`` (``{band: [low, high]}`` of the training inputs),
+        ``sun_zenith_range`` (``[low, high]`` degrees: the Sentinel-2 sun zenith of the
+        training dates) and ``archetypes`` (landscape types of the training scenes).
 
         Examples
         --------
@@ -427,7 +428,7 @@ class ModelSpec:
         """
         out: dict[str, Any] = {}
         for k, v in self.meta:
-            if k in ("processing_level", "correction_bound", "reflectance_range", "archetypes"):
+            if k in DOMAIN_KEYS:
                 try:
                     out[k] = json.loads(v)
                 except json.JSONDecodeError:
@@ -504,6 +505,8 @@ def _replace(spec: ModelSpec, **changes: Any) -> ModelSpec:
 #: Name of the input group that carries the physical baseline of a physics-anchored model
 #: (``method="hls_psf"`` on the output grid, normalized with the output's stats).
 ANCHOR_GROUP = "physics"
+#: ``meta`` keys that make up :attr:`ModelSpec.domain` (the input domain recorded at training time).
+DOMAIN_KEYS = ("processing_level", "correction_bound", "reflectance_range", "sun_zenith_range", "archetypes")
 
 S2_10M_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08")
 S2_20M_BANDS: tuple[str, ...] = ("B11", "B12")

@@ -6,7 +6,8 @@ among them) have no Landsat reference: this is a safety check of a model trained
 simulated scenes, not a score. Per patch and band it prints the median |MGAN - HLS| and
 |MGAN - HLS + Landsat PSF| (the model's physics part), the share of negative outputs where
 HLS is positive, and the quality bits of an anchored model (bit 1: correction at its bound;
-bit 2: input outside the training range, the output is the physics part there)
+bit 2: input outside the training range, bit 4: the date's sun zenith outside the training
+dates' range; the output is the physics part under bits 2 and 4)
 (:func:`xharm.evaluate.real_l2a_check`).
 
 Run::
@@ -38,8 +39,11 @@ def main() -> None:
     for col, fmt in columns.items():
         print(f"\n## {col} per patch (rows) and band (columns)\n")
         print(markdown(table.pivot(index=["patch", "date"], columns="band", values=col), fmt))
-    flags = table.groupby(["patch", "date"])[["limited_pct", "outside_pct", "hls_median"]].max()
-    print("\n## quality bits (% of pixels, any band) and the largest band median of HLS\n")
+    flags = table.groupby(["patch", "date"])[
+        ["limited_pct", "outside_pct", "sun_pct", "sun_zenith", "hls_median"]
+    ]
+    print("\n## quality bits (% of pixels, any band), sun zenith (deg) and the largest band median of HLS\n")
+    flags = flags.max()
     print(markdown(flags, "{:.2f}"))
     print(f"\nlargest median |MGAN - HLS| {table['median_vs_hls'].max():.4f} (goal < 0.02); "
           f"largest negative share {table['negative_pct'].max():.2f} % (goal < 0.5 %); "
