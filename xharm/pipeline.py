@@ -126,8 +126,9 @@ def to_landsat(
         (``spec.anchored``: the bundled starter) adds its bounded correction to
         ``method="hls_psf"`` and attaches the per-pixel ``quality`` coordinate
         ``(time, y, x)`` (:func:`quality_flag`: bit 1 correction limited by its bound or at zero
-        reflectance, bit 2 input outside the training range, where the output falls back to
-        ``hls_psf``).
+        reflectance, bit 2 input outside the training range, bit 4 the date's sun zenith
+        outside the training dates' range; under bits 2 and 4 the output falls back to
+        ``hls_psf``, and dates under bit 4 are named in a warning before anything is computed).
 
     Examples
     --------
