@@ -242,7 +242,7 @@ def date_sun_zenith(cube: xr.DataArray, angles: Any = None) -> xr.DataArray:
     are reduced lazily; everything else is metadata.
     """
     time = cube["time"].values
-    given = None if angles is None else angles.get("sun_zenith") if hasattr(angles, "get") else None
+    given = angles.get("sun_zenith") if hasattr(angles, "get") else None
     if isinstance(given, xr.DataArray):
         other = [d for d in given.dims if d != "time"]
         mean = given.mean(other) if other else given
@@ -256,9 +256,8 @@ def date_sun_zenith(cube: xr.DataArray, angles: Any = None) -> xr.DataArray:
     if coord is not None and coord.dims == ("time",):
         return coord.reset_coords(drop=True).astype("float64")
     lon, lat = solar.centre_lonlat(cube.odc.geobox)
-    times = np.asarray(cube["time"].values, dtype="datetime64[ns]")
-    zen = solar.modelled_solar_zenith(times, lat, lon, solar.S2_ORBIT)
-    return xr.DataArray(np.asarray(zen, "float64"), dims="time", coords={"time": cube["time"].values})
+    zen = solar.modelled_solar_zenith(np.asarray(time, dtype="datetime64[ns]"), lat, lon, solar.S2_ORBIT)
+    return xr.DataArray(np.asarray(zen, "float64"), dims="time", coords={"time": time})
 
 
 def _warn_sun_outside(sun: xr.DataArray, spec: ModelSpec, model: str) -> None:
