@@ -88,6 +88,20 @@ def anchored_model(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
+def sun_range_model(anchored_model, tmp_path_factory) -> str:
+    """``anchored_model`` with a training sun-zenith range of 40-55 deg in its spec: of the
+    default simulated dates (1 April, 15 October at 48.7 N) April is inside, October not."""
+    from xharm.zoo.io import load_model, save_model
+
+    spec, params, config = load_model(anchored_model)
+    path = tmp_path_factory.mktemp("zoo") / "sun-range"
+    save_model(
+        path, params, config, norm=spec.norms(), meta={**dict(spec.meta), "sun_zenith_range": "[40, 55]"}
+    )
+    return str(path)
+
+
+@pytest.fixture(scope="module")
 def scene():
     """A 1.2 km, 2-date simulated pair series (in memory)."""
     from xharm import simulate

@@ -356,6 +356,27 @@ def test_anchored_region_jobs_equal_the_whole_scene_graph(store, tmp_path, ancho
     assert "outside_training_range" in quality.attrs["flag_meanings"]
 
 
+def test_a_job_warns_once_about_dates_outside_the_training_sun(store, tmp_path, sun_range_model):
+    """Bit 4 in the store as to_landsat gives it; one warning for the job, none per region."""
+    import warnings
+
+    import xharm
+
+    dst = tmp_path / "o.zarr"
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        jobs.harmonize(store, str(dst), model=sun_range_model, chunk=20)
+    sun = [w for w in seen if "sun zenith" in str(w.message)]
+    assert len(sun) == 1 and "1 of 2 date(s) (2021-10-15)" in str(sun[0].message)
+    quality = open_cube(str(dst), var="quality").values
+    cubes = {10: open_cube(store, "s2_10m"), 20: open_cube(store, "s2_20m")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = xharm.to_landsat(cubes, method="mgan", model=sun_range_model)["quality"].values
+    np.testing.assert_array_equal(quality, ref)
+    assert ((quality[1] & 4) > 0).all() and not (quality[0] & 4).any()
+
+
 def test_a_corrupt_quality_chunk_is_rewritten_on_resume(store, tmp_path, anchored_model):
     """The region digests cover the quality bits too: a damaged quality chunk is found and rewritten."""
     dst = tmp_path / "o.zarr"

@@ -372,25 +372,21 @@ def test_anchored_output_stays_within_its_bound_of_physics_and_is_flagged(s2_inp
         assert float(d.where(outside).max()) == 0.0, name  # there the output *is* physics
 
 
-def test_anchored_model_outside_its_training_sun_zenith_returns_physics(
-    s2_inputs, anchored_model, scene, tmp_path
-):
+def test_anchored_model_outside_its_training_sun_zenith_returns_physics(s2_inputs, sun_range_model, scene):
     """Bit 4: a date whose sun zenith lies outside the training dates' range gets the physics part."""
     import json
 
     from xharm.pipeline import date_sun_zenith
-    from xharm.zoo.io import load_model, save_model
+    from xharm.zoo.io import load_model
 
-    spec, params, config = load_model(anchored_model)
-    path = tmp_path / "sun-range"
-    save_model(
-        path, params, config, norm=spec.norms(), meta={**dict(spec.meta), "sun_zenith_range": "[40, 55]"}
-    )
+    path = sun_range_model
     zen = scene.s2_10m["sun_zenith"].values  # 1 April and 15 October at 48.7 N
     assert 33 < zen[0] < 58 and zen[1] > 59  # inside / outside 40-55 with the 10 % air-mass tolerance
     inputs = s2_inputs(scene)
     with pytest.warns(
-        UserWarning, match=r"1 of 2 date\(s\) \(2021-10-15\) .* 60.3 deg, outside the 40-55 deg"
+        UserWarning,
+        match=r"1 of 2 date\(s\) \(2021-10-15\) .* 60.3 deg, outside the 40-55 deg of the training dates of "
+        r"model sun-range:",
     ):
         out = xharm.to_landsat(inputs, model=str(path), valid=scene.s2_valid)
     out = out.compute()

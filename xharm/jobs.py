@@ -433,7 +433,7 @@ class _RegionModel:
         mask = (
             None if self.mask is None else _cut(self.mask.isel(time=sel["time"]), region.pad(self.margin + 2))
         )
-        res = to_landsat(cubes, method="mgan", valid=mask, geobox=region, **self.kwargs)
+        res = to_landsat(cubes, method="mgan", valid=mask, geobox=region, warn_domain=False, **self.kwargs)
         data = {VAR: canonical_only(res).data}  # the writer rechunks each to its Zarr chunks
         if "quality" in res.coords:
             data["quality"] = res.coords["quality"].data

@@ -56,6 +56,7 @@ def to_landsat(
     uncertainty: bool = False,
     samples: int = 10,
     geobox: Any = None,
+    warn_domain: bool = True,
     **baseline_kwargs: Any,
 ) -> xr.DataArray:
     """Harmonize a Sentinel-2 time series to Landsat-8/9 OLI-like reflectance at 30 m.
@@ -101,6 +102,10 @@ def to_landsat(
         corner is on the patch lattice (whole kept centres from the default grid's corner)
         gives exactly that part of the default output: how :func:`xharm.jobs.harmonize`
         streams regions.
+    warn_domain
+        ``"mgan"`` only: warn, before computing, about dates outside the model's training
+        domain (quality bit 4). The region jobs of :func:`xharm.jobs.harmonize` warn once per
+        job and pass False for each region.
     uncertainty
         ``"mgan"`` only: also run the model ``samples`` times with Monte-Carlo dropout and
         attach the per-pixel standard deviation of those samples (reflectance units,
@@ -222,7 +227,8 @@ def to_landsat(
             physics = physics.isel(y=slice(row, row + out.sizes["y"]), x=slice(col, col + out.sizes["x"]))
             physics = physics.assign_coords(y=out["y"], x=out["x"])
         sun = date_sun_zenith(cubes["s2_10m"], baseline_kwargs.get("angles"))
-        _warn_sun_outside(sun, spec, os.path.basename(handle.name_or_path))
+        if warn_domain:
+            _warn_sun_outside(sun, spec, os.path.basename(handle.name_or_path))
         guarded, flag = quality_flag(out, physics, spec, sun_zenith=sun)
         out = guarded.assign_coords(quality=flag)
         attrs["quality"] = QUALITY_NOTE
@@ -239,7 +245,8 @@ def date_sun_zenith(cube: xr.DataArray, angles: Any = None) -> xr.DataArray:
     geometry); otherwise the zenith at Sentinel-2's modelled overpass over the cube's centre
     (:func:`xharm.baselines.solar.modelled_solar_zenith`). Used by the anchored model's
     domain rule (:func:`xharm.engine.quality.quality_flag`, bit 4). Per-pixel angle arrays
-    are reduced lazily; everything else is metadata.
+    are reduced lazily; a per-date coordinate is read at once (a few bytes, also from a Zarr
+    store), so that :func:`to_landsat` can warn before computing.
     """
     time = cube["time"].values
     given = angles.get("sun_zenith") if hasattr(angles, "get") else None
@@ -253,8 +260,8 @@ def date_sun_zenith(cube: xr.DataArray, angles: Any = None) -> xr.DataArray:
         vals = np.broadcast_to(np.asarray(given, "float64"), (len(time),))
         return xr.DataArray(vals, dims="time", coords={"time": time})
     coord = cube.coords.get("sun_zenith")
-    if coord is not None and coord.dims == ("time",):
-        return coord.reset_coords(drop=True).astype("float64")
+    if coord is not None and coord.dims == ("time",):  # one value per date: read now (a store's
+        return coord.reset_coords(drop=True).astype("float64").load()  # lazy coordinate included)
     lon, lat = solar.centre_lonlat(cube.odc.geobox)
     zen = solar.modelled_solar_zenith(np.asarray(time, dtype="datetime64[ns]"), lat, lon, solar.S2_ORBIT)
     return xr.DataArray(np.asarray(zen, "float64"), dims="time", coords={"time": time})
@@ -274,8 +281,8 @@ def _warn_sun_outside(sun: xr.DataArray, spec: ModelSpec, model: str) -> None:
         f"to_landsat: {len(days)} of {sun.sizes['time']} date(s) ({', '.join(days[:5])}"
         f"{', ...' if len(days) > 5 else ''}) have a sun zenith of "
         f"{', '.join(f'{v:.1f}' for v in sun.values[outside.values][:5])} deg, outside the "
-        f"{lo:g}-{hi:g} deg of model {model!r}'s training dates: the output there is the physics "
-        "part (method='hls_psf'), flagged with quality bit 4",
+        f"{lo:g}-{hi:g} deg of the training dates of model {model}: the output there is the "
+        "physics part (method='hls_psf'), flagged with quality bit 4",
         stacklevel=3,
     )
 
