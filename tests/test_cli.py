@@ -260,6 +260,14 @@ def test_harmonize_without_valid_names_the_stores_clear_mask(store, tmp_path, ca
     assert "note:" not in capsys.readouterr().err
 
 
+def test_xharm_warnings_print_as_one_line_of_the_command(store, tmp_path, capsys, sun_range_model):
+    """A date outside the model's training sun: one line ``xharm harmonize: warning: ...``, no source line."""
+    args = ["harmonize", store, str(tmp_path / "o.zarr"), "--model", sun_range_model, "--quiet"]
+    assert main([*args, "--valid", "s2_20m/s2_valid"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "sun zenith" in line]
+    assert len(err) == 1 and err[0].startswith("xharm harmonize: warning: to_landsat: 1 of 2 date(s)")
+
+
 def test_harmonize_into_its_own_input_is_refused(store, capsys):
     before = sorted(p.name for p in Path(store).iterdir())
     assert main(["harmonize", store, store, "--overwrite", "--quiet"]) == 2

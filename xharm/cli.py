@@ -6,7 +6,9 @@ Each sub-command imports what it needs when it runs, so ``xharm --help`` is inst
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -346,6 +348,23 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
+def _show_warning(command: str) -> Any:
+    """``warnings.showwarning`` for the command line: xharm's own warnings as one line
+    ``xharm COMMAND: warning: ...`` (no source line of the package); others as Python prints them."""
+    default = warnings.showwarning
+    package = os.path.dirname(os.path.abspath(__file__))
+
+    def show(
+        message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
+        if os.path.abspath(filename).startswith(package + os.sep):
+            print(f"xharm {command}: warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser, handlers = _parser()
@@ -359,7 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return handlers[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning(args.command)
+            return handlers[args.command](args)
     except (XharmError, FileExistsError) as err:  # bad input: the message, no traceback
         print(f"xharm {args.command}: error: {err}", file=sys.stderr)
         return 2
