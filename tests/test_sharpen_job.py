@@ -59,9 +59,14 @@ def test_cli_equals_in_memory_and_refuses_to_overwrite(store, tmp_path, capsys):
     assert main(["sharpen", src, dst, "--model", model, "--chunk", "24", "--consistent"]) == 0
     want = sharpen(cubes, model=model, consistent=True).values
     np.testing.assert_allclose(open_cube(dst).values, want, atol=1e-6)
+    err = capsys.readouterr().err  # a progress bar over the regions, as xharm harmonize shows
+    assert "xharm sharpen (dsen2)" in err and "region" in err
     assert main(["sharpen", src, dst, "--model", model]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert main(["sharpen", src, dst, "--model", model, "--chunk", "24", "--consistent", "--resume"]) == 0
+    args = ["sharpen", src, dst, "--model", model, "--chunk", "24", "--consistent", "--resume", "--quiet"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "nothing to do: all" in out and f"wrote {dst}" in out and "xharm sharpen (dsen2)" not in err
 
 
 def test_bad_input_is_exit_2(store, tmp_path, capsys):

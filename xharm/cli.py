@@ -83,23 +83,43 @@ def _note_unused_masks(command: str, store: str, groups: Sequence[str | None], v
         )
 
 
-def _cmd_harmonize(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
+class _RegionProgress:
+    """``on_region`` of a region job on the command line: before the first region (the inputs
+    are checked, nothing computed yet) the note on an unused clear mask, then a progress bar."""
 
+    def __init__(self, command: str, args: argparse.Namespace, groups: Sequence[str | None]) -> None:
+        self.command, self.args, self.groups = command, args, groups
+        self.bar: Any = None
+        self.before = self.total = 0  # regions already written when the job started; all regions
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            _note_unused_masks(f"xharm {self.command}", self.args.input, self.groups, self.args.valid)
+            desc = f"xharm {self.command} ({self.args.method})"
+            self.bar = tqdm(total=total, initial=done, desc=desc, unit="region", disable=self.args.quiet)
+            self.before = done
+        self.total = total
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def report(self, out: Any) -> None:
+        """The closing lines: nothing to do on a finished job resumed, then what was written."""
+        a = self.args
+        if a.resume and self.bar is not None and self.before == self.total:
+            print(f"nothing to do: all {self.total} regions of {a.output} were already written")
+        dims = ", ".join(f"{d} {n}" for d, n in out.sizes.items())
+        print(f"wrote {a.output}" + (f" (group {a.out_group})" if a.out_group else "") + f": {dims}")
+
+
+def _cmd_harmonize(args: argparse.Namespace) -> int:
     from .jobs import dask_client, harmonize
 
-    bars: list[Any] = []
-
-    def progress(done: int, total: int) -> None:
-        if not bars:  # first call: the inputs are checked, no region computed yet
-            _note_unused_masks("xharm harmonize", args.input, [args.s2_20m, args.s2_10m], args.valid)
-            desc = f"xharm harmonize ({args.method})"
-            bars.append(tqdm(total=total, initial=done, desc=desc, unit="region", disable=args.quiet))
-        bars[0].update(done - bars[0].n)
-        counts[:] = [done, total] if not counts else [*counts[:1], total]
-
-    counts: list[int] = []  # regions already done when the job started, and the total
-
+    progress = _RegionProgress("harmonize", args, [args.s2_20m, args.s2_10m])
     try:
         with dask_client(args.scheduler, args.local_workers, args.gpu) as client:
             if client is not None:
@@ -115,38 +135,32 @@ def _cmd_harmonize(args: argparse.Namespace) -> int:
         print(f"xharm harmonize: error: {err}", file=sys.stderr)
         return 2
     finally:
-        for bar in bars:
-            bar.close()
-    dims = ", ".join(f"{d} {n}" for d, n in out.sizes.items())
-    if args.resume and counts and counts[0] == counts[1]:
-        print(f"nothing to do: all {counts[1]} regions of {args.output} were already written")
-    print(f"wrote {args.output}" + (f" (group {args.out_group})" if args.out_group else "") + f": {dims}")
+        progress.close()
+    progress.report(out)
     return 0
 
 
 def _cmd_sharpen(args: argparse.Namespace) -> int:
     from .jobs import dask_client, sharpen
 
-    started: list[bool] = []
-
-    def note(done: int, total: int) -> None:
-        if not started:  # first call: the inputs are checked, no region computed yet
-            started.append(True)
-            groups = [args.s2_20m, args.s2_10m, args.s2_60m]
-            _note_unused_masks("xharm sharpen", args.input, groups, args.valid)
-
+    progress = _RegionProgress("sharpen", args, [args.s2_20m, args.s2_10m, args.s2_60m])
     try:
-        with dask_client(args.scheduler, args.local_workers, args.gpu):
+        with dask_client(args.scheduler, args.local_workers, args.gpu) as client:
+            if client is not None:
+                n = len(client.scheduler_info()["workers"])
+                print(f"dask scheduler: {client.scheduler.address} ({n} workers)")
             out = sharpen(
                 args.input, args.output, method=args.method, model=args.model, bands=args.bands,
                 consistent=args.consistent, s2_10m=args.s2_10m, s2_20m=args.s2_20m, s2_60m=args.s2_60m,
                 valid=args.valid, out_group=args.out_group, chunk=args.chunk, time_chunk=args.time_chunk,
-                batch_size=args.batch_size, resume=args.resume, overwrite=args.overwrite, on_region=note,
+                batch_size=args.batch_size, resume=args.resume, overwrite=args.overwrite, on_region=progress,
             )  # fmt: skip
     except FileExistsError as err:
         print(f"xharm sharpen: error: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {args.output}: " + ", ".join(f"{d} {n}" for d, n in out.sizes.items()))
+    finally:
+        progress.close()
+    progress.report(out)
     return 0
 
 
@@ -293,6 +307,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     where.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler address or file")
     where.add_argument("--local-workers", type=int, metavar="N", help="local cluster of N worker processes")
     where.add_argument("--gpu", action="store_true", help="dask-cuda LocalCUDACluster (needs xharm[gpu])")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     handlers["sharpen"] = _cmd_sharpen
 
     p = sub.add_parser(
