@@ -53,7 +53,7 @@ class PatchSet:
     (5, 2)
     """
 
-    arrays: Mapping[str, np.ndarray]
+    arrays: Mapping[str, Any]  # NumPy arrays, memory maps, or the row views of subset / normalize
     norm: Mapping[str, NormStats] | None = None
     normalized: bool = False  # True once :meth:`normalize` has run (or the store says so)
     target: str = "l8"  # the output group (``spec.output.name``); the others are inputs
@@ -91,9 +91,9 @@ class PatchSet:
         return {g: tuple(np.shape(a)[1:]) for g, a in self.arrays.items()}
 
     def subset(self, index: np.ndarray) -> PatchSet:
-        """The patches at ``index`` (loaded into memory)."""
+        """The patches at ``index``: row views read when indexed (a memory-mapped store is not copied)."""
         index = np.asarray(index)
-        arrays = {g: np.asarray(a[index]) for g, a in self.arrays.items()}
+        arrays = {g: _Rows(a, index) for g, a in self.arrays.items()}
         return PatchSet(arrays, self.norm, self.normalized, self.target)
 
     def split(self, val_fraction: float, seed: int) -> tuple[PatchSet, PatchSet | None]:
@@ -110,19 +110,80 @@ class PatchSet:
         return PatchSet(self.arrays, dict(norm), self.normalized, self.target)
 
     def normalize(self) -> PatchSet:
-        """Clip and normalize every group with ``self.norm``; NaN (no data) becomes 0 (the mean)."""
+        """Clip and normalize every group with ``self.norm``; NaN (no data) becomes 0 (the mean).
+
+        Lazy: the patches are normalized when a batch is read (``arrays[g][rows]``), so a
+        training set larger than memory streams from its memory-mapped store.
+        """
         if self.normalized:
             return self
         if self.norm is None:
             raise EmptyDataError(
                 describe("patch set has no normalization stats", fix="use norm_stats_from_patches")
             )
-        out = {}
-        for g, a in self.arrays.items():
-            x = np.asarray(a, dtype=np.float32)
-            x = self.norm[g].normalize(x, axis=-1).astype(np.float32)
-            out[g] = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        out = {g: _Normalized(a, self.norm[g]) for g, a in self.arrays.items()}
         return PatchSet(out, self.norm, True, self.target)
+
+
+class _Rows:
+    """Rows ``index`` of a (memory-mapped) ``(N, H, W, C)`` patch array, read when indexed.
+
+    Supports what training reads: ``rows[i]`` (an int array or slice of rows), ``rows[..., band]``
+    (one band of every row) and ``np.asarray(rows)`` (everything).
+    """
+
+    def __init__(self, base: Any, index: np.ndarray) -> None:
+        self.base, self.index = base, np.asarray(index)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.index), *np.shape(self.base)[1:])
+
+    @property
+    def dtype(self) -> Any:
+        return np.asarray(self.base[:0]).dtype
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        if key and key[0] is Ellipsis:
+            key = (slice(None),) * (len(self.shape) - len(key) + 1) + key[1:]
+        rows, rest = self.index[key[0]], key[1:]
+        if rest and isinstance(self.base, np.ndarray):  # e.g. one band: read only that part
+            return np.asarray(self.base[(rows, *rest)])
+        out = np.asarray(self.base[rows])
+        return out[(slice(None), *rest)] if rest and np.ndim(rows) else out[rest] if rest else out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[np.arange(len(self))]
+        return out if dtype is None else out.astype(dtype)
+
+
+class _Normalized:
+    """A patch array normalized with ``stats`` when rows are read (``x[rows]``, ``np.asarray(x)``)."""
+
+    def __init__(self, base: Any, stats: NormStats) -> None:
+        self.base, self.stats = base, stats
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(self.base))
+
+    dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return int(np.shape(self.base)[0])
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        x = np.asarray(self.base[rows], dtype=np.float32)
+        x = self.stats.normalize(x, axis=-1).astype(np.float32)
+        return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[np.arange(len(self))]
+        return out if dtype is None else out.astype(dtype)
 
 
 def patchset_from_stream(stream: Any) -> PatchSet:
