@@ -94,18 +94,23 @@ def test_split_is_seeded_and_disjoint():
     assert ps.split(0.0, 0)[1] is None
 
 
+def _stored(tmp_path, n, seed):
+    """``n`` random patch pairs saved as ``.npy`` and read back memory-mapped: ``(arrays, PatchSet)``."""
+    rng = np.random.default_rng(seed)
+    arrays = {
+        g: rng.uniform(0, 0.5, (n, *shape)).astype(np.float32)
+        for g, shape in {"s2_10m": (48, 48, 4), "s2_20m": (24, 24, 2), "l8": (16, 16, 6)}.items()
+    }
+    save_patches(tmp_path / "p", arrays, fmt="npy")
+    return arrays, load_patches(tmp_path / "p")
+
+
 def test_norm_stats_read_one_band_at_a_time(tmp_path):
     """Memory-mapped training sets of several GB: the stats must not hold a float64 copy of a whole group."""
     import tracemalloc
 
     spec = mgan_spec(16)
-    rng = np.random.default_rng(3)
-    arrays = {
-        g: rng.uniform(0, 0.5, (24, *shape)).astype(np.float32)
-        for g, shape in {"s2_10m": (48, 48, 4), "s2_20m": (24, 24, 2), "l8": (16, 16, 6)}.items()
-    }
-    save_patches(tmp_path / "p", arrays, fmt="npy")
-    ps = load_patches(tmp_path / "p")  # memory-mapped
+    arrays, ps = _stored(tmp_path, 24, seed=3)
     tracemalloc.start()
     stats = norm_stats_from_patches(ps, spec, (1.0, 99.0))
     peak = tracemalloc.get_traced_memory()[1]
@@ -129,13 +134,7 @@ def test_split_and_normalize_stream_from_the_store(tmp_path):
     from xharm.train.data import batch_at
 
     spec = mgan_spec(16)
-    rng = np.random.default_rng(5)
-    arrays = {
-        g: rng.uniform(0, 0.5, (64, *shape)).astype(np.float32)
-        for g, shape in {"s2_10m": (48, 48, 4), "s2_20m": (24, 24, 2), "l8": (16, 16, 6)}.items()
-    }
-    save_patches(tmp_path / "p", arrays, fmt="npy")
-    ps = load_patches(tmp_path / "p")  # memory-mapped
+    arrays, ps = _stored(tmp_path, 64, seed=5)
     stats = norm_stats_from_patches(ps, spec, (1.0, 99.0))
     tracemalloc.start()
     train, val = ps.split(0.25, seed=1)

@@ -116,25 +116,27 @@ class _RegionProgress:
         print(f"wrote {a.output}" + (f" (group {a.out_group})" if a.out_group else "") + f": {dims}")
 
 
+def _say_scheduler(client: Any) -> None:
+    """The line a region job prints when it runs on a ``dask.distributed`` cluster (None: threads)."""
+    if client is not None:
+        n = len(client.scheduler_info()["workers"])
+        print(f"dask scheduler: {client.scheduler.address} ({n} workers)")
+
+
 def _cmd_harmonize(args: argparse.Namespace) -> int:
     from .jobs import dask_client, harmonize
 
     progress = _RegionProgress("harmonize", args, [args.s2_20m, args.s2_10m])
     try:
         with dask_client(args.scheduler, args.local_workers, args.gpu) as client:
-            if client is not None:
-                n = len(client.scheduler_info()["workers"])
-                print(f"dask scheduler: {client.scheduler.address} ({n} workers)")
+            _say_scheduler(client)
             out = harmonize(
                 args.input, args.output, method=args.method, model=args.model, s2_10m=args.s2_10m,
                 s2_20m=args.s2_20m, valid=args.valid, out_group=args.out_group, chunk=args.chunk,
                 time_chunk=args.time_chunk, batch_size=args.batch_size, resume=args.resume,
                 overwrite=args.overwrite, on_region=progress, in_flight=args.in_flight,
             )  # fmt: skip
-    except FileExistsError as err:
-        print(f"xharm harmonize: error: {err}", file=sys.stderr)
-        return 2
-    finally:
+    finally:  # bad input (FileExistsError, XharmError): main prints it and exits 2
         progress.close()
     progress.report(out)
     return 0
@@ -146,19 +148,14 @@ def _cmd_sharpen(args: argparse.Namespace) -> int:
     progress = _RegionProgress("sharpen", args, [args.s2_20m, args.s2_10m, args.s2_60m])
     try:
         with dask_client(args.scheduler, args.local_workers, args.gpu) as client:
-            if client is not None:
-                n = len(client.scheduler_info()["workers"])
-                print(f"dask scheduler: {client.scheduler.address} ({n} workers)")
+            _say_scheduler(client)
             out = sharpen(
                 args.input, args.output, method=args.method, model=args.model, bands=args.bands,
                 consistent=args.consistent, s2_10m=args.s2_10m, s2_20m=args.s2_20m, s2_60m=args.s2_60m,
                 valid=args.valid, out_group=args.out_group, chunk=args.chunk, time_chunk=args.time_chunk,
                 batch_size=args.batch_size, resume=args.resume, overwrite=args.overwrite, on_region=progress,
             )  # fmt: skip
-    except FileExistsError as err:
-        print(f"xharm sharpen: error: {err}", file=sys.stderr)
-        return 2
-    finally:
+    finally:  # bad input (FileExistsError, XharmError): main prints it and exits 2
         progress.close()
     progress.report(out)
     return 0

@@ -125,7 +125,21 @@ class PatchSet:
         return PatchSet(out, self.norm, True, self.target)
 
 
-class _Rows:
+class _RowView:
+    """A patch array read when rows are indexed; ``np.asarray(view)`` reads every row."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[np.arange(len(self))]
+        return out if dtype is None else out.astype(dtype)
+
+
+class _Rows(_RowView):
     """Rows ``index`` of a (memory-mapped) ``(N, H, W, C)`` patch array, read when indexed.
 
     Supports what training reads: ``rows[i]`` (an int array or slice of rows), ``rows[..., band]``
@@ -153,15 +167,10 @@ class _Rows:
         rows, rest = self.index[key[0]], key[1:]
         if rest and isinstance(self.base, np.ndarray):  # e.g. one band: read only that part
             return np.asarray(self.base[(rows, *rest)])
-        out = np.asarray(self.base[rows])
-        return out[(slice(None), *rest)] if rest and np.ndim(rows) else out[rest] if rest else out
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = self[np.arange(len(self))]
-        return out if dtype is None else out.astype(dtype)
+        return np.asarray(self.base[rows])[(slice(None),) * np.ndim(rows) + rest]
 
 
-class _Normalized:
+class _Normalized(_RowView):
     """A patch array normalized with ``stats`` when rows are read (``x[rows]``, ``np.asarray(x)``)."""
 
     def __init__(self, base: Any, stats: NormStats) -> None:
@@ -180,10 +189,6 @@ class _Normalized:
         x = np.asarray(self.base[rows], dtype=np.float32)
         x = self.stats.normalize(x, axis=-1).astype(np.float32)
         return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = self[np.arange(len(self))]
-        return out if dtype is None else out.astype(dtype)
 
 
 def patchset_from_stream(stream: Any) -> PatchSet:
